@@ -1,0 +1,91 @@
+// electric_sync.* GUCs. Secrets are superuser-only (GUC_SUPERUSER_ONLY hides them from others).
+#include "pg_compat.hpp"
+extern "C" {
+#include "utils/guc.h"
+}
+#include "guc.hpp"
+#include <climits>
+
+char *es_guc_database = nullptr;
+char *es_guc_listen_address = nullptr;
+int es_guc_port = 3000;
+int es_guc_io_threads = 1;
+int es_guc_db_pool_size = 4;
+char *es_guc_slot_name = nullptr;
+char *es_guc_secret = nullptr;
+char *es_guc_jwt_secret = nullptr;
+int es_guc_long_poll_timeout_ms = 20000;
+int es_guc_sse_timeout_ms = 60000;
+int es_guc_chunk_bytes = 10 * 1024 * 1024;
+int es_guc_max_age = 60;
+int es_guc_stale_age = 300;
+int es_guc_batch_changes = 10000;
+int es_guc_poll_interval_ms = 1000;
+bool es_guc_allow_shape_deletion = true;
+char *es_guc_conninfo = nullptr;
+
+void es_define_gucs() {
+    DefineCustomStringVariable("electric_sync.database", "Database the worker serves.", nullptr,
+                               &es_guc_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
+                               nullptr);
+    DefineCustomStringVariable("electric_sync.listen_address", "Address the HTTP server binds.",
+                               nullptr, &es_guc_listen_address, "127.0.0.1", PGC_POSTMASTER, 0,
+                               nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.port", "HTTP port (0 = any free port, -1 = no HTTP).",
+                            nullptr, &es_guc_port, 3000, -1, 65535, PGC_POSTMASTER, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.io_threads", "HTTP I/O threads (event loops).", nullptr,
+                            &es_guc_io_threads, 1, 1, 64, PGC_POSTMASTER, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("electric_sync.db_pool_size",
+                            "libpq connections used by HTTP requests (snapshots, write path).",
+                            nullptr, &es_guc_db_pool_size, 4, 1, 64, PGC_POSTMASTER, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.slot_name", "Logical replication slot of the worker.",
+                               nullptr, &es_guc_slot_name, "electric_sync", PGC_POSTMASTER, 0,
+                               nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.conninfo",
+                               "Extra libpq connection options for the worker's own connections "
+                               "(host, port, dbname and user are filled in).",
+                               nullptr, &es_guc_conninfo, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY,
+                               nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.secret",
+                               "Shared secret for /v1/shape (secret or api_secret parameter). "
+                               "Empty: no secret required.",
+                               nullptr, &es_guc_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+                               nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.jwt_secret",
+                               "HS256 secret for the write path's bearer tokens.", nullptr,
+                               &es_guc_jwt_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+                               nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.long_poll_timeout", "How long a live request is held.",
+                            nullptr, &es_guc_long_poll_timeout_ms, 20000, 100, 40000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.sse_timeout", "How long an SSE stream stays open.",
+                            nullptr, &es_guc_sse_timeout_ms, 60000, 1000, 3600000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.chunk_bytes", "Shape log chunk size threshold.",
+                            nullptr, &es_guc_chunk_bytes, 10 * 1024 * 1024, 1024, INT_MAX,
+                            PGC_SIGHUP, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.max_age", "cache-control max-age of non-live responses.",
+                            nullptr, &es_guc_max_age, 60, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.stale_age",
+                            "cache-control stale-while-revalidate of non-live responses.", nullptr,
+                            &es_guc_stale_age, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.batch_changes",
+                            "Changes decoded per worker transaction (at least one whole "
+                            "transaction).",
+                            nullptr, &es_guc_batch_changes, 10000, 1, INT_MAX, PGC_SIGHUP, 0,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.poll_interval",
+                            "How often the worker looks for changes when not woken by a commit.",
+                            nullptr, &es_guc_poll_interval_ms, 1000, 10, 60000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("electric_sync.allow_shape_deletion",
+                             "Whether DELETE /v1/shape is allowed.", nullptr,
+                             &es_guc_allow_shape_deletion, true, PGC_SIGHUP, 0, nullptr, nullptr,
+                             nullptr);
+    MarkGUCPrefixReserved("electric_sync");
+}

@@ -1,0 +1,24 @@
+// electric_sync.* configuration (docs/configuration.md). Registered in _PG_init.
+#pragma once
+
+extern "C" {
+extern char *es_guc_database;
+extern char *es_guc_listen_address;
+extern int es_guc_port;
+extern int es_guc_io_threads;
+extern int es_guc_db_pool_size;
+extern char *es_guc_slot_name;
+extern char *es_guc_secret;
+extern char *es_guc_jwt_secret;
+extern int es_guc_long_poll_timeout_ms;
+extern int es_guc_sse_timeout_ms;
+extern int es_guc_chunk_bytes;
+extern int es_guc_max_age;
+extern int es_guc_stale_age;
+extern int es_guc_batch_changes;
+extern int es_guc_poll_interval_ms;
+extern bool es_guc_allow_shape_deletion;
+extern char *es_guc_conninfo;
+}
+
+void es_define_gucs();

@@ -1,0 +1,495 @@
+// Event-driven HTTP server on Boost.Asio. Each connection is a Session with one read loop that
+// is always outstanding (so a parked request notices when its peer goes away) feeding Beast's
+// request parser, and a write queue. Sessions run on strands; handlers run on I/O threads and
+// may complete their Exchange later from any thread.
+#include "core/cpp_only.hpp"
+#include "svc/http_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <pthread.h>
+#include <signal.h>
+#include <cstdio>
+
+namespace es::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+const char *reason_phrase(int s) {
+    switch (s) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+namespace {
+
+class Session;
+
+class ExchangeImpl final : public Exchange {
+public:
+    ExchangeImpl(std::weak_ptr<Session> s, Request req) : session_(std::move(s)), req_(std::move(req)) {}
+    const Request &request() const override { return req_; }
+    bool respond(Response r) override;
+    bool begin_stream(Response head) override;
+    bool send(std::string data) override;
+    void end_stream() override;
+    bool closed() const override;
+    void on_close(std::function<void()> fn) override {
+        std::lock_guard<std::mutex> g(mu_);
+        close_fns_.push_back(std::move(fn));
+    }
+    void fire_close() {
+        std::vector<std::function<void()>> fns;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            fns.swap(close_fns_);
+        }
+        for (auto &f : fns) {
+            try { f(); } catch (...) {}
+        }
+    }
+
+private:
+    std::weak_ptr<Session> session_;
+    Request req_;
+    std::atomic<bool> answered_{false};
+    std::atomic<bool> streaming_{false};
+    std::atomic<bool> ended_{false};
+    std::mutex mu_;
+    std::vector<std::function<void()>> close_fns_;
+};
+
+std::string serialize_head(const Response &r, bool chunked, bool close, size_t content_length) {
+    std::string out;
+    out.reserve(256 + r.headers.size() * 48);
+    out += "HTTP/1.1 ";
+    out += std::to_string(r.status);
+    out += ' ';
+    out += reason_phrase(r.status);
+    out += "\r\n";
+    for (auto &h : r.headers) {
+        out += h.first;
+        out += ": ";
+        out += h.second;
+        out += "\r\n";
+    }
+    if (chunked)
+        out += "transfer-encoding: chunked\r\n";
+    else if (r.status != 304 && r.status != 204)
+        out += "content-length: " + std::to_string(content_length) + "\r\n";
+    if (close) out += "connection: close\r\n";
+    out += "\r\n";
+    return out;
+}
+
+void append_chunk(std::string &out, const std::string &data) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%zx\r\n", data.size());
+    out += buf;
+    out += data;
+    out += "\r\n";
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket sock, const Handler &h, const ServerOptions &o, std::atomic<size_t> &count)
+        : sock_(std::move(sock)), handler_(h), opts_(o), count_(count) {
+        count_++;
+    }
+    ~Session() { count_--; }
+
+    void start() {
+        beast::error_code ec;
+        sock_.set_option(tcp::no_delay(true), ec);
+        auto ep = sock_.remote_endpoint(ec);
+        if (!ec) remote_ = ep.address().to_string();
+        read_more();
+    }
+
+    // Called from any thread.
+    void post_response(Response r, bool head_only) {
+        net::post(sock_.get_executor(), [self = shared_from_this(), r = std::move(r), head_only]() mutable {
+            self->write_response(std::move(r), head_only);
+        });
+    }
+    void post_stream_head(Response r) {
+        net::post(sock_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
+            if (self->closed_) return;
+            std::string out = serialize_head(r, true, false, 0);
+            if (!r.body.empty()) append_chunk(out, r.body);
+            self->enqueue(std::move(out));
+        });
+    }
+    void post_stream_chunk(std::string data) {
+        net::post(sock_.get_executor(), [self = shared_from_this(), d = std::move(data)]() mutable {
+            if (self->closed_ || d.empty()) return;
+            std::string out;
+            append_chunk(out, d);
+            self->enqueue(std::move(out));
+        });
+    }
+    void post_stream_end() {
+        net::post(sock_.get_executor(), [self = shared_from_this()]() {
+            if (self->closed_) return;
+            self->enqueue("0\r\n\r\n");
+            self->finish_exchange(!self->keep_alive_);
+        });
+    }
+    void post_close() {
+        net::post(sock_.get_executor(), [self = shared_from_this()]() { self->shutdown(); });
+    }
+    bool is_closed() const { return closed_.load(); }
+
+private:
+    void read_more() {
+        if (closed_) return;
+        auto buf = rbuf_.prepare(8192);
+        sock_.async_read_some(buf, [self = shared_from_this()](beast::error_code ec, size_t n) {
+            self->on_read(ec, n);
+        });
+    }
+
+    void on_read(beast::error_code ec, size_t n) {
+        if (ec) {
+            peer_gone();
+            return;
+        }
+        rbuf_.commit(n);
+        if (rbuf_.size() > opts_.max_body + opts_.max_header + 65536) {
+            // A client that pipelines without waiting for answers: drop it.
+            shutdown();
+            return;
+        }
+        process();
+        read_more();
+    }
+
+    void process() {
+        while (!busy_ && !closed_ && rbuf_.size() > 0) {
+            if (!parser_) {
+                parser_.emplace();
+                parser_->body_limit(opts_.max_body);
+                parser_->header_limit(static_cast<std::uint32_t>(opts_.max_header));
+                parser_->eager(true);
+            }
+            beast::error_code ec;
+            size_t used = parser_->put(rbuf_.data(), ec);
+            rbuf_.consume(used);
+            if (ec == bhttp::error::need_more) break;
+            if (ec) {
+                int status = 400;
+                const char *msg = "Malformed HTTP request";
+                if (ec == bhttp::error::body_limit) { status = 413; msg = "Request body too large"; }
+                if (ec == bhttp::error::header_limit) { status = 431; msg = "Request headers too large"; }
+                Response r;
+                r.status = status;
+                r.set("content-type", "application/json");
+                r.body = std::string("{\"message\":\"") + msg + "\"}";
+                parser_.reset();
+                busy_ = true;
+                keep_alive_ = false;
+                write_response(std::move(r), false);
+                return;
+            }
+            if (!parser_->is_done()) break;
+            dispatch();
+        }
+    }
+
+    void dispatch() {
+        auto &m = parser_->get();
+        Request req;
+        req.method = std::string(m.method_string());
+        req.target = std::string(m.target());
+        auto q = req.target.find('?');
+        req.path = req.target.substr(0, q);
+        if (q != std::string::npos) req.query = req.target.substr(q + 1);
+        for (auto &f : m) {
+            std::string name(f.name_string());
+            for (auto &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            req.headers.emplace_back(std::move(name), std::string(f.value()));
+        }
+        req.body = std::move(m.body());
+        req.remote = remote_;
+        keep_alive_ = m.keep_alive();
+        head_only_ = req.method == "HEAD";
+        parser_.reset();
+        busy_ = true;
+        current_ = std::make_shared<ExchangeImpl>(weak_from_this(), std::move(req));
+        auto ex = current_;
+        try {
+            handler_(ex);
+        } catch (const std::exception &e) {
+            ex->respond(json_response(500, "{\"message\":\"Internal server error\"}"));
+        } catch (...) {
+            ex->respond(json_response(500, "{\"message\":\"Internal server error\"}"));
+        }
+    }
+
+    void write_response(Response r, bool head_only) {
+        if (closed_) return;
+        bool close = !keep_alive_;
+        std::string out = serialize_head(r, false, close, r.body.size());
+        if (!head_only && r.status != 304 && r.status != 204) out += r.body;
+        enqueue(std::move(out));
+        finish_exchange(close);
+    }
+
+    void finish_exchange(bool close) {
+        current_.reset();
+        if (close) {
+            close_after_write_ = true;
+            if (!writing_) shutdown();
+            return;
+        }
+        busy_ = false;
+        // Pipelined requests already buffered.
+        net::post(sock_.get_executor(), [self = shared_from_this()]() { self->process(); });
+    }
+
+    void enqueue(std::string data) {
+        outq_.push_back(std::move(data));
+        if (!writing_) do_write();
+    }
+
+    void do_write() {
+        if (outq_.empty() || closed_) {
+            writing_ = false;
+            if (close_after_write_) shutdown();
+            return;
+        }
+        writing_ = true;
+        net::async_write(sock_, net::buffer(outq_.front()),
+                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->outq_.pop_front();
+                             if (ec) {
+                                 self->writing_ = false;
+                                 self->peer_gone();
+                                 return;
+                             }
+                             self->do_write();
+                         });
+    }
+
+    void peer_gone() {
+        if (closed_.exchange(true)) return;
+        auto ex = current_;
+        current_.reset();
+        beast::error_code ec;
+        sock_.close(ec);
+        if (ex) ex->fire_close();
+    }
+
+    void shutdown() {
+        if (closed_.exchange(true)) return;
+        auto ex = current_;
+        current_.reset();
+        beast::error_code ec;
+        sock_.shutdown(tcp::socket::shutdown_both, ec);
+        sock_.close(ec);
+        if (ex) ex->fire_close();
+    }
+
+    tcp::socket sock_;
+    const Handler &handler_;
+    const ServerOptions &opts_;
+    std::atomic<size_t> &count_;
+    std::string remote_;
+    beast::flat_buffer rbuf_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    std::deque<std::string> outq_;
+    std::shared_ptr<ExchangeImpl> current_;
+    bool busy_ = false, writing_ = false, close_after_write_ = false;
+    bool keep_alive_ = true, head_only_ = false;
+    std::atomic<bool> closed_{false};
+
+    friend class ExchangeImpl;
+public:
+    bool head_only() const { return head_only_; }
+};
+
+bool ExchangeImpl::respond(Response r) {
+    if (answered_.exchange(true)) return false;
+    auto s = session_.lock();
+    if (!s || s->is_closed()) return false;
+    s->post_response(std::move(r), req_.method == "HEAD");
+    return true;
+}
+
+bool ExchangeImpl::begin_stream(Response head) {
+    if (answered_.exchange(true)) return false;
+    auto s = session_.lock();
+    if (!s || s->is_closed()) return false;
+    streaming_ = true;
+    s->post_stream_head(std::move(head));
+    return true;
+}
+
+bool ExchangeImpl::send(std::string data) {
+    if (!streaming_ || ended_) return false;
+    auto s = session_.lock();
+    if (!s || s->is_closed()) return false;
+    s->post_stream_chunk(std::move(data));
+    return true;
+}
+
+void ExchangeImpl::end_stream() {
+    if (!streaming_ || ended_.exchange(true)) return;
+    if (auto s = session_.lock()) s->post_stream_end();
+}
+
+bool ExchangeImpl::closed() const {
+    auto s = session_.lock();
+    return !s || s->is_closed();
+}
+
+class AsioTimer final : public Timer {
+public:
+    explicit AsioTimer(net::io_context &ioc) : t(ioc) {}
+    void cancel() override {
+        net::post(t.get_executor(), [this, keep = self.lock()] {
+            if (keep) t.cancel();
+        });
+    }
+    net::steady_timer t;
+    std::weak_ptr<AsioTimer> self;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    // Declaration order matters: sessions still queued in ioc die with it and use conn_count,
+    // handler and opts.
+    ServerOptions opts;
+    Handler handler;
+    std::atomic<size_t> conn_count{0};
+    net::io_context ioc;
+    std::optional<tcp::acceptor> acceptor;
+    std::vector<std::thread> threads;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+
+    void accept() {
+        acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+            if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
+            if (!ec) {
+                try {
+                    std::make_shared<Session>(std::move(s), handler, opts, conn_count)->start();
+                } catch (...) {
+                }
+            }
+            accept();
+        });
+    }
+};
+
+Server::Server(ServerOptions opts, Handler handler) : impl_(std::make_unique<Impl>()) {
+    impl_->opts = std::move(opts);
+    impl_->handler = std::move(handler);
+}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+    auto &I = *impl_;
+    auto addr = net::ip::make_address(I.opts.address);
+    tcp::endpoint ep(addr, static_cast<unsigned short>(I.opts.port));
+    I.acceptor.emplace(I.ioc);
+    I.acceptor->open(ep.protocol());
+    I.acceptor->set_option(net::socket_base::reuse_address(true));
+    I.acceptor->bind(ep);
+    I.acceptor->listen(net::socket_base::max_listen_connections);
+    bound_port_ = I.acceptor->local_endpoint().port();
+    I.work.emplace(net::make_work_guard(I.ioc));
+    I.accept();
+
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    try {
+        for (int i = 0; i < std::max(1, I.opts.threads); i++)
+            I.threads.emplace_back([&I] {
+                for (;;) {
+                    try {
+                        I.ioc.run();
+                        break;
+                    } catch (const std::exception &e) {
+                        std::fprintf(stderr, "electric_sync: http loop error: %s\n", e.what());
+                    } catch (...) {
+                        std::fprintf(stderr, "electric_sync: http loop error\n");
+                    }
+                }
+            });
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    running_ = true;
+}
+
+void Server::stop() {
+    if (!impl_) return;
+    auto &I = *impl_;
+    if (I.acceptor) {
+        net::post(I.ioc, [&I] {
+            beast::error_code ec;
+            if (I.acceptor) I.acceptor->close(ec);
+        });
+    }
+    I.work.reset();
+    I.ioc.stop();
+    for (auto &t : I.threads)
+        if (t.joinable()) t.join();
+    I.threads.clear();
+    running_ = false;
+}
+
+size_t Server::connections() const { return impl_->conn_count.load(); }
+
+std::shared_ptr<Timer> Server::after(int ms, std::function<void()> fn) {
+    auto t = std::make_shared<AsioTimer>(impl_->ioc);
+    t->self = t;
+    t->t.expires_after(std::chrono::milliseconds(ms));
+    t->t.async_wait([t, fn = std::move(fn)](beast::error_code ec) {
+        if (ec) return;
+        try { fn(); } catch (...) {}
+    });
+    return t;
+}
+
+void Server::post(std::function<void()> fn) {
+    net::post(impl_->ioc, [fn = std::move(fn)] {
+        try { fn(); } catch (...) {}
+    });
+}
+
+}  // namespace es::http

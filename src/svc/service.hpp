@@ -1,0 +1,67 @@
+// The HTTP side of the worker: the server, the DB pool and request routing. Pure C++: it never
+// calls Postgres internals; the worker's main thread talks to it through thread-safe methods.
+#pragma once
+#include "svc/db_pool.hpp"
+#include "svc/http_server.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace es::svc {
+
+// Settings that may change at runtime (SIGHUP).
+struct ServiceConfig {
+    std::string secret;          // /v1/shape secret; empty = none
+    std::string jwt_secret;      // write path HS256 secret
+    int long_poll_timeout_ms = 20000;
+    int sse_timeout_ms = 60000;
+    int chunk_bytes = 10 * 1024 * 1024;
+    int max_age = 60;
+    int stale_age = 300;
+    bool allow_shape_deletion = true;
+};
+
+struct ServiceOptions {
+    std::string listen_address = "127.0.0.1";
+    int port = 3000;             // -1: no HTTP server
+    int io_threads = 1;
+    int pool_size = 4;
+    std::string conninfo;        // libpq connection string to this server
+};
+
+class Service {
+public:
+    Service(ServiceOptions opts, ServiceConfig cfg);
+    ~Service();
+
+    void start();
+    void stop();
+
+    void set_config(ServiceConfig cfg);
+    ServiceConfig config() const;
+
+    // /v1/health: 202 {"status":"starting"} until set_active(true), then 200 {"status":"active"}.
+    void set_active(bool a) { active_ = a; }
+    bool active() const { return active_; }
+
+    int http_port() const { return server_ ? server_->port() : 0; }
+    http::Server *server() { return server_.get(); }
+    DbPool &pool() { return *pool_; }
+
+private:
+    void handle(http::ExchangePtr ex);
+
+    ServiceOptions opts_;
+    mutable std::mutex cfg_mu_;
+    ServiceConfig cfg_;
+    std::atomic<bool> active_{false};
+    std::unique_ptr<DbPool> pool_;
+    std::unique_ptr<http::Server> server_;
+};
+
+// Headers every response carries (CORS exposure, server name).
+void add_common_headers(const http::Request &req, http::Response &r);
+
+}  // namespace es::svc

@@ -1,0 +1,93 @@
+// WorkerRuntime: readiness (extension present, slot created) and the consume loop step.
+#include "pg_compat.hpp"
+extern "C" {
+#include "storage/latch.h"
+}
+#include "guc.hpp"
+#include "pg_spi.hpp"
+#include "shmem.hpp"
+#include "worker.hpp"
+
+namespace es {
+
+WorkerRuntime::WorkerRuntime(WorkerOptions opts, WorkerConfig cfg, Latch *latch)
+    : opts_(std::move(opts)), latch_(latch) {
+    service_ = std::make_unique<svc::Service>(opts_, std::move(cfg));
+}
+
+WorkerRuntime::~WorkerRuntime() { stop(); }
+
+void WorkerRuntime::start() { service_->start(); }
+
+void WorkerRuntime::stop() {
+    if (service_) service_->stop();
+}
+
+void WorkerRuntime::note_error(const std::string &msg) {
+    if (!es_shared) return;
+    SpinLockAcquire(&es_shared->mutex);
+    strlcpy(es_shared->last_error, msg.c_str(), sizeof es_shared->last_error);
+    SpinLockRelease(&es_shared->mutex);
+}
+
+// Ready = the extension exists in our database and our slot exists (created here if missing).
+// If the extension is dropped, the slot is dropped too so it never pins WAL.
+bool WorkerRuntime::become_ready() {
+    bool ext = false, slot = false;
+    {
+        spi::Tx tx("electric_sync: checking readiness");
+        ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
+        slot = !spi::exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1::text AND database = current_database()",
+                          {opts_.slot_name}).rows.empty();
+        tx.commit();
+    }
+    if (!ext) {
+        if (slot) {
+            spi::Tx tx("electric_sync: dropping slot");
+            spi::exec("SELECT pg_drop_replication_slot($1::text)", {opts_.slot_name});
+            tx.commit();
+        }
+        return false;
+    }
+    if (!slot) {
+        spi::Tx tx("electric_sync: creating slot");
+        spi::exec("SELECT pg_create_logical_replication_slot($1::text, 'electric_sync')", {opts_.slot_name});
+        tx.commit();
+        elog(LOG, "electric_sync: created logical replication slot \"%s\"", opts_.slot_name.c_str());
+    }
+    return true;
+}
+
+bool WorkerRuntime::step() {
+    if (!active_) {
+        active_ = become_ready();
+        service_->set_active(active_);
+        pg_atomic_write_u32(&es_shared->state, active_ ? ES_STATE_ACTIVE : ES_STATE_STARTING);
+        if (!active_) return false;
+    }
+    return consume();
+}
+
+// Stage 1: decode and confirm. (The shape engine replaces this.)
+bool WorkerRuntime::consume() {
+    spi::Tx tx("electric_sync: consuming changes");
+    bool ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
+    if (!ext) {
+        tx.commit();
+        active_ = false;
+        service_->set_active(false);
+        return true;
+    }
+    auto r = spi::exec("SELECT count(*)::text, max(lsn)::text FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int)",
+                       {opts_.slot_name, std::to_string(es_guc_batch_changes)});
+    tx.commit();
+    long n = std::stol(*r.rows[0][0]);
+    if (n > 0 && r.rows[0][1]) {
+        spi::Tx tx2("electric_sync: confirming slot");
+        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn)", {opts_.slot_name, r.rows[0][1]});
+        tx2.commit();
+    }
+    return n >= es_guc_batch_changes;
+}
+
+}  // namespace es
