@@ -19,15 +19,18 @@ REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf --port=$(or $(REGRESS_PORT),54390) --schedule=test/schedule
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
-PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
+PG_CXXFLAGS = -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
-EXTRA_CLEAN = $(DATA_built) test/unit/unit_tests test/unit/*.o tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/*.o tmp_check results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 # Debian's PG is built with LLVM; PGXS would compile C++17 bitcode without our flags. No JIT bitcode.
 override with_llvm = no
 include $(PGXS)
+
+# Header dependencies (PGXS does not track them).
+-include $(OBJS:.o=.d)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
@@ -56,6 +59,6 @@ test:
 PG_BINDIR := $(shell $(PG_CONFIG) --bindir)
 test/regress/regress.conf: test/regress/regress.conf.in
 	cp $< $@
-	if $(PG_BINDIR)/postgres --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then \
+	if grep -qa output_plugin_libraries $(PG_BINDIR)/postgres; then \
 	  echo "output_plugin_libraries = 'pgoutput, test_decoding, electric_sync'" >> $@; fi
 installcheck: test/regress/regress.conf

@@ -1,7 +1,18 @@
--- The status view exists and reports the worker (it may still be starting in this database).
+-- The worker becomes active once the extension exists in its database: it creates its slot
+-- with our output plugin and publishes its HTTP address.
 CREATE EXTENSION electric_sync;
-SELECT count(*) = 1 AS one_row FROM electric_sync.worker_status;
-SELECT state IN ('starting', 'active') AS state_ok, slot_name FROM electric_sync.worker_status;
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    EXIT WHEN (SELECT state FROM electric_sync.worker_status) = 'active';
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT state, slot_name, pid IS NOT NULL AS has_pid, http_address ~ '^http://127\.0\.0\.1:[0-9]+$' AS http_ok,
+       lag_bytes IS NOT NULL AS has_lag
+FROM electric_sync.worker_status;
+SELECT plugin, slot_type, database = current_database() AS our_db
+FROM pg_replication_slots WHERE slot_name = 'electric_sync';
 -- Secrets are superuser-only settings.
 SELECT name, context FROM pg_settings WHERE name IN ('electric_sync.secret', 'electric_sync.jwt_secret') ORDER BY name;
 CREATE ROLE es_nobody;

@@ -1,6 +1,7 @@
 // The worker's runtime: the HTTP service (threads) plus the main-thread engine.
 #pragma once
 #include "pg_compat.hpp"
+#include "shape_engine.hpp"
 #include "svc/service.hpp"
 
 #include <memory>
@@ -37,6 +38,7 @@ private:
     WorkerOptions opts_;
     Latch *latch_;
     std::unique_ptr<svc::Service> service_;
+    std::unique_ptr<ShapeEngine> engine_;
     bool active_ = false;
 };
 

@@ -67,7 +67,10 @@ static std::string local_conninfo() {
         while (!host.empty() && host.back() == ' ') host.pop_back();
     }
     if (host.empty()) host = "127.0.0.1";
-    const char *user = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+    // Catalog access needs a transaction.
+    StartTransactionCommand();
+    std::string user = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+    CommitTransactionCommand();
     std::string ci = "host=" + quote_conninfo(host) + " port=" + std::to_string(PostPortNumber) +
                      " dbname=" + quote_conninfo(es_guc_database) + " user=" + quote_conninfo(user) +
                      " application_name='electric_sync http'";

@@ -68,26 +68,21 @@ bool WorkerRuntime::step() {
     return consume();
 }
 
-// Stage 1: decode and confirm. (The shape engine replaces this.)
+// One engine batch. If the extension went away, go back to "starting" (and drop the slot).
 bool WorkerRuntime::consume() {
-    spi::Tx tx("electric_sync: consuming changes");
-    bool ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
-    if (!ext) {
+    {
+        spi::Tx tx("electric_sync: checking extension");
+        bool ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
         tx.commit();
-        active_ = false;
-        service_->set_active(false);
-        return true;
+        if (!ext) {
+            active_ = false;
+            service_->set_active(false);
+            engine_.reset();
+            return true;
+        }
     }
-    auto r = spi::exec("SELECT count(*)::text, max(lsn)::text FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int)",
-                       {opts_.slot_name, std::to_string(es_guc_batch_changes)});
-    tx.commit();
-    long n = std::stol(*r.rows[0][0]);
-    if (n > 0 && r.rows[0][1]) {
-        spi::Tx tx2("electric_sync: confirming slot");
-        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn)", {opts_.slot_name, r.rows[0][1]});
-        tx2.commit();
-    }
-    return n >= es_guc_batch_changes;
+    if (!engine_) engine_ = std::make_unique<ShapeEngine>(opts_.slot_name, service_->hub());
+    return engine_->step(es_guc_batch_changes, es_guc_chunk_bytes);
 }
 
 }  // namespace es

@@ -1,5 +1,6 @@
 #include "core/cpp_only.hpp"
 #include "svc/service.hpp"
+#include "svc/shape_routes.hpp"
 
 namespace es::svc {
 
@@ -9,6 +10,7 @@ static const char *kSessionSql =
 
 Service::Service(ServiceOptions opts, ServiceConfig cfg) : opts_(std::move(opts)), cfg_(std::move(cfg)) {
     pool_ = std::make_unique<DbPool>(opts_.conninfo, opts_.pool_size, kSessionSql);
+    shapes_ = std::make_unique<ShapeRoutes>(*this, hub_);
 }
 
 Service::~Service() { stop(); }
@@ -57,6 +59,18 @@ void Service::handle(http::ExchangePtr ex) {
         r.set("cache-control", "no-cache, no-store, must-revalidate");
         add_common_headers(req, r);
         ex->respond(std::move(r));
+        return;
+    }
+    if (req.path == "/v1/shape") {
+        if (!active_ && req.method != "OPTIONS") {
+            http::Response r = http::json_response(503, "{\"message\":\"Stack not ready\"}");
+            r.set("retry-after", "5");
+            r.set("cache-control", "no-store");
+            add_common_headers(req, r);
+            ex->respond(std::move(r));
+            return;
+        }
+        shapes_->handle(std::move(ex));
         return;
     }
     http::Response r = http::json_response(404, "{\"message\":\"Not found\"}");

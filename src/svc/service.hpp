@@ -3,6 +3,7 @@
 #pragma once
 #include "svc/db_pool.hpp"
 #include "svc/http_server.hpp"
+#include "svc/shape_hub.hpp"
 
 #include <atomic>
 #include <memory>
@@ -10,6 +11,8 @@
 #include <string>
 
 namespace es::svc {
+
+class ShapeRoutes;
 
 // Settings that may change at runtime (SIGHUP).
 struct ServiceConfig {
@@ -49,6 +52,7 @@ public:
     int http_port() const { return server_ ? server_->port() : 0; }
     http::Server *server() { return server_.get(); }
     DbPool &pool() { return *pool_; }
+    ShapeHub &hub() { return hub_; }
 
 private:
     void handle(http::ExchangePtr ex);
@@ -58,6 +62,8 @@ private:
     ServiceConfig cfg_;
     std::atomic<bool> active_{false};
     std::unique_ptr<DbPool> pool_;
+    ShapeHub hub_;
+    std::unique_ptr<class ShapeRoutes> shapes_;
     std::unique_ptr<http::Server> server_;
 };
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# make test: installs what is missing, builds, and runs every test suite:
+#   1. Catch2 unit tests of the pure C++ core (make unit)
+#   2. pg_regress tests (temporary instance, run as the postgres OS user)
+#   3. end-to-end tests against a throwaway cluster with the real clients (test/e2e, test/oversync)
+# Ends with one summary line "N passed, M failed".
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ES_ROOT"
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+record() {  # record NAME PASSED FAILED
+  PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
+  [ "$3" -eq 0 ] || FAILED_NAMES+=("$1")
+  es_log "$1: $2 passed, $3 failed"
+}
+
+extra=()
+command -v node >/dev/null 2>&1 || extra+=(nodejs npm)
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || extra+=(golang-go)
+es_install_deps "${extra[@]}"
+export PATH="$PATH:/usr/local/go/bin"
+es_build_install || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+# 1. unit tests
+es_log "unit tests (Catch2)"
+unit_out=$(make -s unit 2>&1); unit_rc=$?
+echo "$unit_out" | tail -n 5
+if [ $unit_rc -eq 0 ]; then
+  n=$(echo "$unit_out" | sed -n 's/.*All tests passed ([0-9]* assertions* in \([0-9]*\) test cases*).*/\1/p' | tail -1)
+  record unit "${n:-1}" 0
+else
+  p=$(echo "$unit_out" | sed -n 's/^test cases: *[0-9]* | *\([0-9]*\) passed.*/\1/p' | tail -1)
+  f=$(echo "$unit_out" | sed -n 's/^test cases:.*| *\([0-9]*\) failed.*/\1/p' | tail -1)
+  record unit "${p:-0}" "${f:-1}"
+fi
+
+# 2. pg_regress, in a copy of the test files the postgres user can write to.
+es_log "pg_regress"
+rdir=$(mktemp -d /tmp/electric_sync-regress.XXXXXX)
+cp -r Makefile electric_sync.control sql expected test "$rdir/"
+mkdir -p "$rdir/src"
+chown -R postgres: "$rdir"
+reg_out=$(cd "$rdir" && su postgres -s /bin/bash -c "make -s installcheck REGRESS_PORT=${REGRESS_PORT:-54390}" 2>&1); reg_rc=$?
+echo "$reg_out" | grep -E '\.\.\. |tests passed|failed' | tail -n 60
+rp=$(echo "$reg_out" | grep -cE '\.\.\. ok|^ok [0-9]')
+rf=$(echo "$reg_out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]')
+if [ $reg_rc -ne 0 ]; then
+  [ -f "$rdir/regression.diffs" ] && head -n 200 "$rdir/regression.diffs"
+  [ "$rf" -eq 0 ] && rf=1
+fi
+record pg_regress "$rp" "$rf"
+
+# 3. end-to-end tests against a throwaway cluster.
+E2E_PGPORT="${E2E_PGPORT:-54339}"
+E2E_HTTP="${E2E_HTTP_PORT:-3339}"
+tdir=$(es_pg_dir "$ES_ROOT/.testrun")
+es_cluster_stop "$tdir" >/dev/null 2>&1
+rm -rf "$tdir/data"
+export ES_TEST_DIR="$tdir" ES_PG_BIN="$PG_BIN" ES_PGPORT="$E2E_PGPORT" ES_HTTP_PORT="$E2E_HTTP"
+export ELECTRIC_URL="http://127.0.0.1:$E2E_HTTP"
+export DATABASE_URL="postgresql://postgres@127.0.0.1:$E2E_PGPORT/postgres"
+export ES_JWT_SECRET="electric-sync-test-secret"
+if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret = '$ES_JWT_SECRET'" \
+   "electric_sync.chunk_bytes = 10000" "electric_sync.long_poll_timeout = 4000" \
+   && es_wait_health "$ELECTRIC_URL" 60; then
+  for suite in test/e2e/run.sh test/oversync/run.sh; do
+    [ -x "$suite" ] || continue
+    es_log "e2e: $suite"
+    out=$("$suite" 2>&1); rc=$?
+    echo "$out" | tail -n 40
+    # node's test runner prints "# pass N" / "# fail N"; go test prints ok/FAIL lines.
+    p=$(echo "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    f=$(echo "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    gp=$(echo "$out" | grep -cE '^\s*--- PASS')
+    gf=$(echo "$out" | grep -cE '^\s*--- FAIL')
+    p=$((p + gp)); f=$((f + gf))
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    record "$suite" "$p" "$f"
+  done
+else
+  echo "the test cluster did not start:"; tail -n 50 "$tdir/postgres.log"
+  record e2e-cluster 0 1
+fi
+es_cluster_stop "$tdir"
+
+[ ${#FAILED_NAMES[@]} -eq 0 ] || es_log "failed suites: ${FAILED_NAMES[*]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

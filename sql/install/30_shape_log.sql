@@ -1,0 +1,48 @@
+-- Shape logs (read path). Entries are stored already encoded as the JSON message the client
+-- receives, so serving is a read and a concatenation. Written only by the worker (log) and by
+-- the worker's snapshot connections (snapshot chunks).
+
+-- Snapshot chunks: chunk n of a shape's initial snapshot ends at offset 0_<n>. body is the
+-- comma-separated JSON messages of the chunk (no brackets).
+CREATE TABLE electric_sync.shape_snapshot_chunks (
+    shape_id bigint NOT NULL,
+    chunk_no integer NOT NULL,
+    row_count integer NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (shape_id, chunk_no)
+);
+
+-- Live log entries: offset <lsn>_<op>. xid is kept until the shape's snapshot is known (entries
+-- of transactions visible to the snapshot are then removed). chunk_end marks the last entry of a
+-- log chunk (stable chunk boundaries for caching).
+CREATE TABLE electric_sync.shape_log (
+    shape_id bigint NOT NULL,
+    lsn bigint NOT NULL,
+    op integer NOT NULL,
+    xid bigint NOT NULL,
+    chunk_end boolean NOT NULL DEFAULT false,
+    entry text NOT NULL,
+    PRIMARY KEY (shape_id, lsn, op)
+);
+
+-- The worker's progress: every transaction with a commit LSN at or below processed_lsn is in
+-- the shape logs. Committed in the same transaction as the log entries (exactly once).
+CREATE TABLE electric_sync.engine_state (
+    id integer PRIMARY KEY CHECK (id = 1),
+    processed_lsn pg_lsn NOT NULL DEFAULT '0/0'
+);
+INSERT INTO electric_sync.engine_state VALUES (1, '0/0');
+
+-- Per-shape runtime state of the read path: the snapshot (taken by the worker's snapshot
+-- connection) and whether the engine has filtered the log against it (log_ready).
+CREATE TABLE electric_sync.shape_runtime (
+    shape_id bigint PRIMARY KEY,
+    snapshot_xmin bigint,
+    snapshot_xmax bigint,
+    snapshot_xip bigint[],
+    snapshot_lsn pg_lsn,
+    snapshot_chunks integer,
+    snapshot_rows bigint,
+    snapshot_done boolean NOT NULL DEFAULT false,
+    log_ready boolean NOT NULL DEFAULT false
+);

@@ -1,0 +1,526 @@
+// ShapeEngine: decode -> route -> append + processed LSN in one transaction -> confirm the slot
+// -> publish. See docs/read-path.md for the exactly-once and snapshot-consistency arguments.
+#include "pg_compat.hpp"
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+#include "core/decoding_format.hpp"
+#include "core/electric.hpp"
+#include "pg_spi.hpp"
+#include "shape_engine.hpp"
+#include "shape_where.hpp"
+#include "shmem.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace es {
+
+using electric::LogOffset;
+using json = nlohmann::json;
+
+struct RoutedShape {
+    int64_t id = 0;
+    uint32_t relid = 0;
+    std::string schema, table;
+    std::unique_ptr<CompiledWhere> where;
+    std::vector<std::string> columns;     // selected, table order
+    std::vector<std::string> pk_columns;  // key order
+    bool full = false, changes_only = false;
+    bool filter_pending = false;          // snapshot not applied yet: entries stay unpublished
+    size_t chunk_acc = 0;                 // bytes since the last chunk end
+};
+
+struct RelAttrs {
+    std::unordered_map<std::string, int> attnum;  // name -> attnum
+    int natts = 0;                                // max attnum (dropped included)
+};
+
+struct ShapeEngine::Batch {
+    std::vector<int64_t> ids, lsns, xids;
+    std::vector<int32_t> ops;
+    std::vector<bool> chunk_ends;
+    std::vector<std::string> entries;
+    std::unordered_map<int64_t, std::vector<svc::LogEntry>> appends;
+    std::vector<std::pair<int64_t, std::vector<svc::LogEntry>>> logs;
+    std::vector<int64_t> gone;
+    uint64_t last_commit = 0, last_end = 0, changes = 0, txns = 0;
+};
+
+static SPIPlanPtr g_insert_plan = nullptr;
+
+static std::vector<std::string> json_list(const std::optional<std::string> &s) {
+    std::vector<std::string> out;
+    if (!s) return out;
+    auto j = json::parse(*s, nullptr, false);
+    if (j.is_array())
+        for (auto &e : j) out.push_back(e.get<std::string>());
+    return out;
+}
+
+ShapeEngine::ShapeEngine(std::string slot, svc::ShapeHub &hub) : slot_(std::move(slot)), hub_(hub) {}
+ShapeEngine::~ShapeEngine() = default;
+
+void ShapeEngine::reset() {
+    shapes_.clear();
+    by_rel_.clear();
+    loaded_ = false;
+    processed_lsn_ = 0;
+    g_insert_plan = nullptr;  // belonged to the old tables (SPI_keepplan memory is leaked once)
+}
+
+RoutedShape *ShapeEngine::load_shape(int64_t id) {
+    auto it = shapes_.find(id);
+    if (it != shapes_.end()) return it->second.get();
+    auto r = spi::exec(
+        "SELECT s.relid::bigint::text, s.schema_name, s.table_name, coalesce(s.where_clause, ''), "
+        "coalesce(array_to_json(s.params), '[]')::text, "
+        "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a "
+        "  WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped)))::text, "
+        "coalesce(array_to_json(s.pk_columns), '[]')::text, s.replica, s.log_mode, "
+        "coalesce(rt.log_ready, false)::text "
+        "FROM electric_sync.shapes s LEFT JOIN electric_sync.shape_runtime rt USING (shape_id) "
+        "WHERE s.shape_id = $1::bigint AND s.status = 'active'",
+        {std::to_string(id)});
+    if (r.rows.empty()) return nullptr;
+    auto &row = r.rows[0];
+    auto s = std::make_unique<RoutedShape>();
+    s->id = id;
+    s->relid = static_cast<uint32_t>(std::stoul(*row[0]));
+    s->schema = *row[1];
+    s->table = *row[2];
+    std::vector<std::string> params = json_list(row[4]);
+    s->columns = json_list(row[5]);
+    s->pk_columns = json_list(row[6]);
+    s->full = *row[7] == "full";
+    s->changes_only = *row[8] == "changes_only";
+    s->filter_pending = !s->changes_only && *row[9] != "t";
+    try {
+        s->where = CompiledWhere::compile(s->relid, *row[3], params);
+    } catch (const std::exception &e) {
+        ereport(WARNING, (errmsg("electric_sync: shape %lld cannot be compiled: %s", (long long)id, e.what())));
+        return nullptr;
+    }
+    RoutedShape *p = s.get();
+    by_rel_[p->relid].push_back(p);
+    shapes_[id] = std::move(s);
+    return p;
+}
+
+void ShapeEngine::load_all() {
+    auto st = spi::exec("SELECT (processed_lsn - '0/0'::pg_lsn)::text FROM electric_sync.engine_state WHERE id = 1");
+    processed_lsn_ = st.rows.empty() ? 0 : std::stoull(*st.rows[0][0]);
+    auto r = spi::exec("SELECT shape_id::text FROM electric_sync.shapes WHERE status = 'active' ORDER BY shape_id");
+    for (auto &row : r.rows) load_shape(std::stoll(*row[0]));
+    loaded_ = true;
+}
+
+void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid) {
+    auto it = shapes_.find(id);
+    if (it != shapes_.end()) {
+        auto &v = by_rel_[it->second->relid];
+        v.erase(std::remove(v.begin(), v.end(), it->second.get()), v.end());
+        if (v.empty()) by_rel_.erase(it->second->relid);
+        shapes_.erase(it);
+    }
+    flush_inserts(b);
+    std::string sid = std::to_string(id);
+    if (mark_invalid)
+        spi::exec("UPDATE electric_sync.shapes SET status = 'invalidated', invalidated_at = now(), invalid_reason = $2 "
+                  "WHERE shape_id = $1::bigint AND status = 'active'",
+                  {sid, std::string(reason)});
+    spi::exec("DELETE FROM electric_sync.shape_log WHERE shape_id = $1::bigint", {sid});
+    spi::exec("DELETE FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1::bigint", {sid});
+    spi::exec("DELETE FROM electric_sync.shape_runtime WHERE shape_id = $1::bigint", {sid});
+    b.appends.erase(id);
+    b.gone.push_back(id);
+}
+
+// Messages from the SQL API and the snapshot jobs, in commit order.
+void ShapeEngine::on_message(const std::string &content, Batch &b) {
+    auto sp = content.find(' ');
+    std::string kind = content.substr(0, sp);
+    if (sp == std::string::npos) return;
+    int64_t id = std::stoll(content.substr(sp + 1));
+    if (kind == "shape_created") {
+        RoutedShape *s = load_shape(id);
+        if (s && s->changes_only) {
+            spi::exec("INSERT INTO electric_sync.shape_runtime (shape_id, log_ready) VALUES ($1::bigint, true) "
+                      "ON CONFLICT (shape_id) DO UPDATE SET log_ready = true",
+                      {std::to_string(id)});
+            b.logs.emplace_back(id, std::vector<svc::LogEntry>{});
+        }
+    } else if (kind == "shape_snapshot") {
+        RoutedShape *s = load_shape(id);
+        if (!s || !s->filter_pending) return;
+        flush_inserts(b);
+        std::string sid = std::to_string(id);
+        // Remove entries of transactions the snapshot already saw (xids widened to 64 bits
+        // relative to the snapshot's xmax).
+        spi::exec(
+            "DELETE FROM electric_sync.shape_log l WHERE l.shape_id = $1::bigint AND l.ctid IN ("
+            " SELECT l2.ctid FROM electric_sync.shape_log l2 JOIN electric_sync.shape_runtime r ON r.shape_id = l2.shape_id,"
+            " LATERAL (SELECT CASE WHEN (((r.snapshot_xmax >> 32) << 32) | l2.xid) > r.snapshot_xmax"
+            "   THEN (((r.snapshot_xmax >> 32) << 32) | l2.xid) - 4294967296"
+            "   ELSE (((r.snapshot_xmax >> 32) << 32) | l2.xid) END AS fx) f"
+            " WHERE l2.shape_id = $1::bigint AND (f.fx < r.snapshot_xmin OR"
+            "   (f.fx < r.snapshot_xmax AND f.fx <> ALL (coalesce(r.snapshot_xip, '{}')))))",
+            {sid});
+        spi::exec("UPDATE electric_sync.shape_runtime SET log_ready = true WHERE shape_id = $1::bigint", {sid});
+        auto r = spi::exec("SELECT lsn::text, op::text, chunk_end::text, entry FROM electric_sync.shape_log "
+                           "WHERE shape_id = $1::bigint ORDER BY lsn, op",
+                           {sid});
+        std::vector<svc::LogEntry> log;
+        log.reserve(r.rows.size());
+        for (auto &row : r.rows) {
+            svc::LogEntry e;
+            e.off = LogOffset::at(std::stoull(*row[0]), std::stoull(*row[1]));
+            e.chunk_end = *row[2] == "true";
+            e.json = std::move(*row[3]);
+            log.push_back(std::move(e));
+        }
+        b.logs.emplace_back(id, std::move(log));
+        s->filter_pending = false;
+    } else if (kind == "shape_deleted") {
+        drop_shape(id, b, "deleted", false);
+    } else if (kind == "shape_invalidated") {
+        drop_shape(id, b, "invalidated", false);
+    }
+}
+
+void ShapeEngine::flush_inserts(Batch &b) {
+    if (b.ids.empty()) return;
+    int n = static_cast<int>(b.ids.size());
+    pg_guard([&] {
+        Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *lsns = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *ops = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *xids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *ends = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        Datum *ents = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        for (int i = 0; i < n; i++) {
+            ids[i] = Int64GetDatum(b.ids[i]);
+            lsns[i] = Int64GetDatum(b.lsns[i]);
+            ops[i] = Int32GetDatum(b.ops[i]);
+            xids[i] = Int64GetDatum(b.xids[i]);
+            ends[i] = BoolGetDatum(b.chunk_ends[i]);
+            ents[i] = PointerGetDatum(cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size()));
+        }
+        Datum vals[6];
+        vals[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+        vals[1] = PointerGetDatum(construct_array(lsns, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+        vals[2] = PointerGetDatum(construct_array(ops, n, INT4OID, 4, true, TYPALIGN_INT));
+        vals[3] = PointerGetDatum(construct_array(xids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+        vals[4] = PointerGetDatum(construct_array(ends, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+        vals[5] = PointerGetDatum(construct_array(ents, n, TEXTOID, -1, false, TYPALIGN_INT));
+        if (!g_insert_plan) {
+            Oid types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
+            SPIPlanPtr p = SPI_prepare(
+                "INSERT INTO electric_sync.shape_log (shape_id, lsn, op, xid, chunk_end, entry) "
+                "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
+                6, types);
+            if (!p) elog(ERROR, "electric_sync: could not prepare the shape log insert");
+            SPI_keepplan(p);
+            g_insert_plan = p;
+        }
+        int rc = SPI_execute_plan(g_insert_plan, vals, nullptr, false, 0);
+        if (rc != SPI_OK_INSERT) elog(ERROR, "electric_sync: shape log insert failed: %d", rc);
+    });
+    b.ids.clear();
+    b.lsns.clear();
+    b.ops.clear();
+    b.xids.clear();
+    b.chunk_ends.clear();
+    b.entries.clear();
+}
+
+namespace {
+
+// Values of one tuple by column index of the decoded relation; unchanged TOAST values are taken
+// from `fallback` (the old tuple) when it has them.
+using Row = std::vector<std::optional<std::string_view>>;
+
+Row tuple_values(const std::vector<decoding::Value> &vals, const std::vector<decoding::Value> *fallback) {
+    Row r(vals.size());
+    for (size_t i = 0; i < vals.size(); i++) {
+        const auto &v = vals[i];
+        if (v.is_text())
+            r[i] = v.text;
+        else if (v.is_unchanged_toast() && fallback && i < fallback->size() && (*fallback)[i].is_text())
+            r[i] = (*fallback)[i].text;
+    }
+    return r;
+}
+
+}  // namespace
+
+bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
+    spi::Tx tx("electric_sync: routing changes");
+    if (!loaded_) load_all();
+    auto res = spi::exec(
+        "SELECT data FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int, 'skip-schema', 'electric_sync', "
+        "'include-xids', 'true', 'include-lsn', 'true', 'include-timestamp', 'false')",
+        {slot_, std::to_string(batch_changes)});
+
+    Batch b;
+    decoding::Decoder dec;
+    std::unordered_map<uint32_t, RelAttrs> attrs;
+    // Entries of the current transaction per shape (flushed at COMMIT).
+    std::vector<std::pair<RoutedShape *, std::vector<std::pair<LogOffset, std::string>>>> txn;
+    bool skip_txn = false;
+    uint64_t commit_lsn = 0;
+    uint32_t xid = 0;
+    std::vector<std::optional<std::string>> wvals;
+    std::string key, msg;
+
+    auto txn_slot = [&](RoutedShape *s) -> std::vector<std::pair<LogOffset, std::string>> & {
+        for (auto &p : txn)
+            if (p.first == s) return p.second;
+        txn.emplace_back(s, std::vector<std::pair<LogOffset, std::string>>{});
+        return txn.back().second;
+    };
+
+    for (auto &row : res.rows) {
+        const decoding::Record &rec = dec.feed(*row[0]);
+        switch (rec.kind) {
+        case decoding::RecordKind::Begin:
+            commit_lsn = rec.txn.commit_lsn.value_or(0);
+            xid = rec.txn.xid.value_or(0);
+            skip_txn = commit_lsn != 0 && commit_lsn <= processed_lsn_;
+            txn.clear();
+            break;
+        case decoding::RecordKind::Commit: {
+            uint64_t end = rec.txn.end_lsn.value_or(rec.txn.commit_lsn.value_or(0));
+            if (!skip_txn) {
+                for (auto &p : txn) {
+                    RoutedShape *s = p.first;
+                    auto &ents = p.second;
+                    if (ents.empty()) continue;
+                    // "last": true on the shape's last op of the transaction.
+                    std::string &lastj = ents.back().second;
+                    if (lastj.size() >= 2) {
+                        lastj.resize(lastj.size() - 2);
+                        lastj += ",\"last\":true}}";
+                    }
+                    size_t bytes = 0;
+                    for (auto &e : ents) bytes += e.second.size();
+                    s->chunk_acc += bytes;
+                    bool chunk_end = s->chunk_acc >= static_cast<size_t>(chunk_bytes);
+                    if (chunk_end) s->chunk_acc = 0;
+                    for (size_t i = 0; i < ents.size(); i++) {
+                        bool ce = chunk_end && i + 1 == ents.size();
+                        b.ids.push_back(s->id);
+                        b.lsns.push_back(static_cast<int64_t>(ents[i].first.tx));
+                        b.ops.push_back(static_cast<int32_t>(ents[i].first.op));
+                        b.xids.push_back(xid);
+                        b.chunk_ends.push_back(ce);
+                        if (!s->filter_pending) {
+                            svc::LogEntry le;
+                            le.off = ents[i].first;
+                            le.chunk_end = ce;
+                            le.json = ents[i].second;
+                            b.appends[s->id].push_back(std::move(le));
+                        }
+                        b.entries.push_back(std::move(ents[i].second));
+                    }
+                }
+                b.last_commit = std::max(b.last_commit, commit_lsn);
+                b.txns++;
+            }
+            b.last_end = std::max(b.last_end, end);
+            txn.clear();
+            if (b.ids.size() > 5000) flush_inserts(b);
+            break;
+        }
+        case decoding::RecordKind::Relation:
+            attrs.erase(rec.relation.oid);
+            break;
+        case decoding::RecordKind::Message:
+            if (!skip_txn && rec.message.prefix == "electric_sync") on_message(rec.message.content, b);
+            break;
+        case decoding::RecordKind::Truncate:
+            if (skip_txn) break;
+            for (uint32_t relid : rec.truncate.relids) {
+                auto it = by_rel_.find(relid);
+                if (it == by_rel_.end()) continue;
+                std::vector<int64_t> ids;
+                for (auto *s : it->second) ids.push_back(s->id);
+                for (auto id : ids) drop_shape(id, b, "truncate", true);
+            }
+            break;
+        case decoding::RecordKind::Insert:
+        case decoding::RecordKind::Update:
+        case decoding::RecordKind::Delete: {
+            if (skip_txn) break;
+            const auto &ch = rec.change;
+            auto it = by_rel_.find(ch.relid);
+            if (it == by_rel_.end() || it->second.empty()) break;
+            b.changes++;
+            const decoding::RelationInfo &rel = dec.relation_of(ch);
+            auto ait = attrs.find(ch.relid);
+            if (ait == attrs.end()) {
+                RelAttrs ra;
+                auto r = spi::exec("SELECT attname::text, attnum::text FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0",
+                                   {std::to_string(ch.relid)});
+                for (auto &rr : r.rows) {
+                    int an = std::stoi(*rr[1]);
+                    if (rr[0]) ra.attnum[*rr[0]] = an;
+                    ra.natts = std::max(ra.natts, an);
+                }
+                ait = attrs.emplace(ch.relid, std::move(ra)).first;
+            }
+            const RelAttrs &ra = ait->second;
+            bool old_full = ch.old_kind == decoding::OldKind::Full;
+            Row newr, oldr;
+            if (ch.has_new) newr = tuple_values(ch.new_values, old_full ? &ch.old_values : nullptr);
+            if (ch.old_kind != decoding::OldKind::None) oldr = tuple_values(ch.old_values, nullptr);
+            auto to_wvals = [&](const Row &r) {
+                wvals.assign(ra.natts, std::nullopt);
+                for (size_t i = 0; i < rel.columns.size() && i < r.size(); i++) {
+                    auto f = ra.attnum.find(rel.columns[i].name);
+                    if (f != ra.attnum.end() && r[i]) wvals[f->second - 1] = std::string(*r[i]);
+                }
+            };
+            bool is_insert = rec.kind == decoding::RecordKind::Insert;
+            bool is_delete = rec.kind == decoding::RecordKind::Delete;
+            uint64_t op_base = static_cast<uint64_t>(dec.change_index()) * 2;
+            for (RoutedShape *s : it->second) {
+                auto eval = [&](const Row &r) -> bool {
+                    if (s->where->always_true()) return true;
+                    to_wvals(r);
+                    try {
+                        return s->where->matches(wvals);
+                    } catch (const std::exception &) {
+                        return false;
+                    }
+                };
+                bool new_m = false, old_m = false;
+                if (!is_delete) new_m = eval(newr);
+                if (is_delete)
+                    old_m = old_full ? eval(oldr) : true;
+                else if (!is_insert)
+                    old_m = old_full ? eval(oldr) : new_m;
+                if (!new_m && !old_m) continue;
+                // Column lookups in the decoded relation.
+                auto col = [&](const std::string &name) { return rel.column_index(name); };
+                auto key_of = [&](const Row &r) {
+                    key.clear();
+                    electric::append_key_prefix(key, s->schema, s->table);
+                    for (auto &pk : s->pk_columns) {
+                        int ci = col(pk);
+                        electric::append_key_part(key, ci >= 0 && static_cast<size_t>(ci) < r.size() ? r[ci] : std::nullopt);
+                    }
+                    return key;
+                };
+                auto emit = [&](electric::Operation op, const std::string &k, const electric::ColumnValues &v,
+                                const electric::ColumnValues *old, uint64_t opn, const std::string *kc_to,
+                                const std::string *kc_from) {
+                    electric::LiveHeaders lh;
+                    lh.lsn = commit_lsn;
+                    lh.op_position = static_cast<int64_t>(opn);
+                    lh.txids = {xid};
+                    electric::ChangeMessage m;
+                    m.schema = s->schema;
+                    m.table = s->table;
+                    m.op = op;
+                    m.key = k;
+                    m.value = &v;
+                    m.old_value = old;
+                    m.live = &lh;
+                    if (kc_to) m.key_change_to = *kc_to;
+                    if (kc_from) m.key_change_from = *kc_from;
+                    msg.clear();
+                    electric::append_change_message(msg, m);
+                    txn_slot(s).emplace_back(LogOffset::at(commit_lsn, opn), msg);
+                };
+                auto full_values = [&](const Row &r) {
+                    electric::ColumnValues v;
+                    for (auto &c : s->columns) {
+                        int ci = col(c);
+                        v.emplace_back(c, ci >= 0 && static_cast<size_t>(ci) < r.size() ? r[ci] : std::nullopt);
+                    }
+                    return v;
+                };
+                auto pk_values = [&](const Row &r) {
+                    electric::ColumnValues v;
+                    for (auto &c : s->pk_columns) {
+                        int ci = col(c);
+                        v.emplace_back(c, ci >= 0 && static_cast<size_t>(ci) < r.size() ? r[ci] : std::nullopt);
+                    }
+                    return v;
+                };
+                if (is_insert || (new_m && !old_m)) {
+                    std::string k = key_of(newr);
+                    emit(electric::Operation::Insert, k, full_values(newr), nullptr, op_base, nullptr, nullptr);
+                } else if (is_delete || (old_m && !new_m)) {
+                    const Row &r = is_delete ? oldr : (old_full ? oldr : newr);
+                    std::string k = key_of(r);
+                    emit(electric::Operation::Delete, k, s->full ? full_values(r) : pk_values(r), nullptr, op_base,
+                         nullptr, nullptr);
+                } else {
+                    // Update inside the shape.
+                    std::string nk = key_of(newr);
+                    std::string ok = old_full ? key_of(oldr) : nk;
+                    if (ok != nk) {
+                        emit(electric::Operation::Delete, ok, s->full ? full_values(oldr) : pk_values(oldr), nullptr,
+                             op_base, &nk, nullptr);
+                        emit(electric::Operation::Insert, nk, full_values(newr), nullptr, op_base + 1, nullptr, &ok);
+                        continue;
+                    }
+                    electric::ColumnValues v, oldv;
+                    bool any = false;
+                    for (auto &c : s->columns) {
+                        int ci = col(c);
+                        if (ci < 0) continue;
+                        auto nv = static_cast<size_t>(ci) < newr.size() ? newr[ci] : std::nullopt;
+                        auto ov = old_full && static_cast<size_t>(ci) < oldr.size() ? oldr[ci] : nv;
+                        bool changed = !old_full || nv != ov;
+                        bool is_pk = std::find(s->pk_columns.begin(), s->pk_columns.end(), c) != s->pk_columns.end();
+                        if (changed) {
+                            any = true;
+                            if (s->full) oldv.emplace_back(c, ov);
+                        }
+                        if (s->full || changed || is_pk) v.emplace_back(c, nv);
+                    }
+                    if (!any) continue;
+                    emit(electric::Operation::Update, nk, v, s->full ? &oldv : nullptr, op_base, nullptr, nullptr);
+                }
+            }
+            break;
+        }
+        }
+    }
+    flush_inserts(b);
+    if (b.last_commit > processed_lsn_) {
+        spi::exec("UPDATE electric_sync.engine_state SET processed_lsn = '0/0'::pg_lsn + $1::numeric WHERE id = 1",
+                  {std::to_string(b.last_commit)});
+    }
+    tx.commit();
+    if (b.last_commit > processed_lsn_) processed_lsn_ = b.last_commit;
+
+    // Confirm the slot only after the commit: a crash before this re-decodes the batch, and the
+    // transactions at or below processed_lsn are skipped.
+    if (b.last_end > 0) {
+        char lsn[32];
+        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(b.last_end >> 32), static_cast<uint32_t>(b.last_end));
+        spi::Tx tx2("electric_sync: confirming slot");
+        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn) WHERE $2::pg_lsn > "
+                  "(SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1::text)",
+                  {slot_, std::string(lsn)});
+        tx2.commit();
+    }
+
+    // Publish: logs (filtered snapshots) first, then appends, then gone shapes, then the lsn.
+    for (auto &l : b.logs) hub_.publish_log(l.first, std::move(l.second));
+    for (auto &a : b.appends) hub_.publish_append(a.first, std::move(a.second));
+    for (auto id : b.gone) hub_.publish_gone(id);
+    if (processed_lsn_) hub_.set_global_lsn(processed_lsn_);
+    pg_atomic_write_u64(&es_shared->processed_lsn, processed_lsn_);
+    pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
+    pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
+    return res.rows.size() >= static_cast<size_t>(batch_changes);
+}
+
+}  // namespace es

@@ -1,0 +1,45 @@
+// The read path's engine on the worker's main thread: consumes the slot (our output plugin),
+// routes each change to the shapes whose where clause it matches, appends the encoded entries
+// to the shape logs and records the processed LSN in the same transaction, confirms the slot
+// after the commit, then publishes to the in-memory ShapeHub (waking waiting requests).
+#pragma once
+#include "pg_compat.hpp"
+#include "svc/shape_hub.hpp"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace es {
+
+class CompiledWhere;
+
+struct RoutedShape;
+
+class ShapeEngine {
+public:
+    ShapeEngine(std::string slot, svc::ShapeHub &hub);
+    ~ShapeEngine();
+    // One batch; returns true when the batch was full (more is probably waiting).
+    bool step(int batch_changes, int chunk_bytes);
+    // Forget all state (the extension was dropped or re-created).
+    void reset();
+
+private:
+    struct Batch;
+    void load_all();
+    RoutedShape *load_shape(int64_t id);
+    void drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid);
+    void on_message(const std::string &content, Batch &b);
+    void flush_inserts(Batch &b);
+
+    std::string slot_;
+    svc::ShapeHub &hub_;
+    bool loaded_ = false;
+    uint64_t processed_lsn_ = 0;
+    std::unordered_map<int64_t, std::unique_ptr<RoutedShape>> shapes_;
+    std::unordered_map<uint32_t, std::vector<RoutedShape *>> by_rel_;
+};
+
+}  // namespace es

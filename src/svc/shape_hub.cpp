@@ -1,0 +1,220 @@
+#include "core/cpp_only.hpp"
+#include "svc/shape_hub.hpp"
+
+#include <algorithm>
+
+namespace es::svc {
+
+LogOffset Shape::log_end() const {
+    if (log_.empty()) return LogOffset::snapshot_end();
+    return log_.back().off;
+}
+
+LogSlice Shape::slice_after(const LogOffset &after) const {
+    LogSlice s;
+    s.last = after;
+    auto it = std::upper_bound(log_.begin(), log_.end(), after,
+                               [](const LogOffset &o, const LogEntry &e) { return o < e.off; });
+    if (it == log_.end()) {
+        s.up_to_date = true;
+        return s;
+    }
+    for (; it != log_.end(); ++it) {
+        s.entries.push_back(&it->json);
+        s.last = it->off;
+        if (it->chunk_end) break;
+    }
+    s.up_to_date = it == log_.end() || std::next(it) == log_.end();
+    return s;
+}
+
+void Shape::wake_locked(std::vector<std::function<void()>> &out) {
+    for (auto &w : waiters_) out.push_back(std::move(w.second));
+    waiters_.clear();
+}
+
+static void run_all(std::vector<std::function<void()>> &fns) {
+    for (auto &f : fns) {
+        try {
+            f();
+        } catch (...) {
+        }
+    }
+}
+
+void Shape::set_snapshot(std::vector<std::string> chunks) {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ == Status::Gone || has_snapshot_) return;
+        snapshot_ = std::move(chunks);
+        has_snapshot_ = true;
+        if (has_log_) status_ = Status::Ready;
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
+bool Shape::has_snapshot() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return has_snapshot_;
+}
+
+void Shape::set_log(std::vector<LogEntry> log) {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ == Status::Gone || has_log_) return;
+        log_ = std::move(log);
+        log_bytes_ = 0;
+        for (auto &e : log_) log_bytes_ += e.json.size();
+        for (auto &e : pending_) {
+            if (!log_.empty() && !(log_.back().off < e.off)) continue;
+            log_bytes_ += e.json.size();
+            log_.push_back(std::move(e));
+        }
+        pending_.clear();
+        has_log_ = true;
+        if (has_snapshot_) status_ = Status::Ready;
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
+void Shape::append(std::vector<LogEntry> entries) {
+    if (entries.empty()) return;
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ == Status::Gone) return;
+        auto &dst = has_log_ ? log_ : pending_;
+        for (auto &e : entries) {
+            if (!dst.empty() && !(dst.back().off < e.off)) continue;
+            if (has_log_) log_bytes_ += e.json.size();
+            dst.push_back(std::move(e));
+        }
+        if (has_log_) wake_locked(fns);
+    }
+    run_all(fns);
+}
+
+void Shape::set_gone() {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        status_ = Status::Gone;
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
+uint64_t Shape::wait(std::function<void()> fn) {
+    std::lock_guard<std::mutex> g(mu_);
+    uint64_t id = next_wait_id_++;
+    waiters_.emplace_back(id, std::move(fn));
+    return id;
+}
+
+uint64_t Shape::wait_unless_data(const LogOffset &after, std::function<void()> fn) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (status_ == Status::Gone) return 0;
+    if (status_ == Status::Ready && !log_.empty() && after < log_.back().off) return 0;
+    uint64_t id = next_wait_id_++;
+    waiters_.emplace_back(id, std::move(fn));
+    return id;
+}
+
+void Shape::cancel_wait(uint64_t id) {
+    std::lock_guard<std::mutex> g(mu_);
+    for (size_t i = 0; i < waiters_.size(); i++)
+        if (waiters_[i].first == id) {
+            waiters_[i] = std::move(waiters_.back());
+            waiters_.pop_back();
+            return;
+        }
+}
+
+size_t Shape::waiting() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return waiters_.size();
+}
+
+size_t Shape::log_bytes() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return log_bytes_;
+}
+
+ShapePtr ShapeHub::by_handle(const std::string &handle) const {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_handle_.find(handle);
+    return it == by_handle_.end() ? nullptr : it->second;
+}
+
+ShapePtr ShapeHub::by_id(int64_t id) const {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : it->second;
+}
+
+ShapePtr ShapeHub::by_definition(const std::string &def) const {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_def_.find(def);
+    if (it == by_def_.end()) return nullptr;
+    auto s = by_id_.find(it->second);
+    return s == by_id_.end() ? nullptr : s->second;
+}
+
+ShapePtr ShapeHub::add(ShapeInfo info, const std::string &def) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_id_.find(info.id);
+    ShapePtr s;
+    if (it != by_id_.end()) {
+        s = it->second;
+    } else {
+        s = std::make_shared<Shape>(info);
+        by_id_[info.id] = s;
+        by_handle_[info.handle] = s;
+    }
+    if (!def.empty()) by_def_[def] = info.id;
+    return s;
+}
+
+void ShapeHub::forget_definition(const std::string &def, int64_t id) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_def_.find(def);
+    if (it != by_def_.end() && it->second == id) by_def_.erase(it);
+}
+
+void ShapeHub::publish_append(int64_t id, std::vector<LogEntry> entries) {
+    if (auto s = by_id(id)) s->append(std::move(entries));
+}
+
+void ShapeHub::publish_log(int64_t id, std::vector<LogEntry> log) {
+    if (auto s = by_id(id)) s->set_log(std::move(log));
+}
+
+void ShapeHub::publish_gone(int64_t id) {
+    ShapePtr s;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return;
+        s = it->second;
+        for (auto d = by_def_.begin(); d != by_def_.end();) {
+            if (d->second == id)
+                d = by_def_.erase(d);
+            else
+                ++d;
+        }
+    }
+    s->set_gone();
+}
+
+std::vector<ShapePtr> ShapeHub::all() const {
+    std::lock_guard<std::mutex> g(mu_);
+    std::vector<ShapePtr> out;
+    for (auto &p : by_id_) out.push_back(p.second);
+    return out;
+}
+
+}  // namespace es::svc

@@ -1,0 +1,452 @@
+// DB-pool jobs of the read path: get-or-create a shape, take its snapshot (in a REPEATABLE READ
+// transaction on this connection, so a large snapshot never stalls the worker's main thread),
+// load a shape after a restart, and answer subset snapshots.
+#include "core/cpp_only.hpp"
+#include "svc/pq.hpp"
+#include "svc/shape_routes.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace es::svc {
+
+using namespace es::electric;
+using json = nlohmann::json;
+
+
+static std::vector<std::string> json_strings(const std::string &s) {
+    std::vector<std::string> out;
+    if (s.empty()) return out;
+    auto j = json::parse(s, nullptr, false);
+    if (!j.is_array()) return out;
+    for (auto &e : j) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    return out;
+}
+
+static std::optional<std::string> to_json_array(const std::vector<std::string> &v) {
+    if (v.empty()) return std::nullopt;
+    return json(v).dump();
+}
+
+static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
+    auto r = pq_exec(conn,
+                     "SELECT s.shape_id, s.handle, s.schema_name, s.table_name, s.schema_json, s.status, "
+                     "coalesce(s.where_clause, ''), coalesce(array_to_json(s.params), '[]'), "
+                     "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) "
+                     "  FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped))), "
+                     "coalesce(array_to_json(s.pk_columns), '[]'), s.log_mode "
+                     "FROM electric_sync.shapes s WHERE s.handle = $1",
+                     {handle});
+    ShapeRoutes::ShapeRow row;
+    if (r.rows() == 0) throw PqError("shape not found", "P0002", "", "");
+    row.info.id = std::stoll(r.str(0, 0));
+    row.info.handle = r.str(0, 1);
+    row.info.schema_name = r.str(0, 2);
+    row.info.table_name = r.str(0, 3);
+    row.info.schema_json = r.str(0, 4);
+    row.status = r.str(0, 5);
+    row.where = r.str(0, 6);
+    row.params = json_strings(r.str(0, 7));
+    row.columns = json_strings(r.str(0, 8));
+    row.pk_columns = json_strings(r.str(0, 9));
+    row.info.changes_only = r.str(0, 10) == "changes_only";
+    return row;
+}
+
+// Maps a create_shape error to Electric's 400 error field.
+static std::string error_field(const PqError &e, const ShapeRequest &req) {
+    const std::string &st = e.sqlstate;
+    std::string m = e.what();
+    if (st == "42P01" || st == "3F000") return "table";
+    if (m.find("column") != std::string::npos && req.columns_raw && m.find("where") == std::string::npos &&
+        (st == "42703" || m.find("list of columns") != std::string::npos || m.find("primary key") != std::string::npos))
+        return "columns";
+    if (m.find("param") != std::string::npos || st == "42P02") return "params";
+    if (m.find("replica") != std::string::npos) return "replica";
+    return "where";
+}
+
+void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
+    try {
+        if (!conn) {
+            http::Response r = http::json_response(503, "{\"code\":\"database_unreachable\",\"error\":\"Database is unreachable\"}");
+            r.set("retry-after", "5");
+            r.set("cache-control", "no-store");
+            finish(c, std::move(r));
+            return;
+        }
+        const ShapeRequest &R = c->req;
+        std::vector<std::string> params;
+        for (auto &p : R.params) params.push_back(p.second);
+        std::string handle;
+        try {
+            auto r = pq_exec(conn,
+                             "SELECT electric_sync.create_shape($1, $2, "
+                             "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
+                             "$4, "
+                             "CASE WHEN $5::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($5::json)) END, "
+                             "$6)",
+                             {quote_qualified(R.table_schema, R.table_name), R.where, to_json_array(R.columns),
+                              std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
+            handle = r.str(0, 0);
+        } catch (const PqError &e) {
+            if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" ||
+                e.sqlstate == "57P01" || e.sqlstate == "53300") {
+                throw;
+            }
+            std::string field = error_field(e, R);
+            std::string msg = e.sqlstate == "42P01" ? table_not_found_message(R.table_schema, R.table_name) : e.what();
+            respond_error(c, 400, invalid_request_body(field, msg));
+            return;
+        }
+        ShapeRow row = load_row(conn, handle);
+        row.info.def = c->def;
+        ShapePtr s = hub_.add(row.info, c->def);
+        ensure_ready(s, row, conn);
+        if (!by_def && (!R.handle || *R.handle != handle)) {
+            c->new_handle = handle;
+            respond_409(c);
+            return;
+        }
+        c->shape = s;
+        svc_.server()->post([this, c] { serve(c); });
+    } catch (const std::exception &e) {
+        http::Response r = http::json_response(503, message_body(std::string("Failed to create shape, please retry: ") + e.what()));
+        r.set("retry-after", "1");
+        r.set("cache-control", "no-store");
+        finish(c, std::move(r));
+    }
+}
+
+void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
+    {
+        std::lock_guard<std::mutex> g(s->mutex());
+        if (s->status() != Shape::Status::Loading) return;
+    }
+    {
+        std::lock_guard<std::mutex> g(snap_mu_);
+        if (std::find(snapshots_running_.begin(), snapshots_running_.end(), row.info.id) != snapshots_running_.end())
+            return;  // another job is on it; requests wait on the shape
+        snapshots_running_.push_back(row.info.id);
+    }
+    struct Release {
+        ShapeRoutes *self;
+        int64_t id;
+        ~Release() {
+            std::lock_guard<std::mutex> g(self->snap_mu_);
+            auto &v = self->snapshots_running_;
+            v.erase(std::remove(v.begin(), v.end(), id), v.end());
+        }
+    } release{this, row.info.id};
+    // Read the runtime flags only now: the shape is in the hub, so an engine publication from
+    // here on reaches it.
+    auto r = pq_exec(conn, "SELECT snapshot_done, log_ready FROM electric_sync.shape_runtime WHERE shape_id = $1",
+                     {std::to_string(row.info.id)});
+    bool snapshot_done = r.rows() && r.str(0, 0) == "t";
+    bool log_ready = r.rows() && r.str(0, 1) == "t";
+    if (snapshot_done || row.info.changes_only) {
+        job_load(s, row, conn, log_ready);
+        if (row.info.changes_only && !snapshot_done)
+            pq_exec(conn,
+                    "INSERT INTO electric_sync.shape_runtime (shape_id, snapshot_done, snapshot_chunks, snapshot_rows) "
+                    "VALUES ($1, true, 0, 0) ON CONFLICT (shape_id) DO UPDATE SET snapshot_done = true",
+                    {std::to_string(row.info.id)});
+        return;
+    }
+    job_snapshot(s, row, conn);
+}
+
+void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn, bool log_ready) {
+    std::string id = std::to_string(row.info.id);
+    std::vector<std::string> chunks;
+    if (!row.info.changes_only) {
+        auto r = pq_exec(conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 ORDER BY chunk_no", {id});
+        for (int i = 0; i < r.rows(); i++) chunks.push_back(r.str(i, 0));
+    }
+    s->set_snapshot(std::move(chunks));
+    if (!log_ready) return;  // the engine publishes the log once it has filtered it
+    auto r = pq_exec(conn, "SELECT lsn, op, chunk_end, entry FROM electric_sync.shape_log WHERE shape_id = $1 ORDER BY lsn, op", {id});
+    std::vector<LogEntry> log;
+    log.reserve(r.rows());
+    for (int i = 0; i < r.rows(); i++) {
+        LogEntry e;
+        e.off = LogOffset::at(std::stoull(r.str(i, 0)), std::stoull(r.str(i, 1)));
+        e.chunk_end = r.str(i, 2) == "t";
+        e.json = r.str(i, 3);
+        log.push_back(std::move(e));
+    }
+    s->set_log(std::move(log));
+}
+
+static std::vector<uint64_t> parse_xip(const std::string &s) {
+    std::vector<uint64_t> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t j = s.find(',', i);
+        if (j == std::string::npos) j = s.size();
+        if (j > i) out.push_back(std::stoull(s.substr(i, j - i)));
+        i = j + 1;
+    }
+    return out;
+}
+
+// The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
+// later removes log entries of transactions visible to it (docs/read-path.md).
+void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
+    const std::string id = std::to_string(row.info.id);
+    std::string snap, lsn;
+    // A transaction whose commit record is already decoded may still be listed as running in a
+    // snapshot taken right after; retake the snapshot until none of its xip is committed.
+    for (int attempt = 0;; attempt++) {
+        pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        auto r = pq_exec(conn,
+                         "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text, "
+                         "(SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
+                         " WHERE pg_xact_status(x) = 'committed')");
+        snap = r.str(0, 0);
+        lsn = r.str(0, 1);
+        if (r.str(0, 2) == "0" || attempt >= 50) break;
+        pq_command(conn, "ROLLBACK");
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    auto p1 = snap.find(':'), p2 = snap.find(':', p1 + 1);
+    uint64_t xmin = std::stoull(snap.substr(0, p1));
+    uint64_t xmax = std::stoull(snap.substr(p1 + 1, p2 - p1 - 1));
+    std::vector<uint64_t> xip = parse_xip(snap.substr(p2 + 1));
+
+    std::string sql = "SELECT ";
+    for (size_t i = 0; i < row.columns.size(); i++) {
+        if (i) sql += ", ";
+        sql += quote_ident(row.columns[i]);
+    }
+    sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
+    if (!row.where.empty()) sql += " WHERE (" + row.where + ")";
+    std::vector<int> pk_idx;
+    for (auto &pk : row.pk_columns) {
+        auto it = std::find(row.columns.begin(), row.columns.end(), pk);
+        pk_idx.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
+    }
+
+    std::vector<const char *> pvals;
+    for (auto &p : row.params) pvals.push_back(p.c_str());
+    if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(pvals.size()), nullptr, pvals.empty() ? nullptr : pvals.data(),
+                           nullptr, nullptr, 0))
+        throw PqError(PQerrorMessage(conn), "08006", "", "");
+    PQsetSingleRowMode(conn);
+
+    const size_t threshold = static_cast<size_t>(std::max(1024, svc_.config().chunk_bytes));
+    std::vector<std::string> chunks;
+    std::string cur, key;
+    int64_t rows = 0;
+    std::vector<int> chunk_rows;
+    int cur_rows = 0;
+    ColumnValues cv;
+    std::vector<std::optional<std::string>> pkv(pk_idx.size());
+    std::string err, err_state;
+    for (;;) {
+        PgResult r(PQgetResult(conn));
+        if (!r.get()) break;
+        auto st = PQresultStatus(r.get());
+        if (st == PGRES_SINGLE_TUPLE) {
+            cv.clear();
+            for (size_t i = 0; i < row.columns.size(); i++) {
+                if (r.null(0, static_cast<int>(i)))
+                    cv.emplace_back(row.columns[i], std::nullopt);
+                else
+                    cv.emplace_back(row.columns[i], std::string_view(PQgetvalue(r.get(), 0, static_cast<int>(i)),
+                                                                     PQgetlength(r.get(), 0, static_cast<int>(i))));
+            }
+            key.clear();
+            append_key_prefix(key, row.info.schema_name, row.info.table_name);
+            for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
+            ChangeMessage m;
+            m.schema = row.info.schema_name;
+            m.table = row.info.table_name;
+            m.op = Operation::Insert;
+            m.key = key;
+            m.value = &cv;
+            if (!cur.empty()) cur += ',';
+            append_change_message(cur, m);
+            rows++;
+            cur_rows++;
+            if (cur.size() >= threshold) {
+                chunks.push_back(std::move(cur));
+                chunk_rows.push_back(cur_rows);
+                cur.clear();
+                cur_rows = 0;
+            }
+        } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            continue;
+        } else {
+            const char *m = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY);
+            const char *sst = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+            err = m ? m : PQerrorMessage(conn);
+            err_state = sst ? sst : "XX000";
+        }
+    }
+    if (!err.empty()) {
+        pq_command(conn, "ROLLBACK");
+        throw PqError(err, err_state, "", "");
+    }
+    pq_command(conn, "COMMIT");
+    if (!cur.empty()) cur += ',';
+    append_snapshot_end(cur, xmin, xmax, xip);
+    chunks.push_back(std::move(cur));
+    chunk_rows.push_back(cur_rows);
+
+    std::string xip_arr = "{";
+    for (size_t i = 0; i < xip.size(); i++) xip_arr += (i ? "," : "") + std::to_string(xip[i]);
+    xip_arr += "}";
+    pq_command(conn, "BEGIN");
+    pq_exec(conn, "DELETE FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
+    for (size_t i = 0; i < chunks.size(); i++)
+        pq_exec(conn, "INSERT INTO electric_sync.shape_snapshot_chunks (shape_id, chunk_no, row_count, body) VALUES ($1, $2, $3, $4)",
+                {id, std::to_string(i), std::to_string(chunk_rows[i]), chunks[i]});
+    pq_exec(conn,
+            "INSERT INTO electric_sync.shape_runtime AS r (shape_id, snapshot_xmin, snapshot_xmax, snapshot_xip, snapshot_lsn, "
+            " snapshot_chunks, snapshot_rows, snapshot_done) VALUES ($1, $2, $3, $4::bigint[], $5::pg_lsn, $6, $7, true) "
+            "ON CONFLICT (shape_id) DO UPDATE SET snapshot_xmin = excluded.snapshot_xmin, snapshot_xmax = excluded.snapshot_xmax, "
+            " snapshot_xip = excluded.snapshot_xip, snapshot_lsn = excluded.snapshot_lsn, snapshot_chunks = excluded.snapshot_chunks, "
+            " snapshot_rows = excluded.snapshot_rows, snapshot_done = true",
+            {id, std::to_string(xmin), std::to_string(xmax), xip_arr, lsn, std::to_string(chunks.size()), std::to_string(rows)});
+    pq_exec(conn, "SELECT pg_logical_emit_message(true, 'electric_sync', 'shape_snapshot ' || $1)", {id});
+    pq_command(conn, "COMMIT");
+    s->set_snapshot(std::move(chunks));
+}
+
+}  // namespace es::svc
+
+namespace es::svc {
+
+// Renumbers $n placeholders in a SQL fragment by adding `shift` (outside quotes).
+static std::string shift_params(const std::string &sql, size_t shift) {
+    std::string out;
+    out.reserve(sql.size() + 8);
+    char quote = 0;
+    for (size_t i = 0; i < sql.size(); i++) {
+        char ch = sql[i];
+        if (quote) {
+            out += ch;
+            if (ch == quote) quote = 0;
+            continue;
+        }
+        if (ch == '\'' || ch == '"') {
+            quote = ch;
+            out += ch;
+            continue;
+        }
+        if (ch == '$' && i + 1 < sql.size() && isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+            size_t j = i + 1;
+            while (j < sql.size() && isdigit(static_cast<unsigned char>(sql[j]))) j++;
+            out += '$' + std::to_string(std::stoul(sql.substr(i + 1, j - i - 1)) + shift);
+            i = j - 1;
+            continue;
+        }
+        out += ch;
+    }
+    return out;
+}
+
+// Subset snapshot (§9): one-shot query of part of the shape, in its own snapshot.
+void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
+    svc_.pool().submit([this, c, s](PGconn *conn) {
+        const auto &sub = c->req.subset;
+        try {
+            if (!conn) throw PqError("database unreachable", "08006", "", "");
+            ShapeRow row = load_row(conn, s->info().handle);
+            std::vector<std::optional<std::string>> params;
+            for (auto &p : row.params) params.push_back(p);
+            std::string where = row.where;
+            if (sub.where && !sub.where->empty()) {
+                std::string sw = shift_params(*sub.where, row.params.size());
+                // The subset where must be one expression over the table, like a shape's where.
+                pq_exec(conn, "SELECT electric_sync.check_where($1, $2)",
+                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
+                         std::optional<std::string>(*sub.where)});
+                where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
+                for (auto &p : sub.params) params.push_back(p.second);
+            }
+            if (sub.order_by && sub.order_by->find(';') != std::string::npos)
+                throw PqError("invalid order_by", "42601", "", "");
+            LogOffset end;
+            {
+                std::lock_guard<std::mutex> g(s->mutex());
+                end = s->log_end();
+            }
+            pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+            auto sn = pq_exec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn() - '0/0'::pg_lsn");
+            std::string snap = sn.str(0, 0);
+            uint64_t db_lsn = std::stoull(sn.str(0, 1));
+            std::string sql = "SELECT ";
+            for (size_t i = 0; i < row.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.columns[i]);
+            sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
+            if (!where.empty()) sql += " WHERE (" + where + ")";
+            if (sub.order_by) sql += " ORDER BY " + *sub.order_by;
+            if (sub.limit) sql += " LIMIT " + std::to_string(*sub.limit);
+            if (sub.offset) sql += " OFFSET " + std::to_string(*sub.offset);
+            auto r = pq_exec(conn, sql, params);
+            pq_command(conn, "COMMIT");
+            auto p1 = snap.find(':'), p2 = snap.find(':', p1 + 1);
+            uint64_t xmin = std::stoull(snap.substr(0, p1));
+            uint64_t xmax = std::stoull(snap.substr(p1 + 1, p2 - p1 - 1));
+            std::vector<uint64_t> xip = parse_xip(snap.substr(p2 + 1));
+            int64_t mark = static_cast<int64_t>(random64() % 2147483647);
+            std::vector<int> pk_idx;
+            for (auto &pk : row.pk_columns) {
+                auto it = std::find(row.columns.begin(), row.columns.end(), pk);
+                pk_idx.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
+            }
+            std::vector<std::string> entries;
+            entries.reserve(r.rows());
+            ColumnValues cv;
+            std::string key;
+            for (int i = 0; i < r.rows(); i++) {
+                cv.clear();
+                for (size_t k = 0; k < row.columns.size(); k++) {
+                    if (r.null(i, static_cast<int>(k)))
+                        cv.emplace_back(row.columns[k], std::nullopt);
+                    else
+                        cv.emplace_back(row.columns[k], std::string_view(PQgetvalue(r.get(), i, static_cast<int>(k)),
+                                                                         PQgetlength(r.get(), i, static_cast<int>(k))));
+                }
+                key.clear();
+                append_key_prefix(key, row.info.schema_name, row.info.table_name);
+                for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
+                ChangeMessage m;
+                m.schema = row.info.schema_name;
+                m.table = row.info.table_name;
+                m.key = key;
+                m.value = &cv;
+                m.snapshot_mark = mark;
+                entries.push_back(change_message(m));
+            }
+            http::Response resp = http::json_response(200, subset_response_body(xmin, xmax, xip, mark, db_lsn, entries));
+            resp.set("electric-handle", s->info().handle);
+            resp.set("electric-offset", end.to_string());
+            resp.set("electric-schema", s->info().schema_json);
+            resp.set("electric-snapshot", "true");
+            resp.set("cache-control", "no-cache");
+            finish(c, std::move(resp));
+        } catch (const PqError &e) {
+            if (e.sqlstate.rfind("08", 0) == 0) {
+                http::Response r = http::json_response(503, message_body("Database is unreachable"));
+                r.set("retry-after", "5");
+                finish(c, std::move(r));
+                return;
+            }
+            ValidationErrors ve;
+            ve.add_subset(e.sqlstate == "42601" && std::string(e.what()).find("order") != std::string::npos ? "order_by" : "where",
+                          e.what());
+            respond_error(c, 400, ve.to_body());
+        } catch (const std::exception &e) {
+            http::Response r = http::json_response(503, message_body(e.what()));
+            r.set("retry-after", "1");
+            finish(c, std::move(r));
+        }
+    });
+}
+
+}  // namespace es::svc
