@@ -16,7 +16,7 @@ DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 
 # pg_regress: explicit list from test/schedule ("test: name" lines), temp instance with our config.
 REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
-REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf --port=$(or $(REGRESS_PORT),54390) --schedule=test/schedule
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf --port=$(or $(REGRESS_PORT),54390)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CXXFLAGS = -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY

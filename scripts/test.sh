@@ -66,7 +66,7 @@ export ES_JWT_SECRET="electric-sync-test-secret"
 if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret = '$ES_JWT_SECRET'" \
    "electric_sync.chunk_bytes = 10000" "electric_sync.long_poll_timeout = 4000" \
    && es_wait_health "$ELECTRIC_URL" 60; then
-  for suite in test/e2e/run.sh test/oversync/run.sh; do
+  for suite in test/e2e/run.sh test/oversync/run.sh test/nginx/run.sh; do
     [ -x "$suite" ] || continue
     es_log "e2e: $suite"
     out=$("$suite" 2>&1); rc=$?
@@ -74,6 +74,10 @@ if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret 
     # node's test runner prints "# pass N" / "# fail N"; go test prints ok/FAIL lines.
     p=$(echo "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')
     f=$(echo "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')
+    # a plain "N passed, M failed" closing line (test/nginx)
+    np=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, [0-9]* failed$/\1/p' | tail -1)
+    nf=$(echo "$out" | sed -n 's/^[0-9]* passed, \([0-9]*\) failed$/\1/p' | tail -1)
+    p=$((p + ${np:-0})); f=$((f + ${nf:-0}))
     gp=$(echo "$out" | grep -cE '^\s*--- PASS')
     gf=$(echo "$out" | grep -cE '^\s*--- FAIL')
     p=$((p + gp)); f=$((f + gf))

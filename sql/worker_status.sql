@@ -1,6 +1,8 @@
 -- The worker becomes active once the extension exists in its database: it creates its slot
 -- with our output plugin and publishes its HTTP address.
-CREATE EXTENSION electric_sync;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS electric_sync;
+RESET client_min_messages;
 DO $$
 BEGIN
   FOR i IN 1..600 LOOP

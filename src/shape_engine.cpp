@@ -47,6 +47,7 @@ struct ShapeEngine::Batch {
     std::vector<std::pair<int64_t, std::vector<svc::LogEntry>>> logs;
     std::vector<int64_t> gone;
     uint64_t last_commit = 0, last_end = 0, changes = 0, txns = 0;
+    bool wrote = false;  // anything written: then processed_lsn must be recorded with it
 };
 
 static SPIPlanPtr g_insert_plan = nullptr;
@@ -96,7 +97,7 @@ RoutedShape *ShapeEngine::load_shape(int64_t id) {
     s->pk_columns = json_list(row[6]);
     s->full = *row[7] == "full";
     s->changes_only = *row[8] == "changes_only";
-    s->filter_pending = !s->changes_only && *row[9] != "t";
+    s->filter_pending = !s->changes_only && *row[9] != "true";
     try {
         s->where = CompiledWhere::compile(s->relid, *row[3], params);
     } catch (const std::exception &e) {
@@ -112,6 +113,8 @@ RoutedShape *ShapeEngine::load_shape(int64_t id) {
 void ShapeEngine::load_all() {
     auto st = spi::exec("SELECT (processed_lsn - '0/0'::pg_lsn)::text FROM electric_sync.engine_state WHERE id = 1");
     processed_lsn_ = st.rows.empty() ? 0 : std::stoull(*st.rows[0][0]);
+    last_seen_lsn_ = std::max(last_seen_lsn_, processed_lsn_);
+    if (last_seen_lsn_) hub_.set_global_lsn(last_seen_lsn_);
     auto r = spi::exec("SELECT shape_id::text FROM electric_sync.shapes WHERE status = 'active' ORDER BY shape_id");
     for (auto &row : r.rows) load_shape(std::stoll(*row[0]));
     loaded_ = true;
@@ -140,6 +143,7 @@ void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark
 
 // Messages from the SQL API and the snapshot jobs, in commit order.
 void ShapeEngine::on_message(const std::string &content, Batch &b) {
+    b.wrote = true;
     auto sp = content.find(' ');
     std::string kind = content.substr(0, sp);
     if (sp == std::string::npos) return;
@@ -157,14 +161,16 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
         if (!s || !s->filter_pending) return;
         flush_inserts(b);
         std::string sid = std::to_string(id);
-        // Remove entries of transactions the snapshot already saw (xids widened to 64 bits
-        // relative to the snapshot's xmax).
+        // Remove entries of transactions the snapshot already saw. Logged xids are 32-bit: widen
+        // each to the 64-bit xid nearest the snapshot's xmax (wraparound-safe), then apply the
+        // snapshot's visibility rule (xid < xmin, or xid < xmax and not in xip).
         spi::exec(
             "DELETE FROM electric_sync.shape_log l WHERE l.shape_id = $1::bigint AND l.ctid IN ("
             " SELECT l2.ctid FROM electric_sync.shape_log l2 JOIN electric_sync.shape_runtime r ON r.shape_id = l2.shape_id,"
-            " LATERAL (SELECT CASE WHEN (((r.snapshot_xmax >> 32) << 32) | l2.xid) > r.snapshot_xmax"
-            "   THEN (((r.snapshot_xmax >> 32) << 32) | l2.xid) - 4294967296"
-            "   ELSE (((r.snapshot_xmax >> 32) << 32) | l2.xid) END AS fx) f"
+            " LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | l2.xid) AS raw) w,"
+            " LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296"
+            "   WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296"
+            "   ELSE w.raw END AS fx) f"
             " WHERE l2.shape_id = $1::bigint AND (f.fx < r.snapshot_xmin OR"
             "   (f.fx < r.snapshot_xmax AND f.fx <> ALL (coalesce(r.snapshot_xip, '{}')))))",
             {sid});
@@ -192,6 +198,7 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
 
 void ShapeEngine::flush_inserts(Batch &b) {
     if (b.ids.empty()) return;
+    b.wrote = true;
     int n = static_cast<int>(b.ids.size());
     pg_guard([&] {
         Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
@@ -493,12 +500,14 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
         }
     }
     flush_inserts(b);
-    if (b.last_commit > processed_lsn_) {
+    // Only a batch that wrote records its position: the worker's own commits are decoded back
+    // as empty transactions, and recording them would write again, forever.
+    if (b.wrote && b.last_commit > processed_lsn_) {
         spi::exec("UPDATE electric_sync.engine_state SET processed_lsn = '0/0'::pg_lsn + $1::numeric WHERE id = 1",
                   {std::to_string(b.last_commit)});
     }
     tx.commit();
-    if (b.last_commit > processed_lsn_) processed_lsn_ = b.last_commit;
+    if (b.wrote && b.last_commit > processed_lsn_) processed_lsn_ = b.last_commit;
 
     // Confirm the slot only after the commit: a crash before this re-decodes the batch, and the
     // transactions at or below processed_lsn are skipped.
@@ -516,7 +525,8 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
     for (auto &l : b.logs) hub_.publish_log(l.first, std::move(l.second));
     for (auto &a : b.appends) hub_.publish_append(a.first, std::move(a.second));
     for (auto id : b.gone) hub_.publish_gone(id);
-    if (processed_lsn_) hub_.set_global_lsn(processed_lsn_);
+    last_seen_lsn_ = std::max({last_seen_lsn_, processed_lsn_, b.last_commit});
+    if (last_seen_lsn_) hub_.set_global_lsn(last_seen_lsn_);
     pg_atomic_write_u64(&es_shared->processed_lsn, processed_lsn_);
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);

@@ -37,7 +37,8 @@ private:
     std::string slot_;
     svc::ShapeHub &hub_;
     bool loaded_ = false;
-    uint64_t processed_lsn_ = 0;
+    uint64_t processed_lsn_ = 0;  // recorded in engine_state (exactly-once skip point)
+    uint64_t last_seen_lsn_ = 0;  // newest commit decoded (global_last_seen_lsn)
     std::unordered_map<int64_t, std::unique_ptr<RoutedShape>> shapes_;
     std::unordered_map<uint32_t, std::vector<RoutedShape *>> by_rel_;
 };

@@ -22,6 +22,7 @@ PGDLLEXPORT void electric_sync_worker_main(Datum);
 #include "worker.hpp"
 
 #include <cstring>
+#include <sys/resource.h>
 
 using namespace es;
 
@@ -101,6 +102,13 @@ static void worker_loop() {
     opts.slot_name = es_guc_slot_name;
     opts.database = es_guc_database;
 
+    // Every live client holds a socket: raise the soft open-files limit to the hard limit.
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            elog(LOG, "electric_sync: could not raise the open files limit: %m");
+    }
     g_rt = new WorkerRuntime(opts, current_config(), MyLatch);
     g_rt->start();  // threads are created with all signals blocked
     if (g_rt->http_port() > 0) {

@@ -61,11 +61,20 @@ bool WorkerRuntime::become_ready() {
 bool WorkerRuntime::step() {
     if (!active_) {
         active_ = become_ready();
-        service_->set_active(active_);
-        pg_atomic_write_u32(&es_shared->state, active_ ? ES_STATE_ACTIVE : ES_STATE_STARTING);
-        if (!active_) return false;
+        if (!active_) {
+            service_->set_active(false);
+            pg_atomic_write_u32(&es_shared->state, ES_STATE_STARTING);
+            return false;
+        }
     }
-    return consume();
+    bool more = consume();
+    // Serve only after the engine has run once: it publishes its position (which bounds valid
+    // offsets) and the shapes it routes.
+    if (active_ && !service_->active()) {
+        service_->set_active(true);
+        pg_atomic_write_u32(&es_shared->state, ES_STATE_ACTIVE);
+    }
+    return more;
 }
 
 // One engine batch. If the extension went away, go back to "starting" (and drop the slot).

@@ -394,17 +394,25 @@ struct Server::Impl {
     std::atomic<size_t> conn_count{0};
     net::io_context ioc;
     std::optional<tcp::acceptor> acceptor;
+    net::steady_timer accept_backoff{ioc};
     std::vector<std::thread> threads;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
 
     void accept() {
         acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
             if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-            if (!ec) {
-                try {
-                    std::make_shared<Session>(std::move(s), handler, opts, conn_count)->start();
-                } catch (...) {
-                }
+            if (ec) {
+                // Out of descriptors (EMFILE/ENFILE) or a transient error: back off instead of
+                // spinning on the accept queue.
+                accept_backoff.expires_after(std::chrono::milliseconds(50));
+                accept_backoff.async_wait([this](beast::error_code e) {
+                    if (!e && acceptor && acceptor->is_open()) accept();
+                });
+                return;
+            }
+            try {
+                std::make_shared<Session>(std::move(s), handler, opts, conn_count)->start();
+            } catch (...) {
             }
             accept();
         });

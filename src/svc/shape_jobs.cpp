@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <regex>
 #include <chrono>
 #include <thread>
 
@@ -363,14 +364,28 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             if (sub.where && !sub.where->empty()) {
                 std::string sw = shift_params(*sub.where, row.params.size());
                 // The subset where must be one expression over the table, like a shape's where.
-                pq_exec(conn, "SELECT electric_sync.check_where($1, $2)",
-                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
-                         std::optional<std::string>(*sub.where)});
+                std::vector<std::string> sp;
+                for (auto &p : sub.params) sp.push_back(p.second);
+                auto v = pq_exec(conn,
+                                 "SELECT valid, error_message FROM electric_sync.validate_shape($1, $2, NULL, 'default', "
+                                 "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
+                                 {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
+                                  std::optional<std::string>(*sub.where), to_json_array(sp)});
+                if (v.rows() == 0 || v.str(0, 0) != "t") throw PqError(v.rows() ? v.str(0, 1) : "invalid where", "42601", "", "");
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
                 for (auto &p : sub.params) params.push_back(p.second);
             }
-            if (sub.order_by && sub.order_by->find(';') != std::string::npos)
-                throw PqError("invalid order_by", "42601", "", "");
+            // order_by: a list of columns, each optionally ASC/DESC and NULLS FIRST/LAST.
+            static const std::regex order_re(
+                R"(^\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s+(asc|desc))?(\s+nulls\s+(first|last))?\s*)"
+                R"((,\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s+(asc|desc))?(\s+nulls\s+(first|last))?\s*)*$)",
+                std::regex::icase);
+            if (sub.order_by && !std::regex_match(*sub.order_by, order_re)) {
+                ValidationErrors ve;
+                ve.add_subset("order_by", "must be a comma-separated list of columns, each optionally ASC/DESC and NULLS FIRST/LAST");
+                respond_error(c, 400, ve.to_body());
+                return;
+            }
             LogOffset end;
             {
                 std::lock_guard<std::mutex> g(s->mutex());

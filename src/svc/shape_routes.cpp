@@ -175,7 +175,7 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     body.reserve(4096);
     body += '[';
     LogOffset resp;
-    bool utd = false, has_data = false, must_park = false, gone = false;
+    bool utd = false, has_data = false, must_park = false, gone = false, out_of_bounds = false;
     {
         std::lock_guard<std::mutex> g(s->mutex());
         if (s->status() == Shape::Status::Gone) {
@@ -199,6 +199,10 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
                     body += chunks[o.op + 1];
                     has_data = true;
                     resp = LogOffset::snapshot_chunk(o.op + 1);
+                } else if (o.tx > 0 && s->log_end() < o && o.tx > hub_.global_lsn()) {
+                    // An offset no log has reached (the worker publishes its position before it
+                    // serves): refuse it rather than hand out a made-up resume point.
+                    out_of_bounds = true;
                 } else {
                     LogOffset from = o.tx == 0 ? LogOffset::snapshot_end() : o;
                     LogSlice sl = s->slice_after(from);
@@ -221,6 +225,10 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     }
     if (gone) {
         serve(c);
+        return;
+    }
+    if (out_of_bounds) {
+        respond_error(c, 400, invalid_request_body("offset", "out of bounds for this shape"));
         return;
     }
     if (must_park) {

@@ -1,0 +1,33 @@
+// JWT HS256 verification (write path auth). Pure C++ (OpenSSL HMAC, constant-time compare).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace es::jwt {
+
+struct Claims {
+    bool ok = false;
+    std::string error;    // why it was rejected (for logs / 401 message)
+    std::string subject;  // "sub"
+    int64_t exp = 0;      // 0 = none
+};
+
+// Verifies an HS256 compact JWS with `secret`: header alg must be HS256, signature must match
+// (constant time), "sub" must be a non-empty string, "exp" (if present) must be > now and
+// "nbf" (if present) <= now (leeway_s seconds of clock skew allowed). An empty secret rejects
+// every token.
+Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now_unix,
+                    int64_t leeway_s = 0);
+
+// Signs claims (a JSON object text) with HS256. For tests and tools.
+std::string sign_hs256(std::string_view claims_json, std::string_view secret);
+
+std::string base64url_encode(std::string_view data);
+// Returns false on invalid input (padding is accepted and ignored).
+bool base64url_decode(std::string_view in, std::string &out);
+
+// Extracts the token from an "Authorization: Bearer <token>" header value ("" if absent).
+std::string bearer_token(std::string_view header_value);
+
+}  // namespace es::jwt

@@ -1,0 +1,571 @@
+// Shape where clauses: Postgres parse analysis + executor evaluation (see shape_where.hpp).
+#include "pg_compat.hpp"
+extern "C" {
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_node.h"
+#include "parser/parse_param.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+}
+#include "shape_where.hpp"
+
+#include <cctype>
+
+namespace es {
+
+namespace {
+
+constexpr const char *kPrefix = "SELECT 1 WHERE ";
+constexpr int kPrefixChars = 15;   // characters of kPrefix (error positions are in characters)
+
+const char *kGenericHint =
+    "A shape where clause is a boolean SQL expression over the table's own columns and $n "
+    "parameters, using immutable functions and operators only, e.g. status = 'active' AND "
+    "owner_id = $1.";
+
+std::string str(const char *p) { return p ? std::string(p) : std::string(); }
+
+bool is_blank(const std::string &s) {
+    for (char c : s)
+        if (!isspace(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+std::string hint_for(const ErrorData *ed) {
+    if (ed->hint) return ed->hint;
+    std::string msg = str(ed->message);
+    if (msg.find("set-returning") != std::string::npos)
+        return "Set-returning functions cannot be used in a shape where clause.";
+    switch (ed->sqlerrcode) {
+    case ERRCODE_SYNTAX_ERROR:
+        return "The where clause must be a single boolean SQL expression, e.g. status = 'active' AND "
+               "owner_id = $1 (string literals in single quotes, identifiers with capitals in double quotes).";
+    case ERRCODE_UNDEFINED_COLUMN:
+        return "Only the columns of the shape's table can be used. Quote column names with capitals or "
+               "special characters: \"MyColumn\".";
+    case ERRCODE_UNDEFINED_TABLE:
+        return "A shape where clause can only reference the columns of its own table; other tables and "
+               "subqueries are not supported.";
+    case ERRCODE_UNDEFINED_FUNCTION:
+        return "No function or operator matches the given name and argument types; you might need to add "
+               "explicit type casts.";
+    case ERRCODE_DATATYPE_MISMATCH:
+        return "The where clause must be a boolean expression; compare values of compatible types or add "
+               "explicit casts.";
+    case ERRCODE_GROUPING_ERROR:
+        return "Aggregate functions cannot be used in a shape where clause.";
+    case ERRCODE_WINDOWING_ERROR:
+        return "Window functions cannot be used in a shape where clause.";
+    case ERRCODE_UNDEFINED_PARAMETER:
+        return "Parameters are written $1, $2, ... and given in params (params[1] for $1, ...).";
+    default:
+        return kGenericHint;
+    }
+}
+
+// Converts a Postgres error raised while handling the where clause into a ShapeError whose
+// position refers to the where clause itself (not to our "SELECT 1 WHERE " wrapper).
+[[noreturn]] void rethrow_where(const PgException &e, const char *field = "where",
+                                const std::string &prefix = "invalid where clause: ") {
+    const ErrorData *ed = e.edata();
+    if (!ed) throw ShapeError(field, ERRCODE_INTERNAL_ERROR, prefix + e.what(), kGenericHint);
+    int pos = ed->cursorpos > kPrefixChars ? ed->cursorpos - kPrefixChars : 0;
+    std::string detail = str(ed->detail);
+    if (pos > 0) {
+        if (!detail.empty()) detail += "\n";
+        detail += "At character " + std::to_string(pos) + " of the where clause.";
+    }
+    throw ShapeError(field, ed->sqlerrcode, prefix + str(ed->message), hint_for(ed), detail, pos);
+}
+
+[[noreturn]] void where_error(int code, const std::string &msg, const std::string &hint,
+                              const std::string &detail = {}, const char *field = "where") {
+    throw ShapeError(field, code, "invalid where clause: " + msg, hint, detail);
+}
+
+// Fixed settings while a where clause is analyzed, so its meaning does not depend on the
+// session that happens to analyze it (create_shape in any session, the worker): search_path
+// for name resolution, and TimeZone / DateStyle / extra_float_digits for literals such as
+// '2024-01-02 00:00' (read as UTC) and for the normalized text. Restored when the scope ends.
+class AnalysisSettings {
+public:
+    explicit AnalysisSettings(const std::string &path) {
+        level_ = pg_guard([&] {
+            int level = NewGUCNestLevel();
+            auto set = [](const char *name, const char *value) {
+                (void)set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+            };
+            set("search_path", path.c_str());
+            set("TimeZone", "UTC");
+            set("DateStyle", "ISO, YMD");
+            set("IntervalStyle", "postgres");
+            set("extra_float_digits", "1");
+            return level;
+        });
+    }
+    ~AnalysisSettings() {
+        try {
+            pg_guard([&] { AtEOXact_GUC(true, level_); });
+        } catch (...) {
+        }
+    }
+
+private:
+    int level_ = 0;
+};
+
+struct ContextSwitch {
+    explicit ContextSwitch(MemoryContext c) : old(MemoryContextSwitchTo(c)) {}
+    ~ContextSwitch() { MemoryContextSwitchTo(old); }
+    MemoryContext old;
+};
+
+// The raw parse tree must be exactly `SELECT 1 WHERE <expr>`: anything else means the clause
+// smuggled in more SQL (`;`, UNION, ORDER BY, LIMIT, FOR UPDATE, WINDOW, ...).
+Node *single_where(List *raw) {
+    const char *msg = "it must be a single boolean expression";
+    const char *hint =
+        "Write only the condition (what follows WHERE), e.g. status = 'active'; statements separated by ';', "
+        "UNION, GROUP BY, ORDER BY, LIMIT, FOR UPDATE and other clauses are not allowed.";
+    if (list_length(raw) != 1) where_error(ERRCODE_SYNTAX_ERROR, msg, hint);
+    RawStmt *rs = static_cast<RawStmt *>(linitial(raw));
+    if (!rs || !rs->stmt || !IsA(rs->stmt, SelectStmt)) where_error(ERRCODE_SYNTAX_ERROR, msg, hint);
+    SelectStmt *s = reinterpret_cast<SelectStmt *>(rs->stmt);
+    bool ok = s->op == SETOP_NONE && !s->larg && !s->rarg && !s->distinctClause && !s->intoClause &&
+              !s->fromClause && !s->groupClause && !s->groupDistinct && !s->havingClause && !s->windowClause &&
+              !s->valuesLists && !s->sortClause && !s->limitOffset && !s->limitCount &&
+              !s->lockingClause && !s->withClause &&
+              list_length(s->targetList) == 1 && s->whereClause;
+    if (ok) {
+        ResTarget *rt = static_cast<ResTarget *>(linitial(s->targetList));
+        ok = rt && IsA(rt, ResTarget) && !rt->name && rt->val && IsA(rt->val, A_Const);
+    }
+    if (!ok) where_error(ERRCODE_SYNTAX_ERROR, msg, hint);
+    return s->whereClause;
+}
+
+// ---- tree walkers (C callbacks: they never throw C++ exceptions) ---------------------------
+
+// PG15 declares walker/mutator arguments as unprototyped C function pointers; cast via the
+// generic function pointer type (what the C code does implicitly).
+using GenericFn = void (*)();
+inline bool (*walker_cast(bool (*f)(Node *, void *)))() {
+    return reinterpret_cast<bool (*)()>(reinterpret_cast<GenericFn>(f));
+}
+inline Node *(*mutator_cast(Node *(*f)(Node *, void *)))() {
+    return reinterpret_cast<Node *(*)()>(reinterpret_cast<GenericFn>(f));
+}
+
+struct InfoWalk {
+    Bitmapset *params = nullptr;   // referenced $n
+    AttrNumber system_attno = 0;   // a referenced system column, if any
+};
+
+bool info_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    InfoWalk *w = static_cast<InfoWalk *>(ctx);
+    if (IsA(node, Param)) {
+        Param *p = reinterpret_cast<Param *>(node);
+        if (p->paramkind == PARAM_EXTERN) {
+            if (p->paramtype == UNKNOWNOID) {   // unresolved type: the value is text
+                p->paramtype = TEXTOID;
+                p->paramcollid = DEFAULT_COLLATION_OID;
+            }
+            w->params = bms_add_member(w->params, p->paramid);
+        }
+        return false;
+    }
+    if (IsA(node, Var)) {
+        Var *v = reinterpret_cast<Var *>(node);
+        if (v->varattno < 0 && !w->system_attno) w->system_attno = v->varattno;
+        return false;
+    }
+    return expression_tree_walker(node, walker_cast(info_walker), ctx);
+}
+
+bool mutable_checker(Oid func_id, void *ctx) {
+    if (func_volatile(func_id) != PROVOLATILE_IMMUTABLE) {
+        *static_cast<Oid *>(ctx) = func_id;
+        return true;
+    }
+    return false;
+}
+
+bool mutable_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    if (check_functions_in_node(node, mutable_checker, ctx)) return true;
+    return expression_tree_walker(node, walker_cast(mutable_walker), ctx);
+}
+
+bool nonbuiltin_checker(Oid func_id, void *) {
+    HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_id));
+    if (!HeapTupleIsValid(tup)) return true;
+    Oid lang = ((Form_pg_proc)GETSTRUCT(tup))->prolang;
+    ReleaseSysCache(tup);
+    return lang != INTERNALlanguageId && lang != ClanguageId;
+}
+
+bool nonbuiltin_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    if (check_functions_in_node(node, nonbuiltin_checker, ctx)) return true;
+    return expression_tree_walker(node, walker_cast(nonbuiltin_walker), ctx);
+}
+
+struct SubstCtx {
+    Const **consts;
+    int n;
+};
+
+Node *subst_mutator(Node *node, void *ctx) {
+    if (!node) return nullptr;
+    if (IsA(node, Param)) {
+        Param *p = reinterpret_cast<Param *>(node);
+        SubstCtx *c = static_cast<SubstCtx *>(ctx);
+        if (p->paramkind == PARAM_EXTERN && p->paramid >= 1 && p->paramid <= c->n && c->consts[p->paramid - 1]) {
+            Const *k = static_cast<Const *>(copyObjectImpl(c->consts[p->paramid - 1]));
+            k->constcollid = p->paramcollid;
+            k->location = p->location;
+            return reinterpret_cast<Node *>(k);
+        }
+    }
+    return expression_tree_mutator(node, mutator_cast(subst_mutator), ctx);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void run_in_subtransaction(const std::function<void()> &f) {
+    MemoryContext oldcxt = CurrentMemoryContext;
+    ResourceOwner oldowner = CurrentResourceOwner;
+    pg_guard([&] { BeginInternalSubTransaction(nullptr); });
+    MemoryContextSwitchTo(oldcxt);
+    try {
+        f();
+    } catch (...) {
+        pg_guard([&] { RollbackAndReleaseCurrentSubTransaction(); });
+        MemoryContextSwitchTo(oldcxt);
+        CurrentResourceOwner = oldowner;
+        throw;
+    }
+    pg_guard([&] { ReleaseCurrentSubTransaction(); });
+    MemoryContextSwitchTo(oldcxt);
+    CurrentResourceOwner = oldowner;
+}
+
+AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const std::vector<std::string> &params) {
+    AnalyzedWhere out;
+    const std::string sql = std::string(kPrefix) + where_clause;
+    const char *relname = RelationGetRelationName(rel);
+    Oid relid = RelationGetRelid(rel);
+    const char *nsp = pg_guard([&] { return quote_identifier(get_namespace_name(RelationGetNamespace(rel))); });
+    AnalysisSettings settings(std::string("pg_catalog, ") + nsp + ", public");
+
+    // 1. Parse with the real grammar and check the statement is exactly SELECT 1 WHERE <expr>.
+    List *raw = nullptr;
+    try {
+        raw = pg_guard([&] { return raw_parser(sql.c_str(), RAW_PARSE_DEFAULT); });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    Node *where_raw = single_where(raw);
+
+    // 2. Analyze against the table: names, types, operators, coercion to boolean, collations.
+    Oid *ptypes = nullptr;
+    int nptypes = 0;
+    Node *expr = nullptr;
+    try {
+        expr = pg_guard([&] {
+            ParseState *ps = make_parsestate(nullptr);
+            ps->p_sourcetext = sql.c_str();
+            setup_parse_variable_parameters(ps, &ptypes, &nptypes);
+            ParseNamespaceItem *nsi = addRangeTableEntryForRelation(ps, rel, AccessShareLock, nullptr, false, false);
+            addNSItemToQuery(ps, nsi, false, true, true);
+            Node *e = transformExpr(ps, where_raw, EXPR_KIND_WHERE);
+            e = coerce_to_boolean(ps, e, "WHERE");
+            assign_expr_collations(ps, e);
+            return e;
+        });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+
+    // 3. What may appear: own columns (no system columns), no subqueries, no SRFs, and only
+    //    immutable functions and operators. (Aggregates, window functions and references to
+    //    other tables are already refused by the analysis above.)
+    InfoWalk info;
+    bool has_sublink = false, returns_set = false, is_mutable = false;
+    Oid bad_func = InvalidOid;
+    try {
+        pg_guard([&] {
+            info_walker(expr, &info);
+            has_sublink = checkExprHasSubLink(expr);
+            returns_set = expression_returns_set(expr);
+            if (!has_sublink) {
+                is_mutable = contain_mutable_functions(expr);
+                if (is_mutable) (void)mutable_walker(expr, &bad_func);
+            }
+        });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    if (info.system_attno)
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "system columns cannot be used",
+                    "Use the table's own columns only (ctid, xmin, xmax, cmin, cmax and tableoid are not part of "
+                    "the streamed rows).");
+    if (has_sublink)
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "subqueries are not supported",
+                    "A shape where clause can only reference the columns of its own table; use a literal list "
+                    "(col IN (1, 2, 3)) or an array parameter (col = ANY($1::int[])) instead of a subquery.");
+    if (returns_set)
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "set-returning functions are not allowed",
+                    "Set-returning functions cannot be used in a shape where clause.");
+    if (is_mutable) {
+        std::string detail = "The expression uses a value that can change between evaluations (such as "
+                             "CURRENT_TIMESTAMP or a sequence).";
+        if (OidIsValid(bad_func)) {
+            const char *name = pg_guard([&] { return get_func_name(bad_func); });
+            char vol = pg_guard([&] { return func_volatile(bad_func); });
+            detail = "Function " + str(name) + "() is " + (vol == PROVOLATILE_VOLATILE ? "volatile" : "stable") +
+                     ", not immutable.";
+        }
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "functions and operators in a shape where clause must be immutable",
+                    "Each change is matched once, when it is streamed, so the result must not depend on the time, "
+                    "the session or the database state; compare with a literal or a $n parameter instead "
+                    "(e.g. created_at > $1), and avoid casts that depend on TimeZone or DateStyle.",
+                    detail);
+    }
+
+    // 4. Parameters: every given value must be referenced and every reference given.
+    int nparams = static_cast<int>(params.size());
+    for (int id = -1; (id = bms_next_member(info.params, id)) >= 0;) {
+        if (id > nparams)
+            throw ShapeError("params", ERRCODE_UNDEFINED_PARAMETER,
+                             "invalid where clause: parameter $" + std::to_string(id) + " is used but " +
+                                 (nparams == 0 ? std::string("no parameters were given")
+                                               : "only " + std::to_string(nparams) + " parameter" +
+                                                     (nparams == 1 ? " was" : "s were") + " given"),
+                             "Give one value per parameter: params[1] for $1, params[2] for $2, and so on.");
+    }
+    for (int id = 1; id <= nparams; id++) {
+        if (!bms_is_member(id, info.params))
+            throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE,
+                             "parameter $" + std::to_string(id) + " is given but not used in the where clause",
+                             "Give exactly the parameters the where clause references as $1, $2, ...");
+    }
+
+    // 5. The normalized form (shape identity): deparsed by Postgres, $n kept.
+    try {
+        const char *txt = pg_guard([&] {
+            return deparse_expression(expr, deparse_context_for(relname, relid), false, false);
+        });
+        out.normalized = txt;
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+
+    // 6. Parameter values become constants of the inferred types (unresolved types are text).
+    std::vector<Const *> consts(nparams, nullptr);
+    out.param_types.assign(nparams, TEXTOID);
+    for (int i = 0; i < nparams; i++) {
+        Oid type = (i < nptypes && ptypes[i] != UNKNOWNOID && OidIsValid(ptypes[i])) ? ptypes[i] : TEXTOID;
+        out.param_types[i] = type;
+        const std::string &val = params[i];
+        try {
+            consts[i] = pg_guard([&] {
+                Oid infunc, ioparam;
+                int16 typlen;
+                bool typbyval;
+                getTypeInputInfo(type, &infunc, &ioparam);
+                get_typlenbyval(type, &typlen, &typbyval);
+                Datum d = OidInputFunctionCall(infunc, const_cast<char *>(val.c_str()), ioparam, -1);
+                return makeConst(type, -1, InvalidOid, typlen, d, false, typbyval);
+            });
+        } catch (const PgException &e) {
+            const char *tname = pg_guard([&] { return format_type_be(type); });
+            std::string hint = "The where clause uses $" + std::to_string(i + 1) + " as type " + str(tname) +
+                               "; give a value in that type's text format.";
+            const ErrorData *ed = e.edata();
+            throw ShapeError("params", ed ? ed->sqlerrcode : ERRCODE_INVALID_PARAMETER_VALUE,
+                             "invalid value for parameter $" + std::to_string(i + 1) + ": " + e.what(), hint);
+        }
+    }
+    try {
+        expr = pg_guard([&] {
+            SubstCtx sc{consts.data(), nparams};
+            Node *e = subst_mutator(expr, &sc);
+            // Constant folding and function-id fixing, as the executor needs; constant
+            // sub-expressions that fail (1/0, 'x'::int) fail here, at definition time.
+            return reinterpret_cast<Node *>(expression_planner(reinterpret_cast<Expr *>(e)));
+        });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    out.expr = expr;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::string &where_clause,
+                                                      const std::vector<std::string> &params) {
+    if (!IsTransactionState()) throw std::logic_error("CompiledWhere::compile needs a transaction");
+    bool blank = is_blank(where_clause);
+    if (blank && !params.empty())
+        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
+                         "Parameters ($1, $2, ...) can only be used in a where clause.");
+    std::unique_ptr<CompiledWhere> cw(new CompiledWhere());
+    cw->cxt_ = pg_guard([] { return AllocSetContextCreate(TopMemoryContext, "electric_sync where", ALLOCSET_SMALL_SIZES); });
+    CompiledWhere *self = cw.get();
+    const std::string empty;
+    run_in_subtransaction([&] { self->build(relid, blank ? empty : where_clause, params); });
+    return cw;
+}
+
+void CompiledWhere::build(Oid relid, const std::string &where_clause, const std::vector<std::string> &params) {
+    Relation rel = pg_guard([&] { return try_table_open(relid, AccessShareLock); });
+    if (!rel)
+        throw ShapeError("table", ERRCODE_UNDEFINED_TABLE, "relation with OID " + std::to_string(relid) + " does not exist",
+                         "The table was dropped; the shape must be created again.");
+    MemoryContext caller = CurrentMemoryContext;
+    MemoryContext tmp = nullptr;
+    try {
+        tmp = pg_guard([&] { return AllocSetContextCreate(caller, "electric_sync where analysis", ALLOCSET_DEFAULT_SIZES); });
+        pg_guard([&] {
+            MemoryContext old = MemoryContextSwitchTo(cxt_);
+            tupdesc_ = CreateTupleDescCopy(RelationGetDescr(rel));
+            slot_ = MakeSingleTupleTableSlot(tupdesc_, &TTSOpsVirtual);
+            econtext_ = CreateStandaloneExprContext();
+            MemoryContextSwitchTo(old);
+        });
+        natts_ = tupdesc_->natts;
+        for (int i = 0; i < natts_; i++) {
+            slot_->tts_values[i] = (Datum)0;
+            slot_->tts_isnull[i] = true;
+        }
+        inputs_.assign(natts_, nullptr);
+        if (!where_clause.empty()) {
+            AnalyzedWhere aw;
+            {
+                ContextSwitch cs(tmp);
+                aw = analyze_where(rel, where_clause, params);
+            }
+            normalized_ = aw.normalized;
+            Bitmapset *attrs = nullptr;
+            bool nonbuiltin = false;
+            pg_guard([&] {
+                MemoryContext old = MemoryContextSwitchTo(cxt_);
+                Node *e = static_cast<Node *>(copyObjectImpl(aw.expr));
+                List *qual = make_ands_implicit(reinterpret_cast<Expr *>(e));
+                qual_ = ExecInitQual(qual, nullptr);
+                MemoryContextSwitchTo(tmp);
+                pull_varattnos(e, 1, &attrs);
+                nonbuiltin = nonbuiltin_walker(e, nullptr);
+                MemoryContextSwitchTo(old);
+            });
+            needs_subxact_ = nonbuiltin;
+            bool whole_row = false;
+            std::vector<bool> needed(natts_, false);
+            for (int x = -1; (x = bms_next_member(attrs, x)) >= 0;) {
+                int attno = x + FirstLowInvalidHeapAttributeNumber;
+                if (attno == 0) whole_row = true;
+                else if (attno > 0 && attno <= natts_) needed[attno - 1] = true;
+            }
+            for (int i = 0; i < natts_; i++) {
+                Form_pg_attribute att = TupleDescAttr(tupdesc_, i);
+                if (att->attisdropped || !(needed[i] || whole_row)) continue;
+                AttrInput *in = pg_guard([&] {
+                    AttrInput *a = static_cast<AttrInput *>(MemoryContextAllocZero(cxt_, sizeof(AttrInput)));
+                    Oid infunc;
+                    getTypeInputInfo(att->atttypid, &infunc, &a->ioparam);
+                    fmgr_info_cxt(infunc, &a->finfo, cxt_);
+                    a->typmod = att->atttypmod;
+                    return a;
+                });
+                inputs_[i] = in;
+                attnums_.push_back(i + 1);
+            }
+        }
+    } catch (...) {
+        if (tmp) pg_guard([&] { MemoryContextDelete(tmp); });
+        pg_guard([&] { table_close(rel, AccessShareLock); });
+        throw;
+    }
+    pg_guard([&] {
+        MemoryContextDelete(tmp);
+        table_close(rel, AccessShareLock);
+    });
+}
+
+bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &values) {
+    if (!qual_) return true;
+    if (static_cast<int>(values.size()) != natts_)
+        throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                       "expected " + std::to_string(natts_) + " column values (one per attribute, dropped columns "
+                       "included), got " + std::to_string(values.size()));
+    bool result = false;
+    auto eval = [&] {
+        result = pg_guard([&]() -> bool {
+            ResetExprContext(econtext_);
+            MemoryContext old = MemoryContextSwitchTo(econtext_->ecxt_per_tuple_memory);
+            ExecClearTuple(slot_);
+            for (int attno : attnums_) {
+                const std::optional<std::string> &v = values[attno - 1];
+                if (v) {
+                    AttrInput *in = inputs_[attno - 1];
+                    slot_->tts_values[attno - 1] =
+                        InputFunctionCall(&in->finfo, const_cast<char *>(v->c_str()), in->ioparam, in->typmod);
+                    slot_->tts_isnull[attno - 1] = false;
+                } else {
+                    slot_->tts_values[attno - 1] = (Datum)0;
+                    slot_->tts_isnull[attno - 1] = true;
+                }
+            }
+            ExecStoreVirtualTuple(slot_);
+            econtext_->ecxt_scantuple = slot_;
+            bool r = ExecQual(qual_, econtext_);
+            MemoryContextSwitchTo(old);
+            return r;
+        });
+    };
+    if (needs_subxact_ && !IsTransactionState())
+        throw std::logic_error("CompiledWhere::matches needs a transaction for this where clause");
+    try {
+        if (needs_subxact_) run_in_subtransaction(eval);
+        else eval();
+    } catch (const PgException &e) {
+        const ErrorData *ed = e.edata();
+        throw SqlError(ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,
+                       std::string("where clause evaluation failed: ") + e.what(),
+                       "The shape's where clause raised an error for this row.", ed ? str(ed->detail) : "");
+    }
+    return result;
+}
+
+CompiledWhere::~CompiledWhere() {
+    if (cxt_) MemoryContextDelete(cxt_);
+}
+
+}  // namespace es
