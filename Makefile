@@ -21,7 +21,7 @@ REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CXXFLAGS = -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
-EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/*.o tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -35,14 +35,24 @@ include $(PGXS)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
-# ---- pure C++ unit tests (Catch2, no server) ----
+# ---- pure C++ unit tests (Catch2, no server): one object per file, so `make -j` parallelizes ----
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
-UNIT_CXXFLAGS = -std=c++17 -O1 -g -Wall -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer
-test/unit/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
-	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lssl -lcrypto -pthread
+UNIT_CXXFLAGS = -std=c++17 -O1 -g -Wall -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer -MMD -MP
+UNIT_OBJS = $(patsubst %.cpp,test/unit/build/%.o,$(notdir $(UNIT_SRCS))) \
+            $(patsubst %.cpp,test/unit/build/core_%.o,$(notdir $(CORE_SRCS)))
+test/unit/build/%.o: test/unit/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
+test/unit/build/core_%.o: src/core/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
+-include $(UNIT_OBJS:.o=.d)
+test/unit/unit_tests: $(UNIT_OBJS)
+	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_OBJS) -lssl -lcrypto -pthread
 
 .PHONY: unit demo demo-stop test
-unit: test/unit/unit_tests
+unit:
+	$(MAKE) -j$$(nproc) test/unit/unit_tests
 	./test/unit/unit_tests
 
 demo:

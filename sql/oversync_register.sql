@@ -70,6 +70,14 @@ SELECT electric_sync.oversync_unregister_tables(ARRAY['osr.a', 'osr.b']::regclas
 SELECT electric_sync.oversync_unregister_table('osr.parent');
 SELECT count(*) FROM electric_sync.os_tables WHERE schema_name = 'osr';
 
+-- DDL: a renamed table keeps its registration; a dropped one is unregistered.
+CREATE TABLE osr.tmp (_sync_scope_id text NOT NULL, id text NOT NULL, PRIMARY KEY (_sync_scope_id, id));
+SELECT table_name FROM electric_sync.oversync_register_table('osr.tmp');
+ALTER TABLE osr.tmp RENAME TO tmp2;
+SELECT table_name FROM electric_sync.os_tables WHERE relid = 'osr.tmp2'::regclass;
+DROP TABLE osr.tmp2;
+SELECT count(*) FROM electric_sync.os_tables WHERE schema_name = 'osr';
+
 -- Only superusers reach the API.
 CREATE ROLE osr_app;
 SET ROLE osr_app;

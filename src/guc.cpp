@@ -23,6 +23,7 @@ int es_guc_batch_changes = 10000;
 int es_guc_poll_interval_ms = 1000;
 bool es_guc_allow_shape_deletion = true;
 char *es_guc_conninfo = nullptr;
+int es_guc_max_shape_log_kb = 64 * 1024;
 
 void es_define_gucs() {
     DefineCustomStringVariable("electric_sync.database", "Database the worker serves.", nullptr,
@@ -87,5 +88,10 @@ void es_define_gucs() {
                              "Whether DELETE /v1/shape is allowed.", nullptr,
                              &es_guc_allow_shape_deletion, true, PGC_SIGHUP, 0, nullptr, nullptr,
                              nullptr);
+    DefineCustomIntVariable("electric_sync.max_shape_log_size",
+                            "A shape whose live log grows past this is rotated: its clients get "
+                            "409 must-refetch and re-sync from a fresh snapshot (0 = never).",
+                            nullptr, &es_guc_max_shape_log_kb, 64 * 1024, 0, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_KB, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("electric_sync");
 }

@@ -19,6 +19,7 @@ extern int es_guc_batch_changes;
 extern int es_guc_poll_interval_ms;
 extern bool es_guc_allow_shape_deletion;
 extern char *es_guc_conninfo;
+extern int es_guc_max_shape_log_kb;
 }
 
 void es_define_gucs();

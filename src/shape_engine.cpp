@@ -6,6 +6,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 }
 #include "core/decoding_format.hpp"
 #include "core/electric.hpp"
@@ -31,11 +32,14 @@ struct RoutedShape {
     bool full = false, changes_only = false;
     bool filter_pending = false;          // snapshot not applied yet: entries stay unpublished
     size_t chunk_acc = 0;                 // bytes since the last chunk end
+    uint64_t visit = 0;                   // routing: already a candidate for this change
+    int64_t log_bytes = 0;                // size of the stored log (rotation)
 };
 
 struct RelAttrs {
     std::unordered_map<std::string, int> attnum;  // name -> attnum
     int natts = 0;                                // max attnum (dropped included)
+    std::vector<int> col_of_attnum;               // attnum -> column index in the decoded relation
 };
 
 struct ShapeEngine::Batch {
@@ -98,6 +102,9 @@ RoutedShape *ShapeEngine::load_shape(int64_t id) {
     s->full = *row[7] == "full";
     s->changes_only = *row[8] == "changes_only";
     s->filter_pending = !s->changes_only && *row[9] != "true";
+    auto lb = spi::exec("SELECT coalesce(sum(length(entry)), 0)::text FROM electric_sync.shape_log WHERE shape_id = $1::bigint",
+                        {std::to_string(id)});
+    s->log_bytes = std::stoll(*lb.rows[0][0]);
     try {
         s->where = CompiledWhere::compile(s->relid, *row[3], params);
     } catch (const std::exception &e) {
@@ -105,9 +112,40 @@ RoutedShape *ShapeEngine::load_shape(int64_t id) {
         return nullptr;
     }
     RoutedShape *p = s.get();
-    by_rel_[p->relid].push_back(p);
+    route_add(p);
     shapes_[id] = std::move(s);
     return p;
+}
+
+void ShapeEngine::route_add(RoutedShape *s) {
+    RelRoute &rr = by_rel_[s->relid];
+    rr.all.push_back(s);
+    if (s->where->eq_attnum() > 0) {
+        auto &ix = rr.index[s->where->eq_attnum()];
+        for (auto &v : s->where->eq_values()) {
+            auto &lst = ix[v];
+            if (std::find(lst.begin(), lst.end(), s) == lst.end()) lst.push_back(s);
+        }
+    } else {
+        rr.scan.push_back(s);
+    }
+}
+
+void ShapeEngine::route_remove(RoutedShape *s) {
+    auto it = by_rel_.find(s->relid);
+    if (it == by_rel_.end()) return;
+    RelRoute &rr = it->second;
+    auto drop = [s](std::vector<RoutedShape *> &v) { v.erase(std::remove(v.begin(), v.end(), s), v.end()); };
+    drop(rr.all);
+    drop(rr.scan);
+    for (auto ix = rr.index.begin(); ix != rr.index.end();) {
+        for (auto kv = ix->second.begin(); kv != ix->second.end();) {
+            drop(kv->second);
+            kv = kv->second.empty() ? ix->second.erase(kv) : std::next(kv);
+        }
+        ix = ix->second.empty() ? rr.index.erase(ix) : std::next(ix);
+    }
+    if (rr.all.empty()) by_rel_.erase(it);
 }
 
 void ShapeEngine::load_all() {
@@ -123,9 +161,7 @@ void ShapeEngine::load_all() {
 void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid) {
     auto it = shapes_.find(id);
     if (it != shapes_.end()) {
-        auto &v = by_rel_[it->second->relid];
-        v.erase(std::remove(v.begin(), v.end(), it->second.get()), v.end());
-        if (v.empty()) by_rel_.erase(it->second->relid);
+        route_remove(it->second.get());
         shapes_.erase(it);
     }
     flush_inserts(b);
@@ -263,7 +299,7 @@ Row tuple_values(const std::vector<decoding::Value> &vals, const std::vector<dec
 
 }  // namespace
 
-bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
+bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes) {
     spi::Tx tx("electric_sync: routing changes");
     if (!loaded_) load_all();
     auto res = spi::exec(
@@ -277,6 +313,7 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
     // Entries of the current transaction per shape (flushed at COMMIT).
     std::vector<std::pair<RoutedShape *, std::vector<std::pair<LogOffset, std::string>>>> txn;
     bool skip_txn = false;
+    std::vector<int64_t> rotate;
     uint64_t commit_lsn = 0;
     uint32_t xid = 0;
     std::vector<std::optional<std::string>> wvals;
@@ -314,6 +351,8 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
                     size_t bytes = 0;
                     for (auto &e : ents) bytes += e.second.size();
                     s->chunk_acc += bytes;
+                    s->log_bytes += static_cast<int64_t>(bytes);
+                    if (max_log_bytes > 0 && s->log_bytes > max_log_bytes) rotate.push_back(s->id);
                     bool chunk_end = s->chunk_acc >= static_cast<size_t>(chunk_bytes);
                     if (chunk_end) s->chunk_acc = 0;
                     for (size_t i = 0; i < ents.size(); i++) {
@@ -335,6 +374,10 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
                 }
                 b.last_commit = std::max(b.last_commit, commit_lsn);
                 b.txns++;
+                // Bounded logs: a shape past the limit is rotated (clients get 409 and re-sync
+                // from a fresh, compact snapshot). docs/read-path.md.
+                for (int64_t id : rotate) drop_shape(id, b, "rotated", true);
+                rotate.clear();
             }
             b.last_end = std::max(b.last_end, end);
             txn.clear();
@@ -353,7 +396,7 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
                 auto it = by_rel_.find(relid);
                 if (it == by_rel_.end()) continue;
                 std::vector<int64_t> ids;
-                for (auto *s : it->second) ids.push_back(s->id);
+                for (auto *s : it->second.all) ids.push_back(s->id);
                 for (auto id : ids) drop_shape(id, b, "truncate", true);
             }
             break;
@@ -363,7 +406,7 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
             if (skip_txn) break;
             const auto &ch = rec.change;
             auto it = by_rel_.find(ch.relid);
-            if (it == by_rel_.end() || it->second.empty()) break;
+            if (it == by_rel_.end() || it->second.all.empty()) break;
             b.changes++;
             const decoding::RelationInfo &rel = dec.relation_of(ch);
             auto ait = attrs.find(ch.relid);
@@ -375,6 +418,11 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
                     int an = std::stoi(*rr[1]);
                     if (rr[0]) ra.attnum[*rr[0]] = an;
                     ra.natts = std::max(ra.natts, an);
+                }
+                ra.col_of_attnum.assign(ra.natts + 1, -1);
+                for (size_t i = 0; i < rel.columns.size(); i++) {
+                    auto f = ra.attnum.find(rel.columns[i].name);
+                    if (f != ra.attnum.end()) ra.col_of_attnum[f->second] = static_cast<int>(i);
                 }
                 ait = attrs.emplace(ch.relid, std::move(ra)).first;
             }
@@ -393,7 +441,33 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
             bool is_insert = rec.kind == decoding::RecordKind::Insert;
             bool is_delete = rec.kind == decoding::RecordKind::Delete;
             uint64_t op_base = static_cast<uint64_t>(dec.change_index()) * 2;
-            for (RoutedShape *s : it->second) {
+            // Candidates: every scan shape, plus indexed shapes whose key value the new or the
+            // old row has (so routing costs O(matching shapes) for `col = const` shapes).
+            const RelRoute &rr = it->second;
+            std::vector<RoutedShape *> &cand = cand_;
+            cand.clear();
+            ++visit_stamp_;
+            for (RoutedShape *s : rr.scan) {
+                s->visit = visit_stamp_;
+                cand.push_back(s);
+            }
+            for (auto &ix : rr.index) {
+                int ci = ix.first > 0 && static_cast<size_t>(ix.first) < ra.col_of_attnum.size() ? ra.col_of_attnum[ix.first] : -1;
+                if (ci < 0) {  // column not in this relation description: evaluate them all
+                    for (auto &kv : ix.second)
+                        for (RoutedShape *s : kv.second)
+                            if (s->visit != visit_stamp_) { s->visit = visit_stamp_; cand.push_back(s); }
+                    continue;
+                }
+                for (const Row *r : {&newr, &oldr}) {
+                    if (static_cast<size_t>(ci) >= r->size() || !(*r)[ci]) continue;
+                    auto f = ix.second.find(std::string(*(*r)[ci]));
+                    if (f == ix.second.end()) continue;
+                    for (RoutedShape *s : f->second)
+                        if (s->visit != visit_stamp_) { s->visit = visit_stamp_; cand.push_back(s); }
+                }
+            }
+            for (RoutedShape *s : cand) {
                 auto eval = [&](const Row &r) -> bool {
                     if (s->where->always_true()) return true;
                     to_wvals(r);
@@ -511,9 +585,17 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
 
     // Confirm the slot only after the commit: a crash before this re-decodes the batch, and the
     // transactions at or below processed_lsn are skipped.
-    if (b.last_end > 0) {
+    // Advancing re-reads WAL from the slot's restart point, so it is done at most every 200 ms
+    // (or after a full batch); until then the next peek simply re-skips what is processed.
+    pending_end_ = std::max(pending_end_, b.last_end);
+    bool full = res.rows.size() >= static_cast<size_t>(batch_changes);
+    TimestampTz now = GetCurrentTimestamp();
+    if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
+        uint64_t target = pending_end_;
+        last_advance_ = now;
+        advanced_end_ = target;
         char lsn[32];
-        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(b.last_end >> 32), static_cast<uint32_t>(b.last_end));
+        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(target >> 32), static_cast<uint32_t>(target));
         spi::Tx tx2("electric_sync: confirming slot");
         spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn) WHERE $2::pg_lsn > "
                   "(SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1::text)",
@@ -530,7 +612,7 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes) {
     pg_atomic_write_u64(&es_shared->processed_lsn, processed_lsn_);
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
-    return res.rows.size() >= static_cast<size_t>(batch_changes);
+    return full;
 }
 
 }  // namespace es

@@ -22,7 +22,8 @@ public:
     ShapeEngine(std::string slot, svc::ShapeHub &hub);
     ~ShapeEngine();
     // One batch; returns true when the batch was full (more is probably waiting).
-    bool step(int batch_changes, int chunk_bytes);
+    // max_log_bytes: rotate a shape whose log grows past it (0 = never).
+    bool step(int batch_changes, int chunk_bytes, int64_t max_log_bytes);
     // Forget all state (the extension was dropped or re-created).
     void reset();
 
@@ -39,8 +40,20 @@ private:
     bool loaded_ = false;
     uint64_t processed_lsn_ = 0;  // recorded in engine_state (exactly-once skip point)
     uint64_t last_seen_lsn_ = 0;  // newest commit decoded (global_last_seen_lsn)
+    uint64_t pending_end_ = 0, advanced_end_ = 0;  // slot confirmation (throttled)
+    int64_t last_advance_ = 0;
     std::unordered_map<int64_t, std::unique_ptr<RoutedShape>> shapes_;
-    std::unordered_map<uint32_t, std::vector<RoutedShape *>> by_rel_;
+    // Shapes of one table: all of them, the ones whose where must be evaluated for every change
+    // (scan), and an index attnum -> column text -> shapes for `col = const` / `col IN (...)`.
+    struct RelRoute {
+        std::vector<RoutedShape *> all, scan;
+        std::unordered_map<int, std::unordered_map<std::string, std::vector<RoutedShape *>>> index;
+    };
+    void route_add(RoutedShape *s);
+    void route_remove(RoutedShape *s);
+    std::unordered_map<uint32_t, RelRoute> by_rel_;
+    uint64_t visit_stamp_ = 0;
+    std::vector<RoutedShape *> cand_;  // routing scratch
 };
 
 }  // namespace es

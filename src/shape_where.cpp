@@ -21,6 +21,7 @@ extern "C" {
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
 #include "rewrite/rewriteManip.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -444,6 +445,94 @@ std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::stri
     return cw;
 }
 
+// Types whose text output is equal exactly when the values are equal (under `=`).
+static bool text_eq_is_value_eq(Oid t) {
+    switch (t) {
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case OIDOID:
+    case TEXTOID:
+    case VARCHAROID:
+    case UUIDOID:
+    case BOOLOID:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static Node *strip_relabel(Node *n) {
+    while (n && IsA(n, RelabelType)) n = reinterpret_cast<Node *>(reinterpret_cast<RelabelType *>(n)->arg);
+    return n;
+}
+
+static bool is_eq_operator(Oid opno) {
+    char *name = get_opname(opno);
+    return name && strcmp(name, "=") == 0;
+}
+
+static char *const_text(Const *c) {
+    Oid out;
+    bool varlena;
+    getTypeOutputInfo(c->consttype, &out, &varlena);
+    return OidOutputFunctionCall(out, c->constvalue);
+}
+
+// Finds an indexable equality (see eq_attnum()). Runs inside pg_guard.
+void CompiledWhere::find_eq_key(Node *expr) {
+    if (!expr) return;
+    if (IsA(expr, BoolExpr) && reinterpret_cast<BoolExpr *>(expr)->boolop == AND_EXPR) {
+        ListCell *lc;
+        foreach (lc, reinterpret_cast<BoolExpr *>(expr)->args) {
+            find_eq_key(static_cast<Node *>(lfirst(lc)));
+            if (eq_attnum_) return;
+        }
+        return;
+    }
+    if (IsA(expr, OpExpr)) {
+        OpExpr *op = reinterpret_cast<OpExpr *>(expr);
+        if (list_length(op->args) != 2 || !is_eq_operator(op->opno)) return;
+        Node *a = strip_relabel(static_cast<Node *>(linitial(op->args)));
+        Node *b = strip_relabel(static_cast<Node *>(lsecond(op->args)));
+        if (IsA(b, Var)) std::swap(a, b);
+        if (!IsA(a, Var) || !IsA(b, Const)) return;
+        Var *v = reinterpret_cast<Var *>(a);
+        Const *c = reinterpret_cast<Const *>(b);
+        if (v->varattno <= 0 || c->constisnull || !text_eq_is_value_eq(v->vartype) || !text_eq_is_value_eq(c->consttype))
+            return;
+        eq_values_.emplace_back(const_text(c));
+        eq_attnum_ = v->varattno;
+        return;
+    }
+    if (IsA(expr, ScalarArrayOpExpr)) {
+        ScalarArrayOpExpr *op = reinterpret_cast<ScalarArrayOpExpr *>(expr);
+        if (!op->useOr || list_length(op->args) != 2 || !is_eq_operator(op->opno)) return;
+        Node *a = strip_relabel(static_cast<Node *>(linitial(op->args)));
+        Node *b = strip_relabel(static_cast<Node *>(lsecond(op->args)));
+        if (!IsA(a, Var) || !IsA(b, Const) || reinterpret_cast<Const *>(b)->constisnull) return;
+        Var *v = reinterpret_cast<Var *>(a);
+        Const *c = reinterpret_cast<Const *>(b);
+        Oid elem = get_element_type(c->consttype);
+        if (v->varattno <= 0 || !text_eq_is_value_eq(v->vartype) || !text_eq_is_value_eq(elem)) return;
+        ArrayType *arr = DatumGetArrayTypeP(c->constvalue);
+        int16 len;
+        bool byval;
+        char align;
+        get_typlenbyvalalign(elem, &len, &byval, &align);
+        Datum *vals;
+        bool *nulls;
+        int n;
+        deconstruct_array(arr, elem, len, byval, align, &vals, &nulls, &n);
+        Oid out;
+        bool varlena;
+        getTypeOutputInfo(elem, &out, &varlena);
+        for (int i = 0; i < n; i++)
+            if (!nulls[i]) eq_values_.emplace_back(OidOutputFunctionCall(out, vals[i]));
+        eq_attnum_ = v->varattno;
+    }
+}
+
 void CompiledWhere::build(Oid relid, const std::string &where_clause, const std::vector<std::string> &params) {
     Relation rel = pg_guard([&] { return try_table_open(relid, AccessShareLock); });
     if (!rel)
@@ -483,6 +572,7 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
                 MemoryContextSwitchTo(tmp);
                 pull_varattnos(e, 1, &attrs);
                 nonbuiltin = nonbuiltin_walker(e, nullptr);
+                find_eq_key(e);
                 MemoryContextSwitchTo(old);
             });
             needs_subxact_ = nonbuiltin;

@@ -90,6 +90,12 @@ public:
     // The normalized (deparsed) where clause, "" for "always true".
     const std::string &normalized() const { return normalized_; }
     bool always_true() const { return qual_ == nullptr; }
+    // Routing index key: when the clause is (or has, as a top-level AND conjunct) `col = const`
+    // or `col IN (consts)` on a column whose text output equality is value equality (integers,
+    // text, varchar, uuid, bool), the attnum and the constants' text outputs. A row can only
+    // match when that column's text is one of the values. eq_attnum() == 0: not indexable.
+    int eq_attnum() const { return eq_attnum_; }
+    const std::vector<std::string> &eq_values() const { return eq_values_; }
 
     ~CompiledWhere();
     CompiledWhere(const CompiledWhere &) = delete;
@@ -115,6 +121,9 @@ private:
     std::vector<AttrInput *> inputs_;    // indexed by attnum-1; null when not referenced
     bool needs_subxact_ = false;         // expression calls non-builtin functions
     std::string normalized_;
+    int eq_attnum_ = 0;
+    std::vector<std::string> eq_values_;
+    void find_eq_key(Node *expr);
 };
 
 }  // namespace es

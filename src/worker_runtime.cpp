@@ -86,12 +86,13 @@ bool WorkerRuntime::consume() {
         if (!ext) {
             active_ = false;
             service_->set_active(false);
+            service_->hub().clear();
             engine_.reset();
             return true;
         }
     }
     if (!engine_) engine_ = std::make_unique<ShapeEngine>(opts_.slot_name, service_->hub());
-    return engine_->step(es_guc_batch_changes, es_guc_chunk_bytes);
+    return engine_->step(es_guc_batch_changes, es_guc_chunk_bytes, static_cast<int64_t>(es_guc_max_shape_log_kb) * 1024);
 }
 
 }  // namespace es

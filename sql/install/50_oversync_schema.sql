@@ -451,3 +451,24 @@ BEGIN
         END LOOP;
     END LOOP;
 END $$;
+
+-- DDL on registered tables: a dropped table is unregistered (its history is kept); a renamed
+-- table or schema keeps its registration under the new names.
+CREATE FUNCTION electric_sync.os_ddl_trigger() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_EVENT = 'sql_drop' THEN
+        DELETE FROM electric_sync.os_row_state WHERE table_id IN (
+            SELECT t.table_id FROM electric_sync.os_tables t
+              JOIN pg_event_trigger_dropped_objects() d ON d.objid = t.relid AND d.object_type = 'table');
+        DELETE FROM electric_sync.os_tables t USING pg_event_trigger_dropped_objects() d
+         WHERE d.objid = t.relid AND d.object_type = 'table';
+    ELSE
+        UPDATE electric_sync.os_tables t SET schema_name = n.nspname, table_name = c.relname
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = t.relid AND (t.schema_name, t.table_name) IS DISTINCT FROM (n.nspname::text, c.relname::text);
+    END IF;
+END $$;
+CREATE EVENT TRIGGER oversync_ddl_drop ON sql_drop EXECUTE FUNCTION electric_sync.os_ddl_trigger();
+CREATE EVENT TRIGGER oversync_ddl_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER SCHEMA') EXECUTE FUNCTION electric_sync.os_ddl_trigger();

@@ -173,10 +173,11 @@ BEGIN
                   FROM (SELECT c.table_id, c.key_text, min(c.ord) AS first_ord, max(c.ord) AS last_ord
                           FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
                          GROUP BY 1, 2) g
-                  JOIN electric_sync.os_capture f ON f.ord = g.first_ord
-                  JOIN electric_sync.os_capture l ON l.ord = g.last_ord
-                  LEFT JOIN electric_sync.os_row_state rs
-                         ON rs.user_id = u AND rs.table_id = g.table_id AND rs.key_text = g.key_text) x
+                  -- LATERAL: index lookups whatever the (often stale) statistics say
+                  CROSS JOIN LATERAL (SELECT f0.op FROM electric_sync.os_capture f0 WHERE f0.ord = g.first_ord) f
+                  CROSS JOIN LATERAL (SELECT l0.op, l0.payload FROM electric_sync.os_capture l0 WHERE l0.ord = g.last_ord) l
+                  LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
+                                      WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true) x
          WHERE NOT (x.fop = 1 AND x.lop = 3);
         DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u;
         CONTINUE WHEN rows IS NULL;

@@ -154,7 +154,8 @@ BEGIN
             format('requested checkpoint %s is older than retained history floor %s for user %s',
                    CASE WHEN after > 0 AND after <= us.retained_floor THEN after ELSE target END, us.retained_floor, u));
     END IF;
-    stable := CASE WHEN target > 0 THEN target ELSE us.next_bundle_seq - 1 END;
+    -- (a ceiling above the latest bundle is clamped: a checkpoint must never skip future bundles)
+    stable := CASE WHEN target > 0 THEN least(target, us.next_bundle_seq - 1) ELSE us.next_bundle_seq - 1 END;
     IF after >= stable THEN
         RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[],"has_more":false}';
     END IF;
@@ -217,11 +218,11 @@ BEGIN
             INSERT INTO electric_sync.os_snapshot_rows (snapshot_id, row_ordinal, schema_name, table_name, key_json, row_version, payload)
             SELECT $1, $3 + row_number() OVER (ORDER BY x.k COLLATE "C"), %L, %L,
                    electric_sync.os_canonical_json(jsonb_build_object(%L, x.k)),
-                   coalesce(rs.bundle_seq, greatest($4, 1)),
+                   coalesce((SELECT rs.bundle_seq FROM electric_sync.os_row_state rs
+                              WHERE rs.user_id = $2 AND rs.table_id = %s AND rs.key_text = x.k), greatest($4, 1)),
                    electric_sync.os_canonical_json(electric_sync.os_wire_payload(x.p, $5))
-              FROM (SELECT y.%I::text AS k, to_jsonb(y) - '_sync_scope_id' AS p FROM %I.%I y WHERE y._sync_scope_id = $2) x
-              LEFT JOIN electric_sync.os_row_state rs ON rs.user_id = $2 AND rs.table_id = %s AND rs.key_text = x.k$q$,
-            t.schema_name, t.table_name, t.key_column, t.key_column, t.schema_name, t.table_name, t.table_id)
+              FROM (SELECT y.%I::text AS k, to_jsonb(y) - '_sync_scope_id' AS p FROM %I.%I y WHERE y._sync_scope_id = $2) x$q$,
+            t.schema_name, t.table_name, t.key_column, t.table_id, t.key_column, t.schema_name, t.table_name)
         USING sid, u, cnt, seq, t.bytea_columns;
         cnt := (SELECT count(*) FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid);
     END LOOP;

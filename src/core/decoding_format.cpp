@@ -201,19 +201,19 @@ void parse_txn(Cursor &c, TxnInfo &t) {
         std::string_view k = c.kv(v);
         bool ok = true;
         if (k == "x") {
-            uint32_t x;
+            uint32_t x = 0;
             ok = Cursor::to_uint(v, x);
             t.xid = x;
         } else if (k == "lsn") {
-            uint64_t l;
+            uint64_t l = 0;
             ok = Cursor::to_uint(v, l);
             t.commit_lsn = l;
         } else if (k == "end") {
-            uint64_t l;
+            uint64_t l = 0;
             ok = Cursor::to_uint(v, l);
             t.end_lsn = l;
         } else if (k == "t") {
-            int64_t ts;
+            int64_t ts = 0;
             ok = Cursor::to_int(v, ts);
             t.commit_time_us = ts;
         }  // unknown keys are ignored (forward compatibility)

@@ -1,5 +1,8 @@
 #include "core/cpp_only.hpp"
 #include "svc/service.hpp"
+#include "svc/oversync_routes.hpp"
+#include "svc/oversync_watch.hpp"
+#include "svc/pq.hpp"
 #include "svc/shape_routes.hpp"
 
 namespace es::svc {
@@ -11,12 +14,14 @@ static const char *kSessionSql =
 Service::Service(ServiceOptions opts, ServiceConfig cfg) : opts_(std::move(opts)), cfg_(std::move(cfg)) {
     pool_ = std::make_unique<DbPool>(opts_.conninfo, opts_.pool_size, kSessionSql);
     shapes_ = std::make_unique<ShapeRoutes>(*this, hub_);
+    watch_ = std::make_unique<oversync::WatchHub>(opts_.conninfo, 25000);
 }
 
 Service::~Service() { stop(); }
 
 void Service::start() {
     pool_->start();
+    watch_->start();
     if (opts_.port >= 0) {
         http::ServerOptions so;
         so.address = opts_.listen_address;
@@ -24,11 +29,60 @@ void Service::start() {
         so.threads = opts_.io_threads;
         server_ = std::make_unique<http::Server>(so, [this](http::ExchangePtr ex) { handle(std::move(ex)); });
         server_->start();
+        schedule_stats();
     }
+}
+
+void Service::schedule_stats() {
+    stats_timer_ = server_->after(5000, [this] {
+        std::string js = "[";
+        for (auto &s : hub_.all()) {
+            size_t entries, bytes, waiting;
+            std::string last;
+            bool gone;
+            {
+                std::lock_guard<std::mutex> g(s->mutex());
+                gone = s->status() == Shape::Status::Gone;
+                entries = s->log().size();
+                last = s->log_end().to_string();
+            }
+            if (gone) continue;
+            bytes = s->log_bytes();
+            waiting = s->waiting();
+            if (js.size() > 1) js += ',';
+            js += "{\"id\":" + std::to_string(s->info().id) + ",\"entries\":" + std::to_string(entries) +
+                  ",\"bytes\":" + std::to_string(bytes) + ",\"last\":\"" + last + "\",\"waiting\":" +
+                  std::to_string(waiting) + "}";
+        }
+        js += "]";
+        if (js != last_stats_ && js != "[]") {
+            last_stats_ = js;
+            pool_->submit([js](PGconn *conn) {
+                try {
+                    pq_exec(conn,
+                            "INSERT INTO electric_sync.shape_stats AS st (shape_id, row_count, log_entries, log_bytes, "
+                            " last_offset, waiting_clients, updated_at) "
+                            "SELECT j.id, r.snapshot_rows, j.entries, j.bytes, j.last, j.waiting, now() "
+                            "FROM json_to_recordset($1::json) AS j(id bigint, entries bigint, bytes bigint, last text, waiting int) "
+                            "JOIN electric_sync.shapes s ON s.shape_id = j.id "
+                            "LEFT JOIN electric_sync.shape_runtime r ON r.shape_id = j.id "
+                            "ON CONFLICT (shape_id) DO UPDATE SET row_count = excluded.row_count, "
+                            " log_entries = excluded.log_entries, log_bytes = excluded.log_bytes, "
+                            " last_offset = excluded.last_offset, waiting_clients = excluded.waiting_clients, "
+                            " updated_at = excluded.updated_at",
+                            {js});
+                } catch (const std::exception &) {
+                    // statistics are best effort
+                }
+            });
+        }
+        schedule_stats();
+    });
 }
 
 void Service::stop() {
     if (server_) server_->stop();
+    if (watch_) watch_->stop();
     if (pool_) pool_->stop();
 }
 
@@ -71,6 +125,67 @@ void Service::handle(http::ExchangePtr ex) {
             return;
         }
         shapes_->handle(std::move(ex));
+        return;
+    }
+    if (req.path == "/v1/metrics") {
+        // Worker progress and lag (from electric_sync.worker_status) plus the HTTP side's counts.
+        size_t shapes = 0, waiting = 0, log_bytes = 0;
+        for (auto &s : hub_.all()) {
+            shapes++;
+            waiting += s->waiting();
+            log_bytes += s->log_bytes();
+        }
+        std::string extra = "\"http\":{\"connections\":" + std::to_string(server_ ? server_->connections() : 0) +
+                            ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" +
+                            std::to_string(waiting) + ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
+                            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) + "}";
+        pool_->submit([ex, extra](PGconn *conn) {
+            http::Response r;
+            try {
+                auto q = pq_exec(conn,
+                                 "SELECT json_build_object('status', (SELECT row_to_json(w) FROM electric_sync.worker_status w), "
+                                 "'shapes', (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n "
+                                 "  FROM electric_sync.shapes GROUP BY status) c))::text");
+                std::string body = q.str(0, 0);
+                body.pop_back();  // closing brace
+                body += "," + extra + "}";
+                r = http::json_response(200, std::move(body));
+            } catch (const std::exception &e) {
+                r = http::json_response(503, "{\"message\":\"metrics unavailable\"}");
+                r.set("retry-after", "5");
+            }
+            r.set("cache-control", "no-store");
+            add_common_headers(ex->request(), r);
+            ex->respond(std::move(r));
+        });
+        return;
+    }
+    if (oversync::handles(req)) {
+        // The write path: all of it runs in SQL over this pool's libpq connections.
+        oversync::Config oc;
+        oc.jwt_secret = config().jwt_secret;
+        oc.watch_enabled = true;
+        if (req.path == "/sync/watch" && req.method == "GET") {
+            pool_->submit([this, ex, oc](PGconn *conn) {
+                oversync::WatchStart w = oversync::watch_prepare(ex->request(), conn, oc);
+                add_common_headers(ex->request(), w.response);
+                if (!w.ok) {
+                    ex->respond(std::move(w.response));
+                    return;
+                }
+                if (!ex->begin_stream(std::move(w.response))) return;
+                uint64_t id = watch_->subscribe(w.user, w.after, [ex](const std::string &chunk) { return ex->send(chunk); });
+                oversync::WatchHub *hub = watch_.get();
+                ex->on_close([hub, id] { hub->unsubscribe(id); });
+                if (ex->closed()) hub->unsubscribe(id);
+            });
+            return;
+        }
+        pool_->submit([ex, oc](PGconn *conn) {
+            http::Response r = oversync::handle(ex->request(), conn, oc);
+            add_common_headers(ex->request(), r);
+            ex->respond(std::move(r));
+        });
         return;
     }
     http::Response r = http::json_response(404, "{\"message\":\"Not found\"}");

@@ -13,6 +13,11 @@
 namespace es::svc {
 
 class ShapeRoutes;
+}  // namespace es::svc
+namespace es::oversync {
+class WatchHub;
+}
+namespace es::svc {
 
 // Settings that may change at runtime (SIGHUP).
 struct ServiceConfig {
@@ -56,6 +61,11 @@ public:
 
 private:
     void handle(http::ExchangePtr ex);
+    // Every few seconds: per-shape statistics (log size, last offset, waiting clients) into
+    // electric_sync.shape_stats, for electric_sync.shapes_view. Written only when changed.
+    void schedule_stats();
+    std::string last_stats_;
+    std::shared_ptr<http::Timer> stats_timer_;
 
     ServiceOptions opts_;
     mutable std::mutex cfg_mu_;
@@ -64,6 +74,7 @@ private:
     std::unique_ptr<DbPool> pool_;
     ShapeHub hub_;
     std::unique_ptr<class ShapeRoutes> shapes_;
+    std::unique_ptr<oversync::WatchHub> watch_;  // GET /sync/watch (SSE)
     std::unique_ptr<http::Server> server_;
 };
 

@@ -168,9 +168,14 @@ ShapePtr ShapeHub::add(ShapeInfo info, const std::string &def) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = by_id_.find(info.id);
     ShapePtr s;
-    if (it != by_id_.end()) {
+    if (it != by_id_.end() && it->second->info().handle == info.handle) {
         s = it->second;
     } else {
+        // A new shape, or an id reused by a re-created extension: the old object is gone.
+        if (it != by_id_.end()) {
+            it->second->set_gone();
+            by_handle_.erase(it->second->info().handle);
+        }
         s = std::make_shared<Shape>(info);
         by_id_[info.id] = s;
         by_handle_[info.handle] = s;
@@ -208,6 +213,18 @@ void ShapeHub::publish_gone(int64_t id) {
         }
     }
     s->set_gone();
+}
+
+void ShapeHub::clear() {
+    std::unordered_map<int64_t, ShapePtr> old;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        old.swap(by_id_);
+        by_handle_.clear();
+        by_def_.clear();
+    }
+    for (auto &p : old) p.second->set_gone();
+    global_lsn_ = 0;
 }
 
 std::vector<ShapePtr> ShapeHub::all() const {

@@ -114,6 +114,8 @@ public:
     uint64_t global_lsn() const { return global_lsn_.load(); }
 
     std::vector<ShapePtr> all() const;
+    // Forget every shape (the extension was dropped): waiting requests are woken (409).
+    void clear();
 
 private:
     mutable std::mutex mu_;

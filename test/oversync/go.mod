@@ -1,0 +1,8 @@
+module electric_sync/test/oversync
+
+go 1.25
+
+require (
+	github.com/mattn/go-sqlite3 v1.14.32
+	github.com/mobiletoly/go-oversync v0.2.0
+)

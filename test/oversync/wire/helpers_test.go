@@ -1,0 +1,191 @@
+// Wire-level oversync conformance tests against a running server (stdlib only). They speak
+// the HTTP contract directly, and check bundle_hash with Go's own encoding/json, which is
+// exactly the canonicalization go-oversync uses. Env: OVERSYNC_BASE_URL, OVERSYNC_JWT_SECRET,
+// DATABASE_URL (psql is used for server-side SQL).
+package wire
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	baseURL   = env("OVERSYNC_BASE_URL", "http://127.0.0.1:3093")
+	jwtSecret = env("OVERSYNC_JWT_SECRET", "dev-secret")
+	dbURL     = env("DATABASE_URL", "host=/tmp/os_pg port=54393 dbname=ostest user=postgres")
+	runID     = fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
+	client    = &http.Client{Timeout: 60 * time.Second}
+)
+
+func env(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func token(sub string, exp time.Time) string {
+	enc := base64.RawURLEncoding
+	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	p, _ := json.Marshal(map[string]any{"sub": sub, "exp": exp.Unix()})
+	signing := h + "." + enc.EncodeToString(p)
+	m := hmac.New(sha256.New, []byte(jwtSecret))
+	m.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+func psql(t testing.TB, sql string) string {
+	t.Helper()
+	out, err := exec.Command("psql", dbURL, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql %q: %v\n%s", sql, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+const schemaSQL = `
+CREATE EXTENSION IF NOT EXISTS electric_sync;
+CREATE SCHEMA IF NOT EXISTS app;
+CREATE TABLE IF NOT EXISTS app.users (_sync_scope_id text NOT NULL, id uuid NOT NULL, name text, email text,
+  score double precision, blob bytea, PRIMARY KEY (_sync_scope_id, id));
+CREATE TABLE IF NOT EXISTS app.posts (_sync_scope_id text NOT NULL, id uuid NOT NULL, author_id uuid NOT NULL,
+  title text, body text, PRIMARY KEY (_sync_scope_id, id),
+  FOREIGN KEY (_sync_scope_id, author_id) REFERENCES app.users (_sync_scope_id, id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE IF NOT EXISTS app.notes (_sync_scope_id text NOT NULL, code text NOT NULL, body text, PRIMARY KEY (_sync_scope_id, code));
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM electric_sync.os_tables WHERE schema_name = 'app') THEN
+    PERFORM electric_sync.oversync_register_tables(ARRAY['app.users','app.posts','app.notes']::regclass[]);
+  END IF;
+END $$;`
+
+func setupSchema(t testing.TB) { psql(t, schemaSQL) }
+
+// ---- HTTP ----
+
+type apiErr struct {
+	Status  int
+	Code    string         `json:"error"`
+	Message string         `json:"message"`
+	Raw     map[string]any `json:"-"`
+}
+
+func (e *apiErr) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+func do(t testing.TB, method, path, user, source string, body any, out any) *apiErr {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			j, _ := json.Marshal(b)
+			rd = bytes.NewReader(j)
+		}
+	}
+	req, _ := http.NewRequest(method, baseURL+path, rd)
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+token(user, time.Now().Add(time.Hour)))
+	}
+	if source != "" {
+		req.Header.Set("Oversync-Source-ID", source)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		e := &apiErr{Status: resp.StatusCode}
+		if err := json.Unmarshal(data, e); err != nil || e.Code == "" {
+			t.Fatalf("%s %s: status %d with non-JSON error body %q", method, path, resp.StatusCode, data)
+		}
+		_ = json.Unmarshal(data, &e.Raw)
+		if resp.StatusCode >= 500 && resp.StatusCode != 503 {
+			t.Errorf("%s %s: server error %d %s", method, path, resp.StatusCode, data)
+		}
+		return e
+	}
+	if out != nil && resp.StatusCode != 204 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: bad JSON %q: %v", method, path, data, err)
+		}
+	}
+	return nil
+}
+
+// ---- wire types ----
+
+type BundleRow struct {
+	Schema     string          `json:"schema"`
+	Table      string          `json:"table"`
+	Key        map[string]any  `json:"key"`
+	Op         string          `json:"op"`
+	RowVersion int64           `json:"row_version"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+}
+
+type Bundle struct {
+	BundleSeq      int64       `json:"bundle_seq"`
+	SourceID       string      `json:"source_id"`
+	SourceBundleID int64       `json:"source_bundle_id"`
+	RowCount       int64       `json:"row_count"`
+	BundleHash     string      `json:"bundle_hash"`
+	Rows           []BundleRow `json:"rows"`
+}
+
+type PushRow struct {
+	Schema         string         `json:"schema"`
+	Table          string         `json:"table"`
+	Key            map[string]any `json:"key"`
+	Op             string         `json:"op"`
+	BaseRowVersion int64          `json:"base_row_version"`
+	Payload        map[string]any `json:"payload,omitempty"`
+}
+
+// bundleHash: go-oversync's algorithm (decode payload to generic values, json.Marshal sorted).
+func bundleHash(t testing.TB, rows []BundleRow) string {
+	arr := make([]any, 0, len(rows))
+	for i, r := range rows {
+		var p any
+		if r.Op != "DELETE" {
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				t.Fatalf("payload: %v", err)
+			}
+		}
+		arr = append(arr, map[string]any{"key": r.Key, "op": r.Op, "payload": p, "row_ordinal": i,
+			"row_version": r.RowVersion, "schema": r.Schema, "table": r.Table})
+	}
+	b, err := json.Marshal(arr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func uuidv4() string {
+	b := make([]byte, 16)
+	f, _ := os.Open("/dev/urandom")
+	f.Read(b)
+	f.Close()
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
