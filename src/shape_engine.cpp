@@ -2,6 +2,9 @@
 // -> publish. See docs/read-path.md for the exactly-once and snapshot-consistency arguments.
 #include "pg_compat.hpp"
 extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "storage/standby.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -301,6 +304,10 @@ Row tuple_values(const std::vector<decoding::Value> &vals, const std::vector<dec
 
 bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes) {
     spi::Tx tx("electric_sync: routing changes");
+    // The batch commits without waiting for its WAL flush (the flush is forced before the slot
+    // is confirmed, below). If a crash loses it, the same changes are decoded again and produce
+    // the same entries (offsets are commit LSN + op index): nothing is lost or duplicated.
+    spi::exec("SET LOCAL synchronous_commit = off");
     if (!loaded_) load_all();
     auto res = spi::exec(
         "SELECT data FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int, 'skip-schema', 'electric_sync', "
@@ -581,29 +588,15 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
                   {std::to_string(b.last_commit)});
     }
     tx.commit();
-    if (b.wrote && b.last_commit > processed_lsn_) processed_lsn_ = b.last_commit;
+    if (b.wrote) {
+        if (XactLastCommitEnd > engine_commit_end_) engine_commit_end_ = XactLastCommitEnd;
+        if (b.last_commit > processed_lsn_) processed_lsn_ = b.last_commit;
+    }
 
     // Confirm the slot only after the commit: a crash before this re-decodes the batch, and the
     // transactions at or below processed_lsn are skipped.
-    // Advancing re-reads WAL from the slot's restart point, so it is done at most every 200 ms
-    // (or after a full batch); until then the next peek simply re-skips what is processed.
-    pending_end_ = std::max(pending_end_, b.last_end);
-    bool full = res.rows.size() >= static_cast<size_t>(batch_changes);
-    TimestampTz now = GetCurrentTimestamp();
-    if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
-        uint64_t target = pending_end_;
-        last_advance_ = now;
-        advanced_end_ = target;
-        char lsn[32];
-        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(target >> 32), static_cast<uint32_t>(target));
-        spi::Tx tx2("electric_sync: confirming slot");
-        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn) WHERE $2::pg_lsn > "
-                  "(SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1::text)",
-                  {slot_, std::string(lsn)});
-        tx2.commit();
-    }
-
-    // Publish: logs (filtered snapshots) first, then appends, then gone shapes, then the lsn.
+    // Publish (before confirming the slot, which can take a while): logs (filtered snapshots)
+    // first, then appends, then gone shapes, then the lsn.
     for (auto &l : b.logs) hub_.publish_log(l.first, std::move(l.second));
     for (auto &a : b.appends) hub_.publish_append(a.first, std::move(a.second));
     for (auto id : b.gone) hub_.publish_gone(id);
@@ -612,6 +605,39 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
     pg_atomic_write_u64(&es_shared->processed_lsn, processed_lsn_);
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
+
+    // Advancing re-reads WAL from the slot's restart point, so it is done at most every 200 ms
+    // (or after a full batch); until then the next peek simply re-skips what is processed.
+    bool full = res.rows.size() >= static_cast<size_t>(batch_changes);
+    pending_end_ = std::max(pending_end_, b.last_end);
+    TimestampTz now = GetCurrentTimestamp();
+    if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
+        uint64_t target = pending_end_;
+        last_advance_ = now;
+        advanced_end_ = target;
+        // Our asynchronously committed log entries must be durable before the slot moves on.
+        if (engine_commit_end_) pg_guard([&] { XLogFlush(engine_commit_end_); });
+        char lsn[32];
+        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(target >> 32), static_cast<uint32_t>(target));
+        spi::Tx tx2("electric_sync: confirming slot");
+        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn) WHERE $2::pg_lsn > "
+                  "(SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1::text)",
+                  {slot_, std::string(lsn)});
+        // Every peek and advance decodes from the slot's restart point, which only moves past a
+        // running-transactions WAL record (logged every 15 s). After a large transaction that
+        // would mean re-decoding it on every step: log one now so the restart point can move.
+        auto lag = spi::exec("SELECT (confirmed_flush_lsn - restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1::text",
+                             {slot_});
+        bool log_snapshot = !lag.rows.empty() && lag.rows[0][0] && std::stoll(*lag.rows[0][0]) > 1024 * 1024 &&
+                            now - last_standby_snapshot_ >= 500 * 1000;
+        if (log_snapshot) {
+            pg_guard([] { LogStandbySnapshot(); });
+            last_standby_snapshot_ = now;
+            last_advance_ = 0;  // confirm again at the next step, past that record
+        }
+        tx2.commit();
+    }
+
     return full;
 }
 

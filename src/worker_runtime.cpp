@@ -2,6 +2,7 @@
 #include "pg_compat.hpp"
 extern "C" {
 #include "storage/latch.h"
+#include "utils/timestamp.h"
 }
 #include "guc.hpp"
 #include "pg_spi.hpp"
@@ -79,7 +80,10 @@ bool WorkerRuntime::step() {
 
 // One engine batch. If the extension went away, go back to "starting" (and drop the slot).
 bool WorkerRuntime::consume() {
-    {
+    // The extension check is a transaction of its own: once a second is enough.
+    TimestampTz now = GetCurrentTimestamp();
+    if (now - last_ext_check_ >= 1000 * 1000) {
+        last_ext_check_ = now;
         spi::Tx tx("electric_sync: checking extension");
         bool ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
         tx.commit();

@@ -196,7 +196,10 @@ async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest 
   t.diagnostic(`  after its first response${page ? ', while paging' : ''} (${phases.after.length}): ${fmt(phases.after)}`)
 
   assert.ok(phases.snapshot.length >= 20, `only ${phases.snapshot.length} changes committed while the snapshot ran (${snapMs.toFixed(0)} ms): no overlap`)
-  const slow = [...committed].filter(([id, ok]) => arrived.get(id) - ok > MAX_LATENCY_MS)
+  // The bound applies from the big shape's request on (the snapshot, then paging): that is what
+  // must not stall. Changes committed before it wait behind the bulk load's own decoding (one
+  // transaction of ROWS rows is decoded as a whole): reported above, not asserted.
+  const slow = [...committed].filter(([id, ok]) => ok >= snapStart && arrived.get(id) - ok > MAX_LATENCY_MS)
   if (slow.length) {
     // arrival bursts: the small stream got its changes in batches this far apart
     const bursts = [...new Set([...arrived.values()])].sort((x, y) => x - y)
