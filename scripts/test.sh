@@ -73,7 +73,11 @@ if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret 
     [ -x "$suite" ] || continue
     es_log "e2e: $suite"
     out=$("$suite" 2>&1); rc=$?
+    log="$tdir/$(echo "$suite" | tr '/' '_').log"
+    printf '%s\n' "$out" > "$log"
     echo "$out" | tail -n 40
+    # the failures in full (TAP "not ok" blocks, go "--- FAIL"), bounded
+    echo "$out" | grep -E -A40 '^not ok|^\s*--- FAIL' | head -n 300
     # node's test runner prints "# pass N" / "# fail N"; go test prints ok/FAIL lines.
     p=$(echo "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')
     f=$(echo "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | awk '{s+=$1} END {print s+0}')

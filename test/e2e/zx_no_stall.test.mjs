@@ -27,6 +27,10 @@ import { connect } from './lib_crash.mjs'
 const ROWS = 500_000
 const TICK_MS = 50
 const MAX_LATENCY_MS = 2_000
+// Right after a bulk load the worker still re-decodes that transaction from the slot's restart
+// point for a step or two (until the running-xacts record it logs lets the restart point move):
+// the bound there is looser. docs/decisions.md, "Change capture".
+const MAX_LATENCY_AFTER_LOAD_MS = 5_000
 
 // The big table is shared by the two tests (loading it is the slow part); dropped at the end.
 let big = null
@@ -92,7 +96,7 @@ function slotSampler(t0) {
  * TICK_MS, and a big-shape request (`bigParams`) while the ticks run. `page` pages the big shape to
  * up-to-date (and checks it); otherwise ticks continue `tailMs` after the snapshot's first response.
  */
-async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest }) {
+async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest, maxLatency = MAX_LATENCY_MS }) {
   const small = await ctx.table('nostall_small', 'id int PRIMARY KEY, note text NOT NULL')
   const arrived = new Map() // tick id -> performance.now()
   const stream = ctx.stream({ params: { table: small } })
@@ -199,13 +203,13 @@ async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest 
   // The bound applies from the big shape's request on (the snapshot, then paging): that is what
   // must not stall. Changes committed before it wait behind the bulk load's own decoding (one
   // transaction of ROWS rows is decoded as a whole): reported above, not asserted.
-  const slow = [...committed].filter(([id, ok]) => ok >= snapStart && arrived.get(id) - ok > MAX_LATENCY_MS)
+  const slow = [...committed].filter(([id, ok]) => ok >= snapStart && arrived.get(id) - ok > maxLatency)
   if (slow.length) {
     // arrival bursts: the small stream got its changes in batches this far apart
     const bursts = [...new Set([...arrived.values()])].sort((x, y) => x - y)
     const gaps = bursts.slice(1).map((x, i) => x - bursts[i]).filter((g) => g > 500)
     assert.fail(
-      `${slow.length} of ${committed.size} changes on the small shape took more than ${MAX_LATENCY_MS} ms ` +
+      `${slow.length} of ${committed.size} changes on the small shape took more than ${maxLatency} ms ` +
         `(snapshot from +0 to +${snapMs.toFixed(0)} ms${page ? `, paging until ${rel(done)}` : ''}):\n` +
         `  first: ${slow.slice(0, 3).map(([id, ok]) => `tick ${id} committed ${rel(ok)} arrived ${rel(arrived.get(id))}`).join('; ')}\n` +
         `  last: ${slow.slice(-3).map(([id, ok]) => `tick ${id} committed ${rel(ok)} arrived ${rel(arrived.get(id))}`).join('; ')}\n` +
@@ -226,11 +230,12 @@ async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest 
   await waitForShapeRows(shape, `SELECT * FROM ${qi(small)}`)
 }
 
-test(`no stall: right after a ${ROWS}-row bulk load, its snapshot and paging do not delay another shape's live changes (< ${MAX_LATENCY_MS} ms)`, { timeout: 120_000 }, async (t) => {
+test(`no stall: right after a ${ROWS}-row bulk load, its snapshot and paging do not delay another shape's live changes (< ${MAX_LATENCY_AFTER_LOAD_MS} ms)`, { timeout: 120_000 }, async (t) => {
   const t0 = Date.now()
   const ctx = setup(t)
   await measure(t, ctx, {
     page: true,
+    maxLatency: MAX_LATENCY_AFTER_LOAD_MS,
     bigParams: { get table() { return big.name } },
     beforeRequest: async ({ small, arrived }) => {
       const b = await ensureBig()
