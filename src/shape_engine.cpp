@@ -183,10 +183,16 @@ void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark
 // Messages from the SQL API and the snapshot jobs, in commit order.
 void ShapeEngine::on_message(const std::string &content, Batch &b) {
     b.wrote = true;
+    // Anyone may emit a message with our prefix: ignore what is not ours rather than stall.
     auto sp = content.find(' ');
     std::string kind = content.substr(0, sp);
     if (sp == std::string::npos) return;
-    int64_t id = std::stoll(content.substr(sp + 1));
+    int64_t id = 0;
+    try {
+        id = std::stoll(content.substr(sp + 1));
+    } catch (const std::exception &) {
+        return;
+    }
     if (kind == "shape_created") {
         RoutedShape *s = load_shape(id);
         if (s && s->changes_only) {

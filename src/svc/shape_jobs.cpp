@@ -194,6 +194,43 @@ static std::vector<uint64_t> parse_xip(const std::string &s) {
     return out;
 }
 
+// Positions of the shape's key columns among its selected columns (-1: not selected).
+static std::vector<int> pk_positions(const ShapeRoutes::ShapeRow &row) {
+    std::vector<int> out;
+    for (auto &pk : row.pk_columns) {
+        auto it = std::find(row.columns.begin(), row.columns.end(), pk);
+        out.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
+    }
+    return out;
+}
+
+// Appends row `i` of a result (the shape's selected columns, text format) to `out` as an insert
+// message (snapshot rows carry only operation and relation, plus snapshot_mark for subsets).
+static void append_row_message(std::string &out, const PgResult &r, int i, const ShapeRoutes::ShapeRow &row,
+                               const std::vector<int> &pk_idx, std::optional<int64_t> snapshot_mark) {
+    thread_local ColumnValues cv;  // reused: this runs once per snapshot row
+    thread_local std::string key;
+    cv.clear();
+    for (size_t k = 0; k < row.columns.size(); k++) {
+        int col = static_cast<int>(k);
+        if (r.null(i, col))
+            cv.emplace_back(row.columns[k], std::nullopt);
+        else
+            cv.emplace_back(row.columns[k], std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
+    }
+    key.clear();
+    append_key_prefix(key, row.info.schema_name, row.info.table_name);
+    for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
+    ChangeMessage m;
+    m.schema = row.info.schema_name;
+    m.table = row.info.table_name;
+    m.op = Operation::Insert;
+    m.key = key;
+    m.value = &cv;
+    m.snapshot_mark = snapshot_mark;
+    append_change_message(out, m);
+}
+
 // The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
 // later removes log entries of transactions visible to it (docs/read-path.md).
 void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
@@ -225,11 +262,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     }
     sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
     if (!row.where.empty()) sql += " WHERE (" + row.where + ")";
-    std::vector<int> pk_idx;
-    for (auto &pk : row.pk_columns) {
-        auto it = std::find(row.columns.begin(), row.columns.end(), pk);
-        pk_idx.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
-    }
+    std::vector<int> pk_idx = pk_positions(row);
 
     std::vector<const char *> pvals;
     for (auto &p : row.params) pvals.push_back(p.c_str());
@@ -240,37 +273,18 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
 
     const size_t threshold = static_cast<size_t>(std::max(1024, svc_.config().chunk_bytes));
     std::vector<std::string> chunks;
-    std::string cur, key;
+    std::string cur;
     int64_t rows = 0;
     std::vector<int> chunk_rows;
     int cur_rows = 0;
-    ColumnValues cv;
-    std::vector<std::optional<std::string>> pkv(pk_idx.size());
     std::string err, err_state;
     for (;;) {
         PgResult r(PQgetResult(conn));
         if (!r.get()) break;
         auto st = PQresultStatus(r.get());
         if (st == PGRES_SINGLE_TUPLE) {
-            cv.clear();
-            for (size_t i = 0; i < row.columns.size(); i++) {
-                if (r.null(0, static_cast<int>(i)))
-                    cv.emplace_back(row.columns[i], std::nullopt);
-                else
-                    cv.emplace_back(row.columns[i], std::string_view(PQgetvalue(r.get(), 0, static_cast<int>(i)),
-                                                                     PQgetlength(r.get(), 0, static_cast<int>(i))));
-            }
-            key.clear();
-            append_key_prefix(key, row.info.schema_name, row.info.table_name);
-            for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
-            ChangeMessage m;
-            m.schema = row.info.schema_name;
-            m.table = row.info.table_name;
-            m.op = Operation::Insert;
-            m.key = key;
-            m.value = &cv;
             if (!cur.empty()) cur += ',';
-            append_change_message(cur, m);
+            append_row_message(cur, r, 0, row, pk_idx, std::nullopt);
             rows++;
             cur_rows++;
             if (cur.size() >= threshold) {
@@ -409,34 +423,12 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             uint64_t xmax = std::stoull(snap.substr(p1 + 1, p2 - p1 - 1));
             std::vector<uint64_t> xip = parse_xip(snap.substr(p2 + 1));
             int64_t mark = static_cast<int64_t>(random64() % 2147483647);
-            std::vector<int> pk_idx;
-            for (auto &pk : row.pk_columns) {
-                auto it = std::find(row.columns.begin(), row.columns.end(), pk);
-                pk_idx.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
-            }
+            std::vector<int> pk_idx = pk_positions(row);
             std::vector<std::string> entries;
             entries.reserve(r.rows());
-            ColumnValues cv;
-            std::string key;
             for (int i = 0; i < r.rows(); i++) {
-                cv.clear();
-                for (size_t k = 0; k < row.columns.size(); k++) {
-                    if (r.null(i, static_cast<int>(k)))
-                        cv.emplace_back(row.columns[k], std::nullopt);
-                    else
-                        cv.emplace_back(row.columns[k], std::string_view(PQgetvalue(r.get(), i, static_cast<int>(k)),
-                                                                         PQgetlength(r.get(), i, static_cast<int>(k))));
-                }
-                key.clear();
-                append_key_prefix(key, row.info.schema_name, row.info.table_name);
-                for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
-                ChangeMessage m;
-                m.schema = row.info.schema_name;
-                m.table = row.info.table_name;
-                m.key = key;
-                m.value = &cv;
-                m.snapshot_mark = mark;
-                entries.push_back(change_message(m));
+                entries.emplace_back();
+                append_row_message(entries.back(), r, i, row, pk_idx, mark);
             }
             http::Response resp = http::json_response(200, subset_response_body(xmin, xmax, xip, mark, db_lsn, entries));
             resp.set("electric-handle", s->info().handle);
