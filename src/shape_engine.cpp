@@ -608,7 +608,9 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
     for (auto id : b.gone) hub_.publish_gone(id);
     last_seen_lsn_ = std::max({last_seen_lsn_, processed_lsn_, b.last_commit});
     if (last_seen_lsn_) hub_.set_global_lsn(last_seen_lsn_);
-    pg_atomic_write_u64(&es_shared->processed_lsn, processed_lsn_);
+    // worker_status.processed_lsn: every transaction that committed before it is in the logs.
+    decoded_end_ = std::max(decoded_end_, b.last_end);
+    pg_atomic_write_u64(&es_shared->processed_lsn, std::max(decoded_end_, processed_lsn_));
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
 

@@ -547,6 +547,11 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
             tupdesc_ = CreateTupleDescCopy(RelationGetDescr(rel));
             slot_ = MakeSingleTupleTableSlot(tupdesc_, &TTSOpsVirtual);
             econtext_ = CreateStandaloneExprContext();
+            // Its per-tuple context starts with an 8 kB block: a small one is plenty for a where
+            // clause, and every shape has one (memory per shape).
+            MemoryContextDelete(econtext_->ecxt_per_tuple_memory);
+            econtext_->ecxt_per_tuple_memory =
+                AllocSetContextCreate(cxt_, "electric_sync where per tuple", ALLOCSET_SMALL_SIZES);
             MemoryContextSwitchTo(old);
         });
         natts_ = tupdesc_->natts;
