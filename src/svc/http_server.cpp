@@ -64,9 +64,17 @@ public:
     void end_stream() override;
     bool closed() const override;
     void on_close(std::function<void()> fn) override {
+        // A finished exchange will not close "early": keeping fn would only keep its captures
+        // (often the request's own context, which holds this exchange) alive forever.
         std::lock_guard<std::mutex> g(mu_);
+        if ((answered_ && !streaming_) || ended_) return;
         close_fns_.push_back(std::move(fn));
     }
+    void drop_close_fns() {
+        std::vector<std::function<void()>> fns;
+        std::lock_guard<std::mutex> g(mu_);
+        fns.swap(close_fns_);
+    }  // fns (declared first) is destroyed after the lock is released
     void fire_close() {
         std::vector<std::function<void()>> fns;
         {
@@ -339,6 +347,7 @@ public:
 
 bool ExchangeImpl::respond(Response r) {
     if (answered_.exchange(true)) return false;
+    drop_close_fns();  // whatever they captured (often this exchange) is no longer needed
     auto s = session_.lock();
     if (!s || s->is_closed()) return false;
     s->post_response(std::move(r), req_.method == "HEAD");
@@ -364,6 +373,7 @@ bool ExchangeImpl::send(std::string data) {
 
 void ExchangeImpl::end_stream() {
     if (!streaming_ || ended_.exchange(true)) return;
+    drop_close_fns();
     if (auto s = session_.lock()) s->post_stream_end();
 }
 

@@ -324,16 +324,14 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     head.set("electric-server", "electric_sync/0.1.0");
     c->sse_offset = R.offset.offset.tx == 0 ? LogOffset::snapshot_end() : R.offset.offset;
     if (!c->ex->begin_stream(std::move(head))) return;
-    c->timer = svc_.server()->after(c->cfg.sse_timeout_ms, [c] { c->ex->end_stream(); });
+    c->timer = svc_.server()->after(c->cfg.sse_timeout_ms, [c, s] {
+        c->sse_done = true;
+        if (c->wait_id) s->cancel_wait(c->wait_id);
+        if (c->keepalive) c->keepalive->cancel();
+        c->ex->end_stream();
+    });
     std::weak_ptr<Ctx> wc = c;
-    auto ka = std::make_shared<std::function<void()>>();
-    *ka = [this, wc, ka]() {
-        auto cc = wc.lock();
-        if (!cc || cc->ex->closed()) return;
-        cc->ex->send(std::string(kSseKeepAlive));
-        cc->keepalive = svc_.server()->after(15000, *ka);
-    };
-    c->keepalive = svc_.server()->after(15000, *ka);
+    c->keepalive = svc_.server()->after(15000, [this, wc] { sse_keepalive(wc); });
     c->ex->on_close([c, s] {
         if (c->timer) c->timer->cancel();
         if (c->keepalive) c->keepalive->cancel();
@@ -342,9 +340,18 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     sse_pump(c, s);
 }
 
+// A `: keep-alive` comment every 15 s while the stream is open (the timer holds only a weak
+// reference to the request).
+void ShapeRoutes::sse_keepalive(std::weak_ptr<Ctx> wc) {
+    auto c = wc.lock();
+    if (!c || c->ex->closed()) return;
+    c->ex->send(std::string(kSseKeepAlive));
+    c->keepalive = svc_.server()->after(15000, [this, wc] { sse_keepalive(wc); });
+}
+
 void ShapeRoutes::sse_pump(CtxPtr c, const ShapePtr &s) {
     std::lock_guard<std::mutex> pump(c->mu);
-    if (c->ex->closed()) return;
+    if (c->ex->closed() || c->sse_done) return;
     for (;;) {
         std::string out;
         bool gone = false;
@@ -366,6 +373,9 @@ void ShapeRoutes::sse_pump(CtxPtr c, const ShapePtr &s) {
             }
         }
         if (gone) {
+            c->sse_done = true;
+            if (c->timer) c->timer->cancel();
+            if (c->keepalive) c->keepalive->cancel();
             c->ex->end_stream();
             return;
         }

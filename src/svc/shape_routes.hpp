@@ -48,6 +48,7 @@ private:
         std::mutex mu;           // SSE pump state
         electric::LogOffset sse_offset;
         bool sse_started = false;
+        std::atomic<bool> sse_done{false};  // the stream ended (timeout or shape gone)
     };
     using CtxPtr = std::shared_ptr<Ctx>;
 
@@ -59,6 +60,7 @@ private:
     void park(CtxPtr c, const ShapePtr &s);
     void stream_sse(CtxPtr c, const ShapePtr &s);
     void sse_pump(CtxPtr c, const ShapePtr &s);
+    void sse_keepalive(std::weak_ptr<Ctx> c);
     void respond_409(CtxPtr c);
     void respond_error(CtxPtr c, int status, std::string body);
     void finish(CtxPtr c, http::Response r);
