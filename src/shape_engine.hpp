@@ -1,7 +1,8 @@
 // The read path's engine on the worker's main thread: consumes the slot (our output plugin),
 // routes each change to the shapes whose where clause it matches, appends the encoded entries
-// to the shape logs and records the processed LSN in the same transaction, confirms the slot
-// after the commit, then publishes to the in-memory ShapeHub (waking waiting requests).
+// to the shape logs and records the processed LSN in the same transaction, publishes to the
+// in-memory ShapeHub after the commit (waking waiting requests), then confirms the slot
+// (throttled, after flushing the batch's WAL).
 #pragma once
 #include "pg_compat.hpp"
 #include "svc/shape_hub.hpp"
