@@ -96,3 +96,13 @@ bench_result() {
   [ -n "$target" ] && echo "target: $target"
   return 0
 }
+
+# bench_wait_processed LSN SECONDS: waits (in one session) until the worker has processed LSN.
+bench_wait_processed() {
+  psql -X -q -At -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+      LOOP
+        EXIT WHEN (SELECT processed_lsn FROM electric_sync.worker_status) >= '$1'::pg_lsn;
+        IF clock_timestamp() - t0 > interval '$2 seconds' THEN RAISE EXCEPTION 'timeout'; END IF;
+        PERFORM pg_sleep(0.005);
+      END LOOP; END \$\$" 2>/dev/null
+}

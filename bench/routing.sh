@@ -17,16 +17,6 @@ LIMIT_S=${ROUTING_LIMIT_S:-300}
 bench_cluster_start routing 54397 3397 || exit 1
 BENCH_CLEANUP_EXTRA+=("kill -CONT $WORKER_PID")
 
-# wait_processed LSN SECONDS: waits (in one session) until the worker has processed LSN.
-wait_processed() {
-  psql -X -q -At -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
-      LOOP
-        EXIT WHEN (SELECT processed_lsn FROM electric_sync.worker_status) >= '$1'::pg_lsn;
-        IF clock_timestamp() - t0 > interval '$2 seconds' THEN RAISE EXCEPTION 'timeout'; END IF;
-        PERFORM pg_sleep(0.005);
-      END LOOP; END \$\$" 2>/dev/null
-}
-
 # run_case NAME TABLE SHAPE-SQL: prints "<figure> <ceiling>" on the last line.
 run_case() {
   local name="$1" table="$2" shapes_sql="$3"
@@ -39,7 +29,7 @@ run_case() {
   bench_log "$name: $nshapes shapes created in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
   # Let the worker pick them up (one change through, then idle).
   bench_sql "INSERT INTO $table (col, val, note) VALUES (-1, -1, 'warm-up')"
-  wait_processed "$(bench_sql "SELECT pg_current_wal_lsn()")" 120 || { bench_log "$name: worker does not catch up"; return 1; }
+  bench_wait_processed "$(bench_sql "SELECT pg_current_wal_lsn()")" 120 || { bench_log "$name: worker does not catch up"; return 1; }
   local c0; c0=$(bench_sql "SELECT changes_processed FROM electric_sync.worker_status")
   local log0; log0=$(bench_sql "SELECT count(*) FROM electric_sync.shape_log l JOIN electric_sync.shapes s ON s.shape_id = l.shape_id WHERE s.table_name = '$table'")
   bench_sql "CREATE PUBLICATION p_$table FOR TABLE $table" >/dev/null
@@ -59,7 +49,7 @@ run_case() {
   t0=$(bench_now)
   kill -CONT "$WORKER_PID"
   local ok=0
-  wait_processed "$target" "$LIMIT_S" && ok=1
+  bench_wait_processed "$target" "$LIMIT_S" && ok=1
   t1=$(bench_now)
   local c1; c1=$(bench_sql "SELECT changes_processed FROM electric_sync.worker_status")
   local done=$((c1 - c0))

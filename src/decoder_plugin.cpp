@@ -14,6 +14,7 @@ extern "C" {
 #include "utils/bytea.h"
 #include "utils/datetime.h"
 #include "utils/float.h"
+#include "replication/origin.h"
 #include "utils/memutils.h"
 }
 
@@ -61,6 +62,16 @@ static void es_parse_options(EsDecState *st, List *options) {
             es_opt_bool(elem, &st->skip_empty_xacts);
         } else if (strcmp(elem->defname, "skip-schema") == 0) {
             st->skip_schemas = lappend(st->skip_schemas, es_opt_text(elem));
+        } else if (strcmp(elem->defname, "skip-origin") == 0) {
+            char *v = es_opt_text(elem);
+            char *end = nullptr;
+            errno = 0;
+            long id = strtol(v, &end, 10);
+            if (errno != 0 || end == v || *end != '\0' || id <= 0 || id > PG_UINT16_MAX)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("invalid value \"%s\" for parameter \"%s\"", v, elem->defname),
+                                errhint("Give a replication origin id (roident of pg_replication_origin).")));
+            st->skip_origins = lappend_int(st->skip_origins, static_cast<int>(id));
         } else if (strcmp(elem->defname, "message-prefix") == 0) {
             st->message_prefixes = lappend(st->message_prefixes, es_opt_text(elem));
         } else if (strcmp(elem->defname, "format-version") == 0) {
@@ -372,6 +383,15 @@ static void es_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogR
     MemoryContextReset(st->change_cxt);
 }
 
+// Changes and messages written under one of the `skip-origin` replication origins are dropped
+// before the reorder buffer sees them (the worker's snapshot connections write their chunk
+// bodies under such an origin: decoding them back would queue and spill hundreds of MB).
+static bool es_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id) {
+    auto *st = static_cast<EsDecState *>(ctx->output_plugin_private);
+    if (st == nullptr || origin_id == InvalidRepOriginId) return false;
+    return list_member_int(st->skip_origins, static_cast<int>(origin_id));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void _PG_output_plugin_init(OutputPluginCallbacks *cb) {
@@ -382,6 +402,7 @@ void _PG_output_plugin_init(OutputPluginCallbacks *cb) {
     cb->commit_cb = es_commit;
     cb->message_cb = es_message;
     cb->shutdown_cb = es_shutdown;
+    cb->filter_by_origin_cb = es_filter_by_origin;
     // No streaming and no two-phase callbacks: every transaction is decoded at its commit, as a
     // whole, with its commit LSN and time known at BEGIN (docs/decoding-format.md).
 }

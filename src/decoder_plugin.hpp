@@ -52,6 +52,7 @@ struct EsDecState {
     bool skip_empty_xacts;
     List *skip_schemas;        // char * schema names whose relations are skipped
     List *message_prefixes;    // char * prefixes of MESSAGE records to emit (NIL: all)
+    List *skip_origins;        // int replication origin ids whose changes are not decoded
     pg_tz *utc;                // forced TimeZone while values are output
     MemoryContextCallback reset_cb;  // clears the invalidation target when the state dies
 };

@@ -16,6 +16,7 @@ extern "C" {
 #include "pg_spi.hpp"
 #include "shape_engine.hpp"
 #include "shape_where.hpp"
+#include "guc.hpp"
 #include "shmem.hpp"
 
 #include <nlohmann/json.hpp>
@@ -158,6 +159,17 @@ void ShapeEngine::load_all() {
     if (last_seen_lsn_) hub_.set_global_lsn(last_seen_lsn_);
     auto r = spi::exec("SELECT shape_id::text FROM electric_sync.shapes WHERE status = 'active' ORDER BY shape_id");
     for (auto &row : r.rows) load_shape(std::stoll(*row[0]));
+    // The snapshot connections write their chunk bodies under these replication origins (one
+    // per pool connection: an origin is used by one session at a time), and the plugin drops
+    // changes of these origins before decoding them (docs/read-path.md, "Snapshot storage").
+    spi::exec("SELECT pg_replication_origin_create(x.n) FROM (SELECT 'electric_sync_snapshot_' || g AS n "
+              "FROM generate_series(0, $1::int - 1) g) x "
+              "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin o WHERE o.roname = x.n)",
+              {std::to_string(es_guc_db_pool_size)});
+    auto o = spi::exec("SELECT roident::text FROM pg_replication_origin "
+                       "WHERE roname LIKE 'electric\\_sync\\_snapshot\\_%' ORDER BY roident");
+    skip_origin_opts_.clear();
+    for (auto &row : o.rows) skip_origin_opts_ += ", 'skip-origin', '" + std::to_string(std::stoll(*row[0])) + "'";
     loaded_ = true;
 }
 
@@ -317,7 +329,8 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
     if (!loaded_) load_all();
     auto res = spi::exec(
         "SELECT data FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int, 'skip-schema', 'electric_sync', "
-        "'include-xids', 'true', 'include-lsn', 'true', 'include-timestamp', 'false')",
+        "'include-xids', 'true', 'include-lsn', 'true', 'include-timestamp', 'false'" +
+            skip_origin_opts_ + ")",
         {slot_, std::to_string(batch_changes)});
 
     Batch b;

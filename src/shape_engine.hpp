@@ -57,6 +57,7 @@ private:
     std::unordered_map<uint32_t, RelRoute> by_rel_;
     uint64_t visit_stamp_ = 0;
     std::vector<RoutedShape *> cand_;  // routing scratch
+    std::string skip_origin_opts_;     // ", 'skip-origin', '<id>'" per snapshot origin
 };
 
 }  // namespace es

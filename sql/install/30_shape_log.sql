@@ -11,6 +11,9 @@ CREATE TABLE electric_sync.shape_snapshot_chunks (
     body text NOT NULL,
     PRIMARY KEY (shape_id, chunk_no)
 );
+-- Bodies are up to electric_sync.chunk_bytes (10 MB) of JSON: stored out of line without
+-- compression (pglz would cost about a third of a big initial sync; bench/initial_sync.sh).
+ALTER TABLE electric_sync.shape_snapshot_chunks ALTER COLUMN body SET STORAGE EXTERNAL;
 
 -- Live log entries: offset <lsn>_<op>. xid is kept until the shape's snapshot is known (entries
 -- of transactions visible to the snapshot are then removed). chunk_end marks the last entry of a

@@ -70,7 +70,12 @@ PGconn *DbPool::ensure(PGconn *&conn) {
     return conn;
 }
 
+static thread_local int tl_pool_index = -1;
+
+int DbPool::current_index() { return tl_pool_index; }
+
 void DbPool::run(int idx) {
+    tl_pool_index = idx;
     PGconn *conn = nullptr;
     for (;;) {
         std::function<void(PGconn *)> job;

@@ -35,6 +35,9 @@ public:
 
     size_t queued() const;
 
+    // Index (0..size-1) of the pool thread running the calling job; -1 outside the pool.
+    static int current_index();
+
 private:
     void run(int idx);
     PGconn *ensure(PGconn *&conn);

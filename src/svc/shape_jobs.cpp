@@ -7,7 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <regex>
 #include <chrono>
 #include <thread>
@@ -231,6 +234,42 @@ static void append_row_message(std::string &out, const PgResult &r, int i, const
     append_change_message(out, m);
 }
 
+// While alive, this session's writes carry the replication origin electric_sync_snapshot_<n>
+// (n: the pool thread), created by the worker. Best effort: without it (no such origin yet, not a
+// superuser, no free origin slot) the writes are decoded and skipped by schema, only slower.
+// The origin is always reset when the guard ends, even after an error: writes of later jobs on
+// this connection must never carry it (the decoder would drop them).
+namespace {
+struct SnapshotOrigin {
+    PGconn *conn;
+    bool on = false;
+    explicit SnapshotOrigin(PGconn *c) : conn(c) {
+        int idx = DbPool::current_index();
+        if (idx < 0) return;
+        // A savepoint: a failed setup must not abort the surrounding transaction.
+        PgResult sp(PQexec(conn, "SAVEPOINT es_origin"));
+        if (PQresultStatus(sp.get()) != PGRES_COMMAND_OK) return;
+        std::string name = "electric_sync_snapshot_" + std::to_string(idx);
+        const char *v[1] = {name.c_str()};
+        PgResult r(PQexecParams(conn, "SELECT pg_replication_origin_session_setup($1)", 1, nullptr, v, nullptr, nullptr, 0));
+        on = PQresultStatus(r.get()) == PGRES_TUPLES_OK;
+        PgResult end(PQexec(conn, on ? "RELEASE SAVEPOINT es_origin" : "ROLLBACK TO SAVEPOINT es_origin"));
+    }
+    ~SnapshotOrigin() {
+        if (!on) return;
+        // The reset is not transactional, but a failed transaction block refuses every
+        // statement: roll it back first.
+        if (PQtransactionStatus(conn) == PQTRANS_INERROR) PgResult(PQexec(conn, "ROLLBACK"));
+        PgResult r(PQexec(conn, "SELECT pg_replication_origin_session_reset()"));
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK && PQstatus(conn) == CONNECTION_OK) {
+            // Cannot happen short of a broken session; never let the origin outlive the job.
+            std::fprintf(stderr, "electric_sync: could not reset the snapshot origin: %s\n", PQerrorMessage(conn));
+            ::shutdown(PQsocket(conn), SHUT_RDWR);
+        }
+    }
+};
+}  // namespace
+
 // The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
 // later removes log entries of transactions visible to it (docs/read-path.md).
 void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
@@ -316,10 +355,16 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     for (size_t i = 0; i < xip.size(); i++) xip_arr += (i ? "," : "") + std::to_string(xip[i]);
     xip_arr += "}";
     pq_command(conn, "BEGIN");
-    pq_exec(conn, "DELETE FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
-    for (size_t i = 0; i < chunks.size(); i++)
-        pq_exec(conn, "INSERT INTO electric_sync.shape_snapshot_chunks (shape_id, chunk_no, row_count, body) VALUES ($1, $2, $3, $4)",
-                {id, std::to_string(i), std::to_string(chunk_rows[i]), chunks[i]});
+    {
+        // The bodies are written under this connection's replication origin, which the worker's
+        // decoder drops unread (docs/read-path.md, "Snapshot storage"); the shape_snapshot message
+        // and the commit below are written without it, so the worker still sees them.
+        SnapshotOrigin origin(conn);
+        pq_exec(conn, "DELETE FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
+        for (size_t i = 0; i < chunks.size(); i++)
+            pq_exec(conn, "INSERT INTO electric_sync.shape_snapshot_chunks (shape_id, chunk_no, row_count, body) VALUES ($1, $2, $3, $4)",
+                    {id, std::to_string(i), std::to_string(chunk_rows[i]), chunks[i]});
+    }
     pq_exec(conn,
             "INSERT INTO electric_sync.shape_runtime AS r (shape_id, snapshot_xmin, snapshot_xmax, snapshot_xip, snapshot_lsn, "
             " snapshot_chunks, snapshot_rows, snapshot_done) VALUES ($1, $2, $3, $4::bigint[], $5::pg_lsn, $6, $7, true) "
