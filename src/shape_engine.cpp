@@ -2,7 +2,15 @@
 // -> publish. See docs/read-path.md for the exactly-once and snapshot-consistency arguments.
 #include "pg_compat.hpp"
 extern "C" {
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "access/xlog.h"
 #include "storage/standby.h"
 #include "catalog/pg_type.h"
@@ -58,8 +66,6 @@ struct ShapeEngine::Batch {
     bool wrote = false;  // anything written: then processed_lsn must be recorded with it
 };
 
-static SPIPlanPtr g_insert_plan = nullptr;
-
 static std::vector<std::string> json_list(const std::optional<std::string> &s) {
     std::vector<std::string> out;
     if (!s) return out;
@@ -69,15 +75,15 @@ static std::vector<std::string> json_list(const std::optional<std::string> &s) {
     return out;
 }
 
-ShapeEngine::ShapeEngine(std::string slot, svc::ShapeHub &hub) : slot_(std::move(slot)), hub_(hub) {}
+ShapeEngine::ShapeEngine(std::string slot, svc::ShapeHub &hub) : slot_(slot), hub_(hub), reader_(std::move(slot)) {}
 ShapeEngine::~ShapeEngine() = default;
 
 void ShapeEngine::reset() {
+    reader_.close();
     shapes_.clear();
     by_rel_.clear();
     loaded_ = false;
     processed_lsn_ = 0;
-    g_insert_plan = nullptr;  // belonged to the old tables (SPI_keepplan memory is leaked once)
 }
 
 RoutedShape *ShapeEngine::load_shape(int64_t id) {
@@ -168,8 +174,11 @@ void ShapeEngine::load_all() {
               {std::to_string(es_guc_db_pool_size)});
     auto o = spi::exec("SELECT roident::text FROM pg_replication_origin "
                        "WHERE roname LIKE 'electric\\_sync\\_snapshot\\_%' ORDER BY roident");
-    skip_origin_opts_.clear();
-    for (auto &row : o.rows) skip_origin_opts_ += ", 'skip-origin', '" + std::to_string(std::stoll(*row[0])) + "'";
+    decode_opts_ = {{"skip-schema", "electric_sync"},
+                    {"include-xids", "true"},
+                    {"include-lsn", "true"},
+                    {"include-timestamp", "false"}};
+    for (auto &row : o.rows) decode_opts_.emplace_back("skip-origin", std::to_string(std::stoll(*row[0])));
     loaded_ = true;
 }
 
@@ -253,44 +262,66 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
     }
 }
 
+// Appends the batch's entries to electric_sync.shape_log with a multi-insert (as COPY does) and
+// the primary key's index entries: no SQL, no executor, one WAL record per heap page.
 void ShapeEngine::flush_inserts(Batch &b) {
     if (b.ids.empty()) return;
     b.wrote = true;
     int n = static_cast<int>(b.ids.size());
     pg_guard([&] {
-        Datum *ids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        Datum *lsns = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        Datum *ops = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        Datum *xids = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        Datum *ends = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        Datum *ents = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        for (int i = 0; i < n; i++) {
-            ids[i] = Int64GetDatum(b.ids[i]);
-            lsns[i] = Int64GetDatum(b.lsns[i]);
-            ops[i] = Int32GetDatum(b.ops[i]);
-            xids[i] = Int64GetDatum(b.xids[i]);
-            ends[i] = BoolGetDatum(b.chunk_ends[i]);
-            ents[i] = PointerGetDatum(cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size()));
+        Oid nsp = get_namespace_oid("electric_sync", false);
+        Oid relid = get_relname_relid("shape_log", nsp);
+        if (!OidIsValid(relid)) elog(ERROR, "electric_sync: table electric_sync.shape_log is missing");
+        Relation rel = table_open(relid, RowExclusiveLock);
+        TupleDesc td = RelationGetDescr(rel);
+        if (td->natts != 6) elog(ERROR, "electric_sync: electric_sync.shape_log has an unexpected layout");
+        EState *estate = CreateExecutorState();
+        ResultRelInfo *rri = makeNode(ResultRelInfo);
+        InitResultRelInfo(rri, rel, 1, nullptr, 0);
+        ExecOpenIndices(rri, false);
+        // Slots over a private copy of the descriptor (not reference-counted: thousands of
+        // pins would make the resource owner's bookkeeping quadratic), reused per group.
+        TupleDesc tdc = CreateTupleDescCopy(td);
+        const int group = 1000;
+        TupleTableSlot **slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * group));
+        text **texts = static_cast<text **>(palloc(sizeof(text *) * group));
+        for (int k = 0; k < group; k++) slots[k] = MakeSingleTupleTableSlot(tdc, &TTSOpsVirtual);
+        BulkInsertState bis = GetBulkInsertState();
+        ExprContext *econtext = GetPerTupleExprContext(estate);
+        for (int off = 0; off < n; off += group) {
+            int m = std::min(group, n - off);
+            for (int k = 0; k < m; k++) {
+                int i = off + k;
+                TupleTableSlot *sl = slots[k];
+                ExecClearTuple(sl);
+                sl->tts_values[0] = Int64GetDatum(b.ids[i]);
+                sl->tts_values[1] = Int64GetDatum(b.lsns[i]);
+                sl->tts_values[2] = Int32GetDatum(b.ops[i]);
+                sl->tts_values[3] = Int64GetDatum(b.xids[i]);
+                sl->tts_values[4] = BoolGetDatum(b.chunk_ends[i]);
+                texts[k] = cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size());
+                sl->tts_values[5] = PointerGetDatum(texts[k]);
+                for (int c = 0; c < 6; c++) sl->tts_isnull[c] = false;
+                ExecStoreVirtualTuple(sl);
+            }
+            table_multi_insert(rel, slots, m, GetCurrentCommandId(true), 0, bis);
+            for (int k = 0; k < m; k++) {
+                econtext->ecxt_scantuple = slots[k];
+                if (rri->ri_NumIndices > 0) ExecInsertIndexTuples(rri, slots[k], estate, false, false, nullptr, NIL);
+                ResetPerTupleExprContext(estate);
+                ExecClearTuple(slots[k]);  // the slot materialized its own copy
+                pfree(texts[k]);
+            }
         }
-        Datum vals[6];
-        vals[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-        vals[1] = PointerGetDatum(construct_array(lsns, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-        vals[2] = PointerGetDatum(construct_array(ops, n, INT4OID, 4, true, TYPALIGN_INT));
-        vals[3] = PointerGetDatum(construct_array(xids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-        vals[4] = PointerGetDatum(construct_array(ends, n, BOOLOID, 1, true, TYPALIGN_CHAR));
-        vals[5] = PointerGetDatum(construct_array(ents, n, TEXTOID, -1, false, TYPALIGN_INT));
-        if (!g_insert_plan) {
-            Oid types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
-            SPIPlanPtr p = SPI_prepare(
-                "INSERT INTO electric_sync.shape_log (shape_id, lsn, op, xid, chunk_end, entry) "
-                "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
-                6, types);
-            if (!p) elog(ERROR, "electric_sync: could not prepare the shape log insert");
-            SPI_keepplan(p);
-            g_insert_plan = p;
-        }
-        int rc = SPI_execute_plan(g_insert_plan, vals, nullptr, false, 0);
-        if (rc != SPI_OK_INSERT) elog(ERROR, "electric_sync: shape log insert failed: %d", rc);
+        FreeBulkInsertState(bis);
+        for (int k = 0; k < group; k++) ExecDropSingleTupleTableSlot(slots[k]);
+        pfree(slots);
+        pfree(texts);
+        ExecCloseIndices(rri);
+        FreeExecutorState(estate);
+        table_close(rel, NoLock);
+        // Later statements of this transaction (snapshot filtering, log reads) see the rows.
+        CommandCounterIncrement();
     });
     b.ids.clear();
     b.lsns.clear();
@@ -321,20 +352,32 @@ Row tuple_values(const std::vector<decoding::Value> &vals, const std::vector<dec
 }  // namespace
 
 bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes) {
+    try {
+        return step_inner(batch_changes, chunk_bytes, max_log_bytes);
+    } catch (...) {
+        // The batch's transaction is rolled back, but the decoding context has moved past its
+        // changes: start over from the slot (what is at or below processed_lsn is skipped).
+        reader_.invalidate();
+        throw;
+    }
+}
+
+bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log_bytes) {
     spi::Tx tx("electric_sync: routing changes");
     // The batch commits without waiting for its WAL flush (the flush is forced before the slot
     // is confirmed, below). If a crash loses it, the same changes are decoded again and produce
     // the same entries (offsets are commit LSN + op index): nothing is lost or duplicated.
     spi::exec("SET LOCAL synchronous_commit = off");
     if (!loaded_) load_all();
-    auto res = spi::exec(
-        "SELECT data FROM pg_logical_slot_peek_changes($1::text, NULL, $2::int, 'skip-schema', 'electric_sync', "
-        "'include-xids', 'true', 'include-lsn', 'true', 'include-timestamp', 'false'" +
-            skip_origin_opts_ + ")",
-        {slot_, std::to_string(batch_changes)});
+    rows_.clear();
+    reader_.read(decode_opts_, batch_changes, rows_);
+    if (reader_.generation() != dec_generation_) {
+        dec_.reset();  // a new decoding context describes every relation again
+        dec_generation_ = reader_.generation();
+    }
+    decoding::Decoder &dec = dec_;
 
     Batch b;
-    decoding::Decoder dec;
     std::unordered_map<uint32_t, RelAttrs> attrs;
     // Entries of the current transaction per shape (flushed at COMMIT).
     std::vector<std::pair<RoutedShape *, std::vector<std::pair<LogOffset, std::string>>>> txn;
@@ -352,8 +395,8 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
         return txn.back().second;
     };
 
-    for (auto &row : res.rows) {
-        const decoding::Record &rec = dec.feed(*row[0]);
+    for (auto &row : rows_) {
+        const decoding::Record &rec = dec.feed(row);
         switch (rec.kind) {
         case decoding::RecordKind::Begin:
             commit_lsn = rec.txn.commit_lsn.value_or(0);
@@ -627,9 +670,9 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
 
-    // Advancing re-reads WAL from the slot's restart point, so it is done at most every 200 ms
-    // (or after a full batch); until then the next peek simply re-skips what is processed.
-    bool full = res.rows.size() >= static_cast<size_t>(batch_changes);
+    // Confirming needs our batch's WAL flushed first (an fsync): done at most every 200 ms (or
+    // after a full batch). A crash in between re-decodes from the slot, skipping what is processed.
+    bool full = rows_.size() >= static_cast<size_t>(batch_changes);
     pending_end_ = std::max(pending_end_, b.last_end);
     TimestampTz now = GetCurrentTimestamp();
     if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
@@ -638,15 +681,11 @@ bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes
         advanced_end_ = target;
         // Our asynchronously committed log entries must be durable before the slot moves on.
         if (engine_commit_end_) pg_guard([&] { XLogFlush(engine_commit_end_); });
-        char lsn[32];
-        snprintf(lsn, sizeof lsn, "%X/%X", static_cast<uint32_t>(target >> 32), static_cast<uint32_t>(target));
-        spi::Tx tx2("electric_sync: confirming slot");
-        spi::exec("SELECT pg_replication_slot_advance($1::text, $2::pg_lsn) WHERE $2::pg_lsn > "
-                  "(SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1::text)",
-                  {slot_, std::string(lsn)});
-        // Every peek and advance decodes from the slot's restart point, which only moves past a
-        // running-transactions WAL record (logged every 15 s). After a large transaction that
-        // would mean re-decoding it on every step: log one now so the restart point can move.
+        reader_.confirm(target);
+        spi::Tx tx2("electric_sync: checking the slot");
+        // The slot's restart point (where decoding starts after a restart or an error) only
+        // moves past a running-transactions WAL record (logged every 15 s). After a large
+        // transaction that would mean decoding it again after a restart: log one now.
         auto lag = spi::exec("SELECT (confirmed_flush_lsn - restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1::text",
                              {slot_});
         bool log_snapshot = !lag.rows.empty() && lag.rows[0][0] && std::stoll(*lag.rows[0][0]) > 1024 * 1024 &&

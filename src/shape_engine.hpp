@@ -4,7 +4,9 @@
 // in-memory ShapeHub after the commit (waking waiting requests), then confirms the slot
 // (throttled, after flushing the batch's WAL).
 #pragma once
+#include "core/decoding_format.hpp"
 #include "pg_compat.hpp"
+#include "slot_reader.hpp"
 #include "svc/shape_hub.hpp"
 
 #include <memory>
@@ -35,6 +37,7 @@ private:
     void drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid);
     void on_message(const std::string &content, Batch &b);
     void flush_inserts(Batch &b);
+    bool step_inner(int batch_changes, int chunk_bytes, int64_t max_log_bytes);
 
     std::string slot_;
     svc::ShapeHub &hub_;
@@ -57,7 +60,14 @@ private:
     std::unordered_map<uint32_t, RelRoute> by_rel_;
     uint64_t visit_stamp_ = 0;
     std::vector<RoutedShape *> cand_;  // routing scratch
-    std::string skip_origin_opts_;     // ", 'skip-origin', '<id>'" per snapshot origin
+    // Decoding: one context kept across batches (the plugin's options, incl. a skip-origin per
+    // snapshot origin), its output rows and their parser (relations are described once per
+    // context, so the parser lives as long as the context).
+    SlotReader reader_;
+    std::vector<std::pair<std::string, std::string>> decode_opts_;
+    std::vector<std::string> rows_;
+    decoding::Decoder dec_;
+    uint64_t dec_generation_ = 0;
 };
 
 }  // namespace es
