@@ -578,6 +578,7 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
                 pull_varattnos(e, 1, &attrs);
                 nonbuiltin = nonbuiltin_walker(e, nullptr);
                 find_eq_key(e);
+                eq_exact_ = eq_attnum_ > 0 && (IsA(e, OpExpr) || IsA(e, ScalarArrayOpExpr));
                 MemoryContextSwitchTo(old);
             });
             needs_subxact_ = nonbuiltin;

@@ -96,6 +96,9 @@ public:
     // match when that column's text is one of the values. eq_attnum() == 0: not indexable.
     int eq_attnum() const { return eq_attnum_; }
     const std::vector<std::string> &eq_values() const { return eq_values_; }
+    // The whole where clause is that equality (or IN list): a row matches exactly when its
+    // column text is one of eq_values() (so routing need not run the executor).
+    bool eq_exact() const { return eq_exact_; }
 
     ~CompiledWhere();
     CompiledWhere(const CompiledWhere &) = delete;
@@ -122,6 +125,7 @@ private:
     bool needs_subxact_ = false;         // expression calls non-builtin functions
     std::string normalized_;
     int eq_attnum_ = 0;
+    bool eq_exact_ = false;
     std::vector<std::string> eq_values_;
     void find_eq_key(Node *expr);
 };
