@@ -71,6 +71,10 @@ INSERT INTO cases (clause, params) VALUES
   ('coalesce(name, ''none'') = ''none''', NULL),
   -- IN / BETWEEN / arithmetic
   ('id IN (1, 3)', NULL),
+  ('id = 2', NULL),
+  ('name = ''Ann''', NULL),
+  ('name IN (''Ann'', ''bob'', ''x'')', NULL),
+  ('name = $1', '{bob}'),
   ('id NOT IN (1, 3)', NULL),
   ('id BETWEEN 2 AND 3', NULL),
   ('price BETWEEN 5 AND 10.5', NULL),
@@ -150,6 +154,13 @@ CREATE TABLE w2 (id int PRIMARY KEY, gone text, status text);
 ALTER TABLE w2 DROP COLUMN gone;
 SELECT electric_sync._where_matches('w2', 'status = $1', '{open}', ARRAY['1', NULL, 'open']) AS after_drop;
 SELECT electric_sync._where_matches('w2', 'gone = ''x''', NULL, ARRAY['1', NULL, 'open']);
+
+-- equality under a non-deterministic collation: equal values need not have equal texts (such a
+-- clause is never matched by comparing texts, nor indexed for routing)
+CREATE COLLATION w_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE wc (id int PRIMARY KEY, name text COLLATE w_ci);
+SELECT electric_sync._where_matches('wc', 'name = ''ann''', NULL, ARRAY['1', 'Ann']) AS ci_equal;
+SELECT electric_sync._where_matches('wc', 'name IN (''x'', ''ANN'')', NULL, ARRAY['1', 'Ann']) AS ci_in;
 
 -- a user-defined immutable function (plpgsql) works; a volatile one is refused
 CREATE FUNCTION w_is_even(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS 'BEGIN RETURN $1 % 2 = 0; END';

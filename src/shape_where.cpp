@@ -442,6 +442,19 @@ std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::stri
     CompiledWhere *self = cw.get();
     const std::string empty;
     run_in_subtransaction([&] { self->build(relid, blank ? empty : where_clause, params); });
+    if (cw->eq_exact_) {
+        // `col = const` / `col IN (...)`: matched by comparing texts, so the executor state is
+        // not kept (it is most of a shape's memory; bench/shape_memory.sh).
+        MemoryContext c = cw->cxt_;
+        cw->cxt_ = nullptr;
+        cw->tupdesc_ = nullptr;
+        cw->slot_ = nullptr;
+        cw->econtext_ = nullptr;
+        cw->qual_ = nullptr;
+        cw->inputs_.clear();
+        cw->inputs_.shrink_to_fit();
+        pg_guard([&] { MemoryContextDelete(c); });
+    }
     return cw;
 }
 
@@ -472,6 +485,10 @@ static bool is_eq_operator(Oid opno) {
     return name && strcmp(name, "=") == 0;
 }
 
+// Equal texts mean equal values only under a deterministic collation (a case-insensitive ICU
+// collation makes 'a' = 'A').
+static bool deterministic(Oid collid) { return !OidIsValid(collid) || get_collation_isdeterministic(collid); }
+
 static char *const_text(Const *c) {
     Oid out;
     bool varlena;
@@ -492,7 +509,7 @@ void CompiledWhere::find_eq_key(Node *expr) {
     }
     if (IsA(expr, OpExpr)) {
         OpExpr *op = reinterpret_cast<OpExpr *>(expr);
-        if (list_length(op->args) != 2 || !is_eq_operator(op->opno)) return;
+        if (list_length(op->args) != 2 || !is_eq_operator(op->opno) || !deterministic(op->inputcollid)) return;
         Node *a = strip_relabel(static_cast<Node *>(linitial(op->args)));
         Node *b = strip_relabel(static_cast<Node *>(lsecond(op->args)));
         if (IsA(b, Var)) std::swap(a, b);
@@ -507,7 +524,7 @@ void CompiledWhere::find_eq_key(Node *expr) {
     }
     if (IsA(expr, ScalarArrayOpExpr)) {
         ScalarArrayOpExpr *op = reinterpret_cast<ScalarArrayOpExpr *>(expr);
-        if (!op->useOr || list_length(op->args) != 2 || !is_eq_operator(op->opno)) return;
+        if (!op->useOr || list_length(op->args) != 2 || !is_eq_operator(op->opno) || !deterministic(op->inputcollid)) return;
         Node *a = strip_relabel(static_cast<Node *>(linitial(op->args)));
         Node *b = strip_relabel(static_cast<Node *>(lsecond(op->args)));
         if (!IsA(a, Var) || !IsA(b, Const) || reinterpret_cast<Const *>(b)->constisnull) return;
@@ -547,11 +564,13 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
             tupdesc_ = CreateTupleDescCopy(RelationGetDescr(rel));
             slot_ = MakeSingleTupleTableSlot(tupdesc_, &TTSOpsVirtual);
             econtext_ = CreateStandaloneExprContext();
-            // Its per-tuple context starts with an 8 kB block: a small one is plenty for a where
-            // clause, and every shape has one (memory per shape).
+            // One per-tuple context shared by every compiled where of the process (evaluations
+            // never nest; each resets it first): not one per shape (memory per shape).
+            static MemoryContext shared_per_tuple = nullptr;
+            if (shared_per_tuple == nullptr)
+                shared_per_tuple = AllocSetContextCreate(TopMemoryContext, "electric_sync where per tuple", ALLOCSET_DEFAULT_SIZES);
             MemoryContextDelete(econtext_->ecxt_per_tuple_memory);
-            econtext_->ecxt_per_tuple_memory =
-                AllocSetContextCreate(cxt_, "electric_sync where per tuple", ALLOCSET_SMALL_SIZES);
+            econtext_->ecxt_per_tuple_memory = shared_per_tuple;
             MemoryContextSwitchTo(old);
         });
         natts_ = tupdesc_->natts;
@@ -616,11 +635,15 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
 }
 
 bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &values) {
-    if (!qual_) return true;
+    if (always_true()) return true;
     if (static_cast<int>(values.size()) != natts_)
         throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
                        "expected " + std::to_string(natts_) + " column values (one per attribute, dropped columns "
                        "included), got " + std::to_string(values.size()));
+    if (eq_exact_) {
+        const std::optional<std::string> &v = values[eq_attnum_ - 1];
+        return v && std::find(eq_values_.begin(), eq_values_.end(), *v) != eq_values_.end();
+    }
     bool result = false;
     auto eval = [&] {
         result = pg_guard([&]() -> bool {

@@ -89,7 +89,7 @@ public:
     int natts() const { return natts_; }
     // The normalized (deparsed) where clause, "" for "always true".
     const std::string &normalized() const { return normalized_; }
-    bool always_true() const { return qual_ == nullptr; }
+    bool always_true() const { return qual_ == nullptr && !eq_exact_; }
     // Routing index key: when the clause is (or has, as a top-level AND conjunct) `col = const`
     // or `col IN (consts)` on a column whose text output equality is value equality (integers,
     // text, varchar, uuid, bool), the attnum and the constants' text outputs. A row can only
