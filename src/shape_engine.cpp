@@ -652,6 +652,12 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
         }
     }
     flush_inserts(b);
+    if (b.changes > 0) {
+        uint32 n = pg_atomic_read_u32(&es_shared->fail_batches);
+        while (n > 0 && !pg_atomic_compare_exchange_u32(&es_shared->fail_batches, &n, n - 1)) {
+        }
+        if (n > 0) throw std::runtime_error("injected batch failure (electric_sync._debug_fail_batches)");
+    }
     // Only a batch that wrote records its position: the worker's own commits are decoded back
     // as empty transactions, and recording them would write again, forever.
     if (b.wrote && b.last_commit > processed_lsn_) {

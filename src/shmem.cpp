@@ -36,6 +36,7 @@ static void es_shmem_startup() {
         pg_atomic_init_u64(&es_shared->processed_lsn, 0);
         pg_atomic_init_u64(&es_shared->changes_processed, 0);
         pg_atomic_init_u64(&es_shared->txns_processed, 0);
+        pg_atomic_init_u32(&es_shared->fail_batches, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }

@@ -21,6 +21,7 @@ struct EsShared {
     pg_atomic_uint64 processed_lsn;  // everything at or below is in the shape logs
     pg_atomic_uint64 changes_processed;
     pg_atomic_uint64 txns_processed;
+    pg_atomic_uint32 fail_batches;  // test hook: batches that must fail before committing
     int http_port;              // bound port, 0 if none
     char http_address[64];
     char last_error[256];

@@ -5,6 +5,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
 PG_FUNCTION_INFO_V1(es_worker_info);
+PG_FUNCTION_INFO_V1(es_debug_fail_batches);
 }
 #include "shmem.hpp"
 
@@ -41,4 +42,16 @@ extern "C" Datum es_worker_info(PG_FUNCTION_ARGS) {
     values[7] = CStringGetTextDatum(err);
     nulls[7] = err[0] == 0;
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
+}
+
+// Test hook (superuser only): the worker's next n batches that route changes fail just before
+// their commit, as an error in the batch would (the batch rolls back, decoding starts over from
+// the slot). Used by test/e2e/batch_retry.test.mjs.
+extern "C" Datum es_debug_fail_batches(PG_FUNCTION_ARGS) {
+    int32 n = PG_GETARG_INT32(0);
+    if (n < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be 0 or more")));
+    pg_atomic_write_u32(&es_shared->fail_batches, static_cast<uint32>(n));
+    es_wake_worker();
+    PG_RETURN_VOID();
 }

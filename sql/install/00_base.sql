@@ -9,6 +9,11 @@ CREATE FUNCTION electric_sync._worker_info(
 RETURNS record
 AS 'MODULE_PATHNAME', 'es_worker_info' LANGUAGE C STRICT VOLATILE;
 
+-- Test hook: the worker's next n batches with changes fail before their commit.
+CREATE FUNCTION electric_sync._debug_fail_batches(n integer) RETURNS void
+AS 'MODULE_PATHNAME', 'es_debug_fail_batches' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION electric_sync._debug_fail_batches(integer) FROM PUBLIC;
+
 -- The worker: its state, slot, confirmed LSN, lag and HTTP address.
 CREATE VIEW electric_sync.worker_status AS
 SELECT w.pid,
