@@ -268,6 +268,16 @@ void ShapeEngine::flush_inserts(Batch &b) {
     if (b.ids.empty()) return;
     b.wrote = true;
     int n = static_cast<int>(b.ids.size());
+    // In key order: consecutive index inserts land on the same leaf pages, and a shape's entries
+    // sit together in the heap (its log is read in that order).
+    std::vector<int> ord(n);
+    for (int i = 0; i < n; i++) ord[i] = i;
+    std::sort(ord.begin(), ord.end(), [&](int x, int y) {
+        if (b.ids[x] != b.ids[y]) return b.ids[x] < b.ids[y];
+        if (b.lsns[x] != b.lsns[y]) return b.lsns[x] < b.lsns[y];
+        return b.ops[x] < b.ops[y];
+    });
+    const int *order = ord.data();
     pg_guard([&] {
         Oid nsp = get_namespace_oid("electric_sync", false);
         Oid relid = get_relname_relid("shape_log", nsp);
@@ -291,7 +301,7 @@ void ShapeEngine::flush_inserts(Batch &b) {
         for (int off = 0; off < n; off += group) {
             int m = std::min(group, n - off);
             for (int k = 0; k < m; k++) {
-                int i = off + k;
+                int i = order[off + k];
                 TupleTableSlot *sl = slots[k];
                 ExecClearTuple(sl);
                 sl->tts_values[0] = Int64GetDatum(b.ids[i]);
@@ -652,6 +662,9 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
         }
     }
     flush_inserts(b);
+    const bool full = rows_.size() >= static_cast<size_t>(batch_changes);
+    if (rows_.capacity() > 100000) std::vector<std::string>().swap(rows_);  // after a huge transaction
+    else rows_.clear();
     if (b.changes > 0) {
         uint32 n = pg_atomic_read_u32(&es_shared->fail_batches);
         while (n > 0 && !pg_atomic_compare_exchange_u32(&es_shared->fail_batches, &n, n - 1)) {
@@ -687,7 +700,6 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
 
     // Confirming needs our batch's WAL flushed first (an fsync): done at most every 200 ms (or
     // after a full batch). A crash in between re-decodes from the slot, skipping what is processed.
-    bool full = rows_.size() >= static_cast<size_t>(batch_changes);
     pending_end_ = std::max(pending_end_, b.last_end);
     TimestampTz now = GetCurrentTimestamp();
     if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
