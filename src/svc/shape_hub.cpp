@@ -46,7 +46,7 @@ void Shape::set_snapshot(std::vector<std::string> chunks) {
     std::vector<std::function<void()>> fns;
     {
         std::lock_guard<std::mutex> g(mu_);
-        if (status_ == Status::Gone || has_snapshot_) return;
+        if (status_ == Status::Gone || status_ == Status::Failed || has_snapshot_) return;
         snapshot_ = std::move(chunks);
         has_snapshot_ = true;
         if (has_log_) status_ = Status::Ready;
@@ -64,7 +64,7 @@ void Shape::set_log(std::vector<LogEntry> log) {
     std::vector<std::function<void()>> fns;
     {
         std::lock_guard<std::mutex> g(mu_);
-        if (status_ == Status::Gone || has_log_) return;
+        if (status_ == Status::Gone || status_ == Status::Failed || has_log_) return;
         log_ = std::move(log);
         log_bytes_ = 0;
         for (auto &e : log_) log_bytes_ += e.json.size();
@@ -108,6 +108,19 @@ void Shape::set_gone() {
     run_all(fns);
 }
 
+void Shape::set_failed(int http_status, std::string body) {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ != Status::Loading) return;
+        status_ = Status::Failed;
+        failure_status_ = http_status;
+        failure_body_ = std::move(body);
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
 uint64_t Shape::wait(std::function<void()> fn) {
     std::lock_guard<std::mutex> g(mu_);
     uint64_t id = next_wait_id_++;
@@ -117,7 +130,7 @@ uint64_t Shape::wait(std::function<void()> fn) {
 
 uint64_t Shape::wait_unless_data(const LogOffset &after, std::function<void()> fn) {
     std::lock_guard<std::mutex> g(mu_);
-    if (status_ == Status::Gone) return 0;
+    if (status_ == Status::Gone || status_ == Status::Failed) return 0;
     if (status_ == Status::Ready && !log_.empty() && after < log_.back().off) return 0;
     uint64_t id = next_wait_id_++;
     waiters_.emplace_back(id, std::move(fn));
@@ -188,6 +201,22 @@ void ShapeHub::forget_definition(const std::string &def, int64_t id) {
     std::lock_guard<std::mutex> g(mu_);
     auto it = by_def_.find(def);
     if (it != by_def_.end() && it->second == id) by_def_.erase(it);
+}
+
+void ShapeHub::remove(const ShapePtr &s) {
+    std::lock_guard<std::mutex> g(mu_);
+    int64_t id = s->info().id;
+    auto it = by_id_.find(id);
+    if (it == by_id_.end() || it->second != s) return;
+    by_id_.erase(it);
+    auto h = by_handle_.find(s->info().handle);
+    if (h != by_handle_.end() && h->second == s) by_handle_.erase(h);
+    for (auto d = by_def_.begin(); d != by_def_.end();) {
+        if (d->second == id)
+            d = by_def_.erase(d);
+        else
+            ++d;
+    }
 }
 
 void ShapeHub::publish_append(int64_t id, std::vector<LogEntry> entries) {

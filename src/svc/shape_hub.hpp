@@ -40,7 +40,9 @@ struct LogSlice {
 
 class Shape {
 public:
-    enum class Status { Loading, Ready, Gone };
+    // Failed: the snapshot could not be taken; the shape was removed from the hub (the next
+    // request resolves it again and retries) and waiting requests get failure().
+    enum class Status { Loading, Ready, Gone, Failed };
 
     explicit Shape(ShapeInfo info) : info_(std::move(info)) {}
     const ShapeInfo &info() const { return info_; }
@@ -65,6 +67,11 @@ public:
     // when a load and the engine's publication overlap). Before set_log they are buffered.
     void append(std::vector<LogEntry> entries);
     void set_gone();
+    // Loading -> Failed with the HTTP answer for the requests waiting on it.
+    void set_failed(int http_status, std::string body);
+    // Under mutex(): the answer of a Failed shape.
+    int failure_status() const { return failure_status_; }
+    const std::string &failure_body() const { return failure_body_; }
     // Registers fn unless the shape already has log entries after `after` or is not Loading/
     // Ready-without-data (checked under the lock, so no wake-up is lost). Returns 0 when it did
     // not register (the caller should serve now).
@@ -81,6 +88,8 @@ private:
     ShapeInfo info_;
     mutable std::mutex mu_;
     Status status_ = Status::Loading;
+    int failure_status_ = 0;
+    std::string failure_body_;
     bool has_snapshot_ = false, has_log_ = false;
     std::vector<std::string> snapshot_;
     std::vector<LogEntry> log_;
@@ -105,6 +114,8 @@ public:
     ShapePtr add(ShapeInfo info, const std::string &def);
     // Forget the definition -> shape mapping (after a 409, a new shape will be made).
     void forget_definition(const std::string &def, int64_t id);
+    // Forget this shape object entirely (its snapshot failed: the next request starts over).
+    void remove(const ShapePtr &s);
 
     // From the engine, after its commit.
     void publish_append(int64_t id, std::vector<LogEntry> entries);

@@ -118,11 +118,28 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
         c->shape = s;
         svc_.server()->post([this, c] { serve(c); });
     } catch (const std::exception &e) {
-        http::Response r = http::json_response(503, message_body(std::string("Failed to create shape, please retry: ") + e.what()));
-        r.set("retry-after", "1");
-        r.set("cache-control", "no-store");
-        finish(c, std::move(r));
+        auto f = creation_failure(e);
+        respond_failure(c, f.first, std::move(f.second));
     }
+}
+
+// The answer to a request whose shape could not be created or snapshotted: the rows themselves
+// made the query fail (a where clause raising for some row: division by zero, a bad cast, ...)
+// -> 400, which retrying will not fix; anything else -> 503 with retry-after.
+std::pair<int, std::string> ShapeRoutes::creation_failure(const std::exception &e) {
+    if (auto *pe = dynamic_cast<const PgClientError *>(&e)) {
+        const std::string &st = pe->sqlstate;
+        if (st.rfind("22", 0) == 0 || st.rfind("23", 0) == 0 || st.rfind("42", 0) == 0 || st.rfind("2F", 0) == 0)
+            return {400, invalid_request_body("where", std::string("the shape's query failed: ") + e.what())};
+    }
+    return {503, message_body(std::string("Failed to create shape, please retry: ") + e.what())};
+}
+
+void ShapeRoutes::respond_failure(CtxPtr c, int status, std::string body) {
+    http::Response r = http::json_response(status, std::move(body));
+    if (status == 503) r.set("retry-after", "1");
+    r.set("cache-control", "no-store");
+    finish(c, std::move(r));
 }
 
 void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
@@ -160,7 +177,16 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
                     {std::to_string(row.info.id)});
         return;
     }
-    job_snapshot(s, row, conn);
+    try {
+        job_snapshot(s, row, conn);
+    } catch (const std::exception &e) {
+        // Requests waiting for this snapshot get the same answer as this one, and the shape
+        // leaves the hub: the next request resolves it again and retries the snapshot.
+        auto f = creation_failure(e);
+        hub_.remove(s);
+        s->set_failed(f.first, std::move(f.second));
+        throw;
+    }
 }
 
 void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn, bool log_ready) {

@@ -146,6 +146,17 @@ void ShapeRoutes::serve(CtxPtr c) {
         svc_.pool().submit([this, c](PGconn *conn) { job_resolve(c, conn, false); });
         return;
     }
+    if (st == Shape::Status::Failed) {
+        int code;
+        std::string body;
+        {
+            std::lock_guard<std::mutex> g(s->mutex());
+            code = s->failure_status();
+            body = s->failure_body();
+        }
+        respond_failure(c, code, std::move(body));
+        return;
+    }
     if (st == Shape::Status::Loading) {
         // Wait for the snapshot (and the engine's filtered log).
         uint64_t id = s->wait([this, c] { svc_.server()->post([this, c] { serve(c); }); });

@@ -63,6 +63,8 @@ private:
     void sse_keepalive(std::weak_ptr<Ctx> c);
     void respond_409(CtxPtr c);
     void respond_error(CtxPtr c, int status, std::string body);
+    static std::pair<int, std::string> creation_failure(const std::exception &e);
+    void respond_failure(CtxPtr c, int status, std::string body);
     void finish(CtxPtr c, http::Response r);
     void subset(CtxPtr c, const ShapePtr &s);
 

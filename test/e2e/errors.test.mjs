@@ -112,3 +112,27 @@ test('errors: a table dropped under a live stream ends with a 4xx/409, not a 5xx
   assert.ok(err.status >= 400 && err.status < 500, `status ${err.status}`)
   assert.ok(log.every((e) => e.status === null || e.status < 500), log.map((e) => e.status).join(','))
 })
+
+test('errors: a where clause that raises for some row -> 400 errors.where every time, never a hang (snapshot failure)', { timeout: TEST_TIMEOUT }, async (t) => {
+  const ctx = setup(t)
+  const table = await ctx.table('dz', 'id int PRIMARY KEY')
+  await sql(`INSERT INTO "${table}" SELECT generate_series(1, 10)`)
+  const params = { table, where: '100 / (id - 5) > 0', offset: '-1' }
+  // Twice in a row, then three at once: each gets its answer (the failed shape used to stay
+  // "loading" in memory and every later request waited on it forever).
+  for (let i = 0; i < 2; i++) {
+    const r = await getShape(params, {}, 10_000)
+    assert.equal(r.status, 400, `attempt ${i + 1}: ${r.status} ${r.text}`)
+    assert.match(JSON.stringify(r.body?.errors?.where ?? ""), /division by zero/)
+    assert.equal(r.headers.get('cache-control'), 'no-store')
+  }
+  const all = await Promise.all([0, 1, 2].map(() => getShape(params, {}, 10_000)))
+  for (const r of all) assert.equal(r.status, 400, `${r.status} ${r.text}`)
+  // once the offending row is gone, the same shape is served
+  await sql(`DELETE FROM "${table}" WHERE id = 5`)
+  const ok = await getShape(params, {}, 10_000)
+  assert.equal(ok.status, 200, ok.text)
+  // and the client's error handling sees a 400 on a fresh shape with the same problem
+  await sql(`INSERT INTO "${table}" VALUES (5)`)
+  await expectClientError(ctx, { table, where: '100 / (id - 5) > 1' }, 'where')
+})
