@@ -1,6 +1,6 @@
 // No stall: a big initial snapshot must not delay the live changes of other shapes.
 //
-// A 500,000-row table is bulk-loaded (INSERT ... SELECT generate_series) and gets a shape
+// A 1,000,000-row table is bulk-loaded (INSERT ... SELECT generate_series) and gets a shape
 // requested; while its initial snapshot runs (on a pool connection) and while its client pages
 // through it, a small shape's live stream keeps receiving an insert committed every ~50 ms.
 // Asserted: every one of those changes reaches the small stream within 2 s of its COMMIT
@@ -13,24 +13,19 @@
 //     once the replication slot's restart point has moved past the load (a CHECKPOINT logs the
 //     running-transactions record it needs), so only the snapshot itself is measured.
 //
-// Size: 500k rows, not 1M. Measured on the 2-core dev machine with the suite's
-// `chunk_bytes = 10000`: 1M rows of 4 columns took ~7 s to INSERT, ~22 s of snapshot before the
-// first response and ~28 s to page through its 21,000 chunks (~57 s for one shape, over the 60 s
-// budget). 500k narrower rows: ~2 s INSERT, ~4-8 s snapshot, ~13-30 s of paging (10,000
-// requests, 100 MB), so both tests together stay around a minute while the snapshot still runs
-// for seconds.
+// Size: 1M rows (the issue's figure). With the suite's `chunk_bytes = 10000` the big shape is
+// paged through ~20,000 requests; measured on the 2-core dev machine: ~2.5 s to INSERT, ~4 s of
+// snapshot before the first response, ~17 s of paging. (Before the worker kept one decoding
+// context across batches and wrote snapshot chunks under a skipped replication origin, 1M rows
+// took ~57 s for test 1 alone and the test ran with 500k rows.)
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { setup, sql, closePool, waitUpToDate, waitForShapeRows, waitFor, Shape, shapeUrl, http, sleep, uniqueName, qi } from './lib.mjs'
 import { connect } from './lib_crash.mjs'
 
-const ROWS = 500_000
+const ROWS = 1_000_000
 const TICK_MS = 50
 const MAX_LATENCY_MS = 2_000
-// Right after a bulk load the worker still re-decodes that transaction from the slot's restart
-// point for a step or two (until the running-xacts record it logs lets the restart point move):
-// the bound there is looser. docs/decisions.md, "Change capture".
-const MAX_LATENCY_AFTER_LOAD_MS = 5_000
 
 // The big table is shared by the two tests (loading it is the slow part); dropped at the end.
 let big = null
@@ -230,12 +225,11 @@ async function measure(t, ctx, { bigParams, page, tailMs = 1_500, beforeRequest,
   await waitForShapeRows(shape, `SELECT * FROM ${qi(small)}`)
 }
 
-test(`no stall: right after a ${ROWS}-row bulk load, its snapshot and paging do not delay another shape's live changes (< ${MAX_LATENCY_AFTER_LOAD_MS} ms)`, { timeout: 120_000 }, async (t) => {
+test(`no stall: right after a ${ROWS}-row bulk load, its snapshot and paging do not delay another shape's live changes (< ${MAX_LATENCY_MS} ms)`, { timeout: 150_000 }, async (t) => {
   const t0 = Date.now()
   const ctx = setup(t)
   await measure(t, ctx, {
     page: true,
-    maxLatency: MAX_LATENCY_AFTER_LOAD_MS,
     bigParams: { get table() { return big.name } },
     beforeRequest: async ({ small, arrived }) => {
       const b = await ensureBig()
