@@ -702,7 +702,7 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
     // after a full batch). A crash in between re-decodes from the slot, skipping what is processed.
     pending_end_ = std::max(pending_end_, b.last_end);
     TimestampTz now = GetCurrentTimestamp();
-    if (pending_end_ > advanced_end_ && (full || now - last_advance_ >= 200 * 1000)) {
+    if (pending_end_ > advanced_end_ && now - last_advance_ >= 200 * 1000) {
         uint64_t target = pending_end_;
         last_advance_ = now;
         advanced_end_ = target;
