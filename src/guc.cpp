@@ -11,6 +11,7 @@ char *es_guc_listen_address = nullptr;
 int es_guc_port = 3000;
 int es_guc_io_threads = 1;
 int es_guc_db_pool_size = 4;
+int es_guc_snapshot_cache_mb = 256;
 char *es_guc_slot_name = nullptr;
 char *es_guc_secret = nullptr;
 char *es_guc_jwt_secret = nullptr;
@@ -75,6 +76,11 @@ void es_define_gucs() {
                             "cache-control stale-while-revalidate of non-live responses.", nullptr,
                             &es_guc_stale_age, 300, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.snapshot_cache_mb",
+                            "Memory for initial snapshot chunks held by the HTTP side, all shapes together.",
+                            "Least recently used snapshots beyond it are served from electric_sync.shape_snapshot_chunks.",
+                            &es_guc_snapshot_cache_mb, 256, 0, INT_MAX / 2, PGC_SIGHUP, GUC_UNIT_MB, nullptr, nullptr,
+                            nullptr);
     DefineCustomIntVariable("electric_sync.batch_changes",
                             "Changes decoded per worker transaction (at least one whole "
                             "transaction).",

@@ -7,6 +7,7 @@ extern char *es_guc_listen_address;
 extern int es_guc_port;
 extern int es_guc_io_threads;
 extern int es_guc_db_pool_size;
+extern int es_guc_snapshot_cache_mb;
 extern char *es_guc_slot_name;
 extern char *es_guc_secret;
 extern char *es_guc_jwt_secret;

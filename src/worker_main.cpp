@@ -86,6 +86,7 @@ static WorkerConfig current_config() {
     c.long_poll_timeout_ms = es_guc_long_poll_timeout_ms;
     c.sse_timeout_ms = es_guc_sse_timeout_ms;
     c.chunk_bytes = es_guc_chunk_bytes;
+    c.snapshot_cache_bytes = static_cast<size_t>(es_guc_snapshot_cache_mb) * 1024 * 1024;
     c.max_age = es_guc_max_age;
     c.stale_age = es_guc_stale_age;
     c.allow_shape_deletion = es_guc_allow_shape_deletion;

@@ -35,6 +35,7 @@ void Service::start() {
 
 void Service::schedule_stats() {
     stats_timer_ = server_->after(5000, [this] {
+        hub_.trim_snapshots(config().snapshot_cache_bytes);
         std::string js = "[";
         for (auto &s : hub_.all()) {
             size_t entries, bytes, waiting;
@@ -129,15 +130,18 @@ void Service::handle(http::ExchangePtr ex) {
     }
     if (req.path == "/v1/metrics") {
         // Worker progress and lag (from electric_sync.worker_status) plus the HTTP side's counts.
-        size_t shapes = 0, waiting = 0, log_bytes = 0;
+        size_t shapes = 0, waiting = 0, log_bytes = 0, snapshot_bytes = 0;
         for (auto &s : hub_.all()) {
             shapes++;
             waiting += s->waiting();
             log_bytes += s->log_bytes();
+            std::lock_guard<std::mutex> g(s->mutex());
+            snapshot_bytes += s->snapshot_bytes();
         }
         std::string extra = "\"http\":{\"connections\":" + std::to_string(server_ ? server_->connections() : 0) +
                             ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" +
                             std::to_string(waiting) + ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
+                            ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
                             ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) + "}";
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;

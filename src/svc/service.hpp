@@ -26,6 +26,7 @@ struct ServiceConfig {
     int long_poll_timeout_ms = 20000;
     int sse_timeout_ms = 60000;
     int chunk_bytes = 10 * 1024 * 1024;
+    size_t snapshot_cache_bytes = 256u * 1024 * 1024;  // in-memory snapshot chunks, all shapes
     int max_age = 60;
     int stale_age = 300;
     bool allow_shape_deletion = true;

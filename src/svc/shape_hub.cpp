@@ -2,6 +2,7 @@
 #include "svc/shape_hub.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace es::svc {
 
@@ -28,6 +29,10 @@ LogSlice Shape::slice_after(const LogOffset &after) const {
     return s;
 }
 
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void Shape::wake_locked(std::vector<std::function<void()>> &out) {
     for (auto &w : waiters_) out.push_back(std::move(w.second));
     waiters_.clear();
@@ -48,11 +53,44 @@ void Shape::set_snapshot(std::vector<std::string> chunks) {
         std::lock_guard<std::mutex> g(mu_);
         if (status_ == Status::Gone || status_ == Status::Failed || has_snapshot_) return;
         snapshot_ = std::move(chunks);
+        snapshot_count_ = snapshot_.size();
+        snapshot_bytes_ = 0;
+        for (auto &c : snapshot_) snapshot_bytes_ += c.size();
+        snapshot_used_ms_ = now_ms();
         has_snapshot_ = true;
         if (has_log_) status_ = Status::Ready;
         wake_locked(fns);
     }
     run_all(fns);
+}
+
+void Shape::set_snapshot_stored(size_t count) {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ == Status::Gone || status_ == Status::Failed || has_snapshot_) return;
+        snapshot_.clear();
+        snapshot_count_ = count;
+        snapshot_bytes_ = 0;
+        has_snapshot_ = true;
+        if (has_log_) status_ = Status::Ready;
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
+const std::string *Shape::snapshot_chunk(size_t k, int64_t now) {
+    if (k >= snapshot_.size()) return nullptr;
+    snapshot_used_ms_ = now;
+    return &snapshot_[k];
+}
+
+size_t Shape::evict_snapshot() {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t freed = snapshot_bytes_;
+    std::vector<std::string>().swap(snapshot_);
+    snapshot_bytes_ = 0;
+    return freed;
 }
 
 bool Shape::has_snapshot() const {
@@ -254,6 +292,30 @@ void ShapeHub::clear() {
     }
     for (auto &p : old) p.second->set_gone();
     global_lsn_ = 0;
+}
+
+size_t ShapeHub::trim_snapshots(size_t budget) {
+    struct Held {
+        int64_t used;
+        size_t bytes;
+        ShapePtr s;
+    };
+    std::vector<Held> held;
+    size_t total = 0;
+    for (auto &s : all()) {
+        std::lock_guard<std::mutex> g(s->mutex());
+        if (s->snapshot_bytes() == 0) continue;
+        held.push_back({s->snapshot_used_ms(), s->snapshot_bytes(), s});
+        total += s->snapshot_bytes();
+    }
+    if (total <= budget) return total;
+    std::sort(held.begin(), held.end(), [](const Held &a, const Held &b) { return a.used < b.used; });
+    for (auto &h : held) {
+        if (total <= budget) break;
+        size_t freed = h.s->evict_snapshot();
+        total -= std::min(total, freed);
+    }
+    return total;
 }
 
 std::vector<ShapePtr> ShapeHub::all() const {

@@ -16,6 +16,9 @@ namespace es::svc {
 
 using electric::LogOffset;
 
+// Milliseconds of a monotonic clock (snapshot cache recency).
+int64_t now_ms();
+
 struct LogEntry {
     LogOffset off;
     bool chunk_end = false;  // last entry of a log chunk (always at a transaction end)
@@ -50,7 +53,13 @@ public:
     std::mutex &mutex() const { return mu_; }
     // All accessors below require mutex() held.
     Status status() const { return status_; }
-    const std::vector<std::string> &snapshot_chunks() const { return snapshot_; }
+    // Snapshot chunks: held in memory, or (evicted to stay within the snapshot memory budget,
+    // or never loaded after a restart) only counted and read from the database when requested.
+    size_t snapshot_count() const { return snapshot_count_; }
+    // Chunk k if it is in memory (marks the snapshot used), else nullptr.
+    const std::string *snapshot_chunk(size_t k, int64_t now_ms);
+    size_t snapshot_bytes() const { return snapshot_bytes_; }
+    int64_t snapshot_used_ms() const { return snapshot_used_ms_; }
     const std::vector<LogEntry> &log() const { return log_; }
     LogOffset log_end() const;  // last entry offset, or 0_inf when the log is empty
     // Entries strictly after `after` up to the end of the chunk holding the first of them.
@@ -61,6 +70,10 @@ public:
     // its snapshot chunks (from the snapshot job or a load) and its log (from the engine once
     // the snapshot's transactions are filtered out, or from a load).
     void set_snapshot(std::vector<std::string> chunks);
+    // The snapshot has `count` chunks, stored in the database only.
+    void set_snapshot_stored(size_t count);
+    // Drops the in-memory chunks (they stay in the database); returns the bytes freed.
+    size_t evict_snapshot();
     void set_log(std::vector<LogEntry> log);
     bool has_snapshot() const;
     // Appends entries with offsets above the current end (older ones are ignored: exactly once
@@ -91,7 +104,9 @@ private:
     int failure_status_ = 0;
     std::string failure_body_;
     bool has_snapshot_ = false, has_log_ = false;
-    std::vector<std::string> snapshot_;
+    std::vector<std::string> snapshot_;  // empty when evicted
+    size_t snapshot_count_ = 0, snapshot_bytes_ = 0;
+    int64_t snapshot_used_ms_ = 0;
     std::vector<LogEntry> log_;
     // Entries published before set_log (buffered, merged by set_log).
     std::vector<LogEntry> pending_;
@@ -125,6 +140,9 @@ public:
     uint64_t global_lsn() const { return global_lsn_.load(); }
 
     std::vector<ShapePtr> all() const;
+    // Evicts the least recently used in-memory snapshots until they hold at most budget bytes;
+    // returns the bytes still held.
+    size_t trim_snapshots(size_t budget);
     // Forget every shape (the extension was dropped): waiting requests are woken (409).
     void clear();
 

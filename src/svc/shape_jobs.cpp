@@ -191,12 +191,13 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
 
 void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn, bool log_ready) {
     std::string id = std::to_string(row.info.id);
-    std::vector<std::string> chunks;
+    // The chunks stay in the database until requested (serve_ready / fetch_chunk).
+    size_t nchunks = 0;
     if (!row.info.changes_only) {
-        auto r = pq_exec(conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 ORDER BY chunk_no", {id});
-        for (int i = 0; i < r.rows(); i++) chunks.push_back(r.str(i, 0));
+        auto r = pq_exec(conn, "SELECT count(*) FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
+        nchunks = std::stoull(r.str(0, 0));
     }
-    s->set_snapshot(std::move(chunks));
+    s->set_snapshot_stored(nchunks);
     if (!log_ready) return;  // the engine publishes the log once it has filtered it
     auto r = pq_exec(conn, "SELECT lsn, op, chunk_end, entry FROM electric_sync.shape_log WHERE shape_id = $1 ORDER BY lsn, op", {id});
     std::vector<LogEntry> log;
@@ -401,6 +402,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     pq_exec(conn, "SELECT pg_logical_emit_message(true, 'electric_sync', 'shape_snapshot ' || $1)", {id});
     pq_command(conn, "COMMIT");
     s->set_snapshot(std::move(chunks));
+    hub_.trim_snapshots(svc_.config().snapshot_cache_bytes);
 }
 
 }  // namespace es::svc

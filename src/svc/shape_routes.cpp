@@ -180,6 +180,26 @@ void ShapeRoutes::serve(CtxPtr c) {
     serve_ready(c, s);
 }
 
+void ShapeRoutes::fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k) {
+    svc_.pool().submit([this, c, s, k](PGconn *conn) {
+        try {
+            if (!conn) throw std::runtime_error("the database is unreachable");
+            auto r = pq_exec(conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 AND chunk_no = $2",
+                             {std::to_string(s->info().id), std::to_string(k)});
+            if (r.rows() == 0) {
+                // The shape was deleted meanwhile: its 409 comes from the usual path.
+                s->set_gone();
+                svc_.server()->post([this, c] { serve(c); });
+                return;
+            }
+            c->fetched_chunk.emplace(k, r.str(0, 0));
+            svc_.server()->post([this, c] { serve(c); });
+        } catch (const std::exception &e) {
+            respond_failure(c, 503, message_body(std::string("Could not read the shape's snapshot, please retry: ") + e.what()));
+        }
+    });
+}
+
 void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     const ShapeRequest &R = c->req;
     std::string body;
@@ -187,29 +207,38 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     body += '[';
     LogOffset resp;
     bool utd = false, has_data = false, must_park = false, gone = false, out_of_bounds = false;
+    std::optional<size_t> fetch;  // a snapshot chunk to read from the database first
     {
         std::lock_guard<std::mutex> g(s->mutex());
+        // Appends snapshot chunk k (from memory, or as read by fetch_chunk).
+        auto add_chunk = [&](size_t k) {
+            if (const std::string *ch = s->snapshot_chunk(k, now_ms())) {
+                body += *ch;
+            } else if (c->fetched_chunk && c->fetched_chunk->first == k) {
+                body += c->fetched_chunk->second;
+            } else {
+                fetch = k;
+                return;
+            }
+            has_data = true;
+            resp = LogOffset::snapshot_chunk(k);
+        };
+        const size_t nchunks = s->snapshot_count();
         if (s->status() == Shape::Status::Gone) {
             gone = true;
         } else {
-            const auto &chunks = s->snapshot_chunks();
             if (R.offset.is_before_all()) {
-                if (chunks.empty()) {
+                if (nchunks == 0)
                     resp = LogOffset::snapshot_end();
-                } else {
-                    body += chunks[0];
-                    has_data = true;
-                    resp = LogOffset::snapshot_chunk(0);
-                }
+                else
+                    add_chunk(0);
             } else if (R.offset.is_now()) {
                 resp = s->log_end();
                 utd = true;
             } else {
                 const LogOffset &o = R.offset.offset;
-                if (o.tx == 0 && !o.op_inf && o.op + 1 < chunks.size()) {
-                    body += chunks[o.op + 1];
-                    has_data = true;
-                    resp = LogOffset::snapshot_chunk(o.op + 1);
+                if (o.tx == 0 && !o.op_inf && o.op + 1 < nchunks) {
+                    add_chunk(o.op + 1);
                 } else if (o.tx > 0 && s->log_end() < o && o.tx > hub_.global_lsn()) {
                     // An offset no log has reached (the worker publishes its position before it
                     // serves): refuse it rather than hand out a made-up resume point.
@@ -238,6 +267,11 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
         serve(c);
         return;
     }
+    if (fetch) {
+        fetch_chunk(c, s, *fetch);
+        return;
+    }
+    c->fetched_chunk.reset();
     if (out_of_bounds) {
         respond_error(c, 400, invalid_request_body("offset", "out of bounds for this shape"));
         return;

@@ -49,6 +49,8 @@ private:
         electric::LogOffset sse_offset;
         bool sse_started = false;
         std::atomic<bool> sse_done{false};  // the stream ended (timeout or shape gone)
+        // A snapshot chunk read from the database (its snapshot is not in memory).
+        std::optional<std::pair<size_t, std::string>> fetched_chunk;
     };
     using CtxPtr = std::shared_ptr<Ctx>;
 
@@ -57,6 +59,8 @@ private:
     void resolve(CtxPtr c, bool by_definition);
     void serve(CtxPtr c);
     void serve_ready(CtxPtr c, const ShapePtr &s);
+    // Reads snapshot chunk k of the request's shape on a pool connection, then serves again.
+    void fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k);
     void park(CtxPtr c, const ShapePtr &s);
     void stream_sse(CtxPtr c, const ShapePtr &s);
     void sse_pump(CtxPtr c, const ShapePtr &s);

@@ -2,7 +2,7 @@
 // cluster): the client pages through stable chunks, no row is lost or duplicated.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setup, sql, closePool, waitUpToDate, waitForShapeRows, recordingFetch, getShape, syncRaw, changes, TEST_TIMEOUT } from './lib.mjs'
+import { setup, sql, closePool, waitUpToDate, waitForShapeRows, waitFor, recordingFetch, getShape, syncRaw, changes, http, ELECTRIC_URL, TEST_TIMEOUT } from './lib.mjs'
 
 after(closePool)
 
@@ -69,4 +69,40 @@ test('chunks: raw paging; chunks are about chunk_bytes, offsets increase, same U
   assert.equal(a.status, 200)
   assert.equal(a.text, b.text)
   assert.equal(a.headers.get('electric-offset'), b.headers.get('electric-offset'))
+})
+
+test('chunks: snapshots evicted from memory (snapshot_cache_mb = 0) are served from the database, same bytes', { timeout: 60_000 }, async (t) => {
+  const ctx = setup(t)
+  const table = await bigTable(ctx, 'chunks4')
+  // from memory (just taken)
+  const first = await syncRaw({ table })
+  const offsets = ['-1', ...first.responses.slice(0, -1).map((r) => r.headers.get('electric-offset'))]
+  t.after(async () => {
+    await sql('ALTER SYSTEM RESET electric_sync.snapshot_cache_mb')
+    await sql('SELECT pg_reload_conf()')
+  })
+  await sql('ALTER SYSTEM SET electric_sync.snapshot_cache_mb = 0')
+  await sql('SELECT pg_reload_conf()')
+  const metrics = async () => (await (await http(`${ELECTRIC_URL}/v1/metrics`)).json()).http
+  await waitFor(async () => (await metrics()).snapshot_bytes_in_memory === 0, {
+    timeout: 20_000,
+    interval: 250,
+    message: 'every snapshot evicted from memory (http.snapshot_bytes_in_memory = 0 in /v1/metrics)',
+  })
+  // the same chunk URLs give the same bodies, now read from electric_sync.shape_snapshot_chunks
+  let compared = 0
+  for (const [i, offset] of offsets.entries()) {
+    // snapshot chunks only (the answer after the last one is the log, with the current lsn)
+    if (!/^0_\d+$/.test(first.responses[i].headers.get('electric-offset'))) continue
+    compared++
+    const r = await getShape({ table, offset, handle: offset === '-1' ? undefined : first.handle })
+    assert.equal(r.status, 200, `offset ${offset}: ${r.status} ${r.text}`)
+    assert.equal(r.headers.get('electric-handle'), first.handle)
+    assert.equal(r.text, first.responses[i].text, `chunk after offset ${offset}`)
+  }
+  assert.ok(compared >= 3, `${compared} snapshot chunks compared`)
+  assert.equal((await metrics()).snapshot_bytes_in_memory, 0, 'fetched chunks are not kept')
+  // and a client syncs the shape from scratch
+  const shape = ctx.shape({ table })
+  await waitForShapeRows(shape, `SELECT * FROM ${table}`, [], { timeout: 30_000 })
 })
