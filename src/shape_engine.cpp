@@ -294,12 +294,14 @@ void ShapeEngine::flush_inserts(Batch &b) {
         TupleDesc tdc = CreateTupleDescCopy(td);
         const int group = 1000;
         TupleTableSlot **slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * group));
-        text **texts = static_cast<text **>(palloc(sizeof(text *) * group));
         for (int k = 0; k < group; k++) slots[k] = MakeSingleTupleTableSlot(tdc, &TTSOpsVirtual);
         BulkInsertState bis = GetBulkInsertState();
         ExprContext *econtext = GetPerTupleExprContext(estate);
+        // The heap tuples formed by the multi-insert and the index work, freed per group.
+        MemoryContext gcxt = AllocSetContextCreate(CurrentMemoryContext, "electric_sync log insert", ALLOCSET_DEFAULT_SIZES);
         for (int off = 0; off < n; off += group) {
             int m = std::min(group, n - off);
+            MemoryContext outer = MemoryContextSwitchTo(gcxt);
             for (int k = 0; k < m; k++) {
                 int i = order[off + k];
                 TupleTableSlot *sl = slots[k];
@@ -309,8 +311,7 @@ void ShapeEngine::flush_inserts(Batch &b) {
                 sl->tts_values[2] = Int32GetDatum(b.ops[i]);
                 sl->tts_values[3] = Int64GetDatum(b.xids[i]);
                 sl->tts_values[4] = BoolGetDatum(b.chunk_ends[i]);
-                texts[k] = cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size());
-                sl->tts_values[5] = PointerGetDatum(texts[k]);
+                sl->tts_values[5] = PointerGetDatum(cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size()));
                 for (int c = 0; c < 6; c++) sl->tts_isnull[c] = false;
                 ExecStoreVirtualTuple(sl);
             }
@@ -320,13 +321,14 @@ void ShapeEngine::flush_inserts(Batch &b) {
                 if (rri->ri_NumIndices > 0) ExecInsertIndexTuples(rri, slots[k], estate, false, false, nullptr, NIL);
                 ResetPerTupleExprContext(estate);
                 ExecClearTuple(slots[k]);  // the slot materialized its own copy
-                pfree(texts[k]);
             }
+            MemoryContextSwitchTo(outer);
+            MemoryContextReset(gcxt);
         }
+        MemoryContextDelete(gcxt);
         FreeBulkInsertState(bis);
         for (int k = 0; k < group; k++) ExecDropSingleTupleTableSlot(slots[k]);
         pfree(slots);
-        pfree(texts);
         ExecCloseIndices(rri);
         FreeExecutorState(estate);
         table_close(rel, NoLock);
@@ -698,8 +700,8 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
     pg_atomic_fetch_add_u64(&es_shared->changes_processed, b.changes);
     pg_atomic_fetch_add_u64(&es_shared->txns_processed, b.txns);
 
-    // Confirming needs our batch's WAL flushed first (an fsync): done at most every 200 ms (or
-    // after a full batch). A crash in between re-decodes from the slot, skipping what is processed.
+    // Confirming needs our batches' WAL flushed first (an fsync): done at most every 200 ms. A
+    // crash in between decodes again from the slot, skipping what is processed.
     pending_end_ = std::max(pending_end_, b.last_end);
     TimestampTz now = GetCurrentTimestamp();
     if (pending_end_ > advanced_end_ && now - last_advance_ >= 200 * 1000) {

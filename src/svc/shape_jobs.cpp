@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <regex>
 #include <chrono>
@@ -183,6 +184,14 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
         // Requests waiting for this snapshot get the same answer as this one, and the shape
         // leaves the hub: the next request resolves it again and retries the snapshot.
         auto f = creation_failure(e);
+        {
+            // Not running any more before the shape leaves the hub: a request arriving right
+            // after must start a new snapshot, not wait for this one.
+            std::lock_guard<std::mutex> g(snap_mu_);
+            snapshots_running_.erase(std::remove(snapshots_running_.begin(), snapshots_running_.end(), row.info.id),
+                                     snapshots_running_.end());
+            release.id = INT64_MIN;  // a new job may own the id from now on
+        }
         hub_.remove(s);
         s->set_failed(f.first, std::move(f.second));
         throw;

@@ -187,7 +187,9 @@ void ShapeRoutes::fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k) {
             auto r = pq_exec(conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 AND chunk_no = $2",
                              {std::to_string(s->info().id), std::to_string(k)});
             if (r.rows() == 0) {
-                // The shape was deleted meanwhile: its 409 comes from the usual path.
+                // The shape was deleted meanwhile: this object leaves the hub (a request resolving
+                // the shape again gets a fresh one) and the usual gone path answers (409).
+                hub_.remove(s);
                 s->set_gone();
                 svc_.server()->post([this, c] { serve(c); });
                 return;
