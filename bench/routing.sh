@@ -31,7 +31,7 @@ run_case() {
   bench_sql "INSERT INTO $table (col, val, note) VALUES (-1, -1, 'warm-up')"
   bench_wait_processed "$(bench_sql "SELECT pg_current_wal_lsn()")" 120 || { bench_log "$name: worker does not catch up"; return 1; }
   local c0; c0=$(bench_sql "SELECT changes_processed FROM electric_sync.worker_status")
-  local log0; log0=$(bench_sql "SELECT count(*) FROM electric_sync.shape_log l JOIN electric_sync.shapes s ON s.shape_id = l.shape_id WHERE s.table_name = '$table'")
+  local log0; log0=$(bench_sql "SELECT coalesce(sum(cardinality(l.entries)), 0) FROM electric_sync.shape_log l JOIN electric_sync.shapes s ON s.shape_id = l.shape_id WHERE s.table_name = '$table'")
   bench_sql "CREATE PUBLICATION p_$table FOR TABLE $table" >/dev/null
   bench_sql "SELECT pg_create_logical_replication_slot('bench_$table', 'pgoutput')" >/dev/null || return 1
   sleep 0.5
@@ -54,7 +54,7 @@ run_case() {
   local c1; c1=$(bench_sql "SELECT changes_processed FROM electric_sync.worker_status")
   local done=$((c1 - c0))
   local fig; fig=$(awk -v n="$done" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-  local log1; log1=$(bench_sql "SELECT count(*) FROM electric_sync.shape_log l JOIN electric_sync.shapes s ON s.shape_id = l.shape_id WHERE s.table_name = '$table'")
+  local log1; log1=$(bench_sql "SELECT coalesce(sum(cardinality(l.entries)), 0) FROM electric_sync.shape_log l JOIN electric_sync.shapes s ON s.shape_id = l.shape_id WHERE s.table_name = '$table'")
   if [ $ok = 1 ]; then
     bench_log "$name: routed $done changes in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s; shape_log grew by $((log1 - log0)) entries (expected $N)"
   else

@@ -112,7 +112,7 @@ RoutedShape *ShapeEngine::load_shape(int64_t id) {
     s->full = *row[7] == "full";
     s->changes_only = *row[8] == "changes_only";
     s->filter_pending = !s->changes_only && *row[9] != "true";
-    auto lb = spi::exec("SELECT coalesce(sum(length(entry)), 0)::text FROM electric_sync.shape_log WHERE shape_id = $1::bigint",
+    auto lb = spi::exec("SELECT coalesce(sum(bytes), 0)::text FROM electric_sync.shape_log WHERE shape_id = $1::bigint",
                         {std::to_string(id)});
     s->log_bytes = std::stoll(*lb.rows[0][0]);
     try {
@@ -230,18 +230,28 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
         // Remove entries of transactions the snapshot already saw. Logged xids are 32-bit: widen
         // each to the 64-bit xid nearest the snapshot's xmax (wraparound-safe), then apply the
         // snapshot's visibility rule (xid < xmin, or xid < xmax and not in xip).
+        // The shape's segments are rewritten as one segment of the surviving entries (few: only
+        // what was logged while its snapshot ran). No runtime row, or a NULL bound: keep all.
         spi::exec(
-            "DELETE FROM electric_sync.shape_log l WHERE l.shape_id = $1::bigint AND l.ctid IN ("
-            " SELECT l2.ctid FROM electric_sync.shape_log l2 JOIN electric_sync.shape_runtime r ON r.shape_id = l2.shape_id,"
-            " LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | l2.xid) AS raw) w,"
-            " LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296"
-            "   WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296"
-            "   ELSE w.raw END AS fx) f"
-            " WHERE l2.shape_id = $1::bigint AND (f.fx < r.snapshot_xmin OR"
-            "   (f.fx < r.snapshot_xmax AND f.fx <> ALL (coalesce(r.snapshot_xip, '{}')))))",
+            "WITH seg AS (DELETE FROM electric_sync.shape_log WHERE shape_id = $1::bigint RETURNING *),"
+            " e AS (SELECT u.* FROM seg, unnest(seg.lsns, seg.ops, seg.xids, seg.chunk_ends, seg.entries)"
+            "   AS u(lsn, op, xid, chunk_end, entry)),"
+            " r AS (SELECT snapshot_xmin, snapshot_xmax, coalesce(snapshot_xip, '{}') AS xip"
+            "   FROM electric_sync.shape_runtime WHERE shape_id = $1::bigint),"
+            " keep AS (SELECT e.* FROM e LEFT JOIN r ON true,"
+            "   LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | e.xid) AS raw) w,"
+            "   LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296"
+            "     WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296"
+            "     ELSE w.raw END AS fx) f"
+            "   WHERE NOT coalesce(f.fx < r.snapshot_xmin OR (f.fx < r.snapshot_xmax AND f.fx <> ALL (r.xip)), false))"
+            " INSERT INTO electric_sync.shape_log (shape_id, lsn, op, lsns, ops, xids, chunk_ends, entries, bytes)"
+            " SELECT $1::bigint, (array_agg(lsn ORDER BY lsn, op))[1], (array_agg(op ORDER BY lsn, op))[1],"
+            "   array_agg(lsn ORDER BY lsn, op), array_agg(op ORDER BY lsn, op), array_agg(xid ORDER BY lsn, op),"
+            "   array_agg(chunk_end ORDER BY lsn, op), array_agg(entry ORDER BY lsn, op), sum(length(entry))"
+            " FROM keep HAVING count(*) > 0",
             {sid});
         spi::exec("UPDATE electric_sync.shape_runtime SET log_ready = true WHERE shape_id = $1::bigint", {sid});
-        auto r = spi::exec("SELECT lsn::text, op::text, chunk_end::text, entry FROM electric_sync.shape_log "
+        auto r = spi::exec("SELECT lsn::text, op::text, chunk_end::text, entry FROM electric_sync.shape_log_entries "
                            "WHERE shape_id = $1::bigint ORDER BY lsn, op",
                            {sid});
         std::vector<svc::LogEntry> log;
@@ -262,14 +272,17 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
     }
 }
 
-// Appends the batch's entries to electric_sync.shape_log with a multi-insert (as COPY does) and
-// the primary key's index entries: no SQL, no executor, one WAL record per heap page.
+// Appends the batch's entries to electric_sync.shape_log as segments (consecutive entries of one
+// shape, up to kSegmentBytes of entries each) with a multi-insert (as COPY does) and the primary
+// key's index entries: no SQL, no executor, one WAL record per heap page.
+static const size_t kSegmentBytes = 6000;  // a segment row stays below toast_tuple_target
+
 void ShapeEngine::flush_inserts(Batch &b) {
     if (b.ids.empty()) return;
     b.wrote = true;
     int n = static_cast<int>(b.ids.size());
-    // In key order: consecutive index inserts land on the same leaf pages, and a shape's entries
-    // sit together in the heap (its log is read in that order).
+    // In key order: a shape's entries form segments, consecutive index inserts land on the same
+    // leaf pages, and a shape's rows sit together in the heap.
     std::vector<int> ord(n);
     for (int i = 0; i < n; i++) ord[i] = i;
     std::sort(ord.begin(), ord.end(), [&](int x, int y) {
@@ -284,7 +297,7 @@ void ShapeEngine::flush_inserts(Batch &b) {
         if (!OidIsValid(relid)) elog(ERROR, "electric_sync: table electric_sync.shape_log is missing");
         Relation rel = table_open(relid, RowExclusiveLock);
         TupleDesc td = RelationGetDescr(rel);
-        if (td->natts != 6) elog(ERROR, "electric_sync: electric_sync.shape_log has an unexpected layout");
+        if (td->natts != 9) elog(ERROR, "electric_sync: electric_sync.shape_log has an unexpected layout");
         EState *estate = CreateExecutorState();
         ResultRelInfo *rri = makeNode(ResultRelInfo);
         InitResultRelInfo(rri, rel, 1, nullptr, 0);
@@ -297,35 +310,70 @@ void ShapeEngine::flush_inserts(Batch &b) {
         for (int k = 0; k < group; k++) slots[k] = MakeSingleTupleTableSlot(tdc, &TTSOpsVirtual);
         BulkInsertState bis = GetBulkInsertState();
         ExprContext *econtext = GetPerTupleExprContext(estate);
-        // The heap tuples formed by the multi-insert and the index work, freed per group.
+        // The arrays, the heap tuples formed by the multi-insert and the index work: per group.
         MemoryContext gcxt = AllocSetContextCreate(CurrentMemoryContext, "electric_sync log insert", ALLOCSET_DEFAULT_SIZES);
-        for (int off = 0; off < n; off += group) {
-            int m = std::min(group, n - off);
-            MemoryContext outer = MemoryContextSwitchTo(gcxt);
-            for (int k = 0; k < m; k++) {
-                int i = order[off + k];
-                TupleTableSlot *sl = slots[k];
-                ExecClearTuple(sl);
-                sl->tts_values[0] = Int64GetDatum(b.ids[i]);
-                sl->tts_values[1] = Int64GetDatum(b.lsns[i]);
-                sl->tts_values[2] = Int32GetDatum(b.ops[i]);
-                sl->tts_values[3] = Int64GetDatum(b.xids[i]);
-                sl->tts_values[4] = BoolGetDatum(b.chunk_ends[i]);
-                sl->tts_values[5] = PointerGetDatum(cstring_to_text_with_len(b.entries[i].data(), (int)b.entries[i].size()));
-                for (int c = 0; c < 6; c++) sl->tts_isnull[c] = false;
-                ExecStoreVirtualTuple(sl);
-            }
-            table_multi_insert(rel, slots, m, GetCurrentCommandId(true), 0, bis);
-            for (int k = 0; k < m; k++) {
+        MemoryContext outer = MemoryContextSwitchTo(gcxt);
+        int used = 0;
+        auto flush_group = [&] {
+            if (used == 0) return;
+            table_multi_insert(rel, slots, used, GetCurrentCommandId(true), 0, bis);
+            for (int k = 0; k < used; k++) {
                 econtext->ecxt_scantuple = slots[k];
                 if (rri->ri_NumIndices > 0) ExecInsertIndexTuples(rri, slots[k], estate, false, false, nullptr, NIL);
                 ResetPerTupleExprContext(estate);
                 ExecClearTuple(slots[k]);  // the slot materialized its own copy
             }
-            MemoryContextSwitchTo(outer);
+            used = 0;
             MemoryContextReset(gcxt);
+        };
+        Datum *lsns = static_cast<Datum *>(MemoryContextAlloc(outer, sizeof(Datum) * n));
+        Datum *ops = static_cast<Datum *>(MemoryContextAlloc(outer, sizeof(Datum) * n));
+        Datum *xids = static_cast<Datum *>(MemoryContextAlloc(outer, sizeof(Datum) * n));
+        Datum *ends = static_cast<Datum *>(MemoryContextAlloc(outer, sizeof(Datum) * n));
+        Datum *ents = static_cast<Datum *>(MemoryContextAlloc(outer, sizeof(Datum) * n));
+        for (int i = 0; i < n;) {
+            int64_t sid = b.ids[order[i]];
+            size_t bytes = 0;
+            int j = i;
+            while (j < n && b.ids[order[j]] == sid &&
+                   (j == i || bytes + b.entries[order[j]].size() <= kSegmentBytes)) {
+                int e = order[j];
+                int k = j - i;
+                lsns[k] = Int64GetDatum(b.lsns[e]);
+                ops[k] = Int32GetDatum(b.ops[e]);
+                xids[k] = Int64GetDatum(b.xids[e]);
+                ends[k] = BoolGetDatum(b.chunk_ends[e]);
+                ents[k] = PointerGetDatum(cstring_to_text_with_len(b.entries[e].data(), (int)b.entries[e].size()));
+                bytes += b.entries[e].size();
+                j++;
+            }
+            int m = j - i;
+            int first = order[i];
+            TupleTableSlot *sl = slots[used];
+            ExecClearTuple(sl);
+            sl->tts_values[0] = Int64GetDatum(sid);
+            sl->tts_values[1] = Int64GetDatum(b.lsns[first]);
+            sl->tts_values[2] = Int32GetDatum(b.ops[first]);
+            sl->tts_values[3] = PointerGetDatum(construct_array(lsns, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+            sl->tts_values[4] = PointerGetDatum(construct_array(ops, m, INT4OID, 4, true, TYPALIGN_INT));
+            sl->tts_values[5] = PointerGetDatum(construct_array(xids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+            sl->tts_values[6] = PointerGetDatum(construct_array(ends, m, BOOLOID, 1, true, TYPALIGN_CHAR));
+            sl->tts_values[7] = PointerGetDatum(construct_array(ents, m, TEXTOID, -1, false, TYPALIGN_INT));
+            sl->tts_values[8] = Int64GetDatum(static_cast<int64>(bytes));
+            for (int c = 0; c < 9; c++) sl->tts_isnull[c] = false;
+            ExecStoreVirtualTuple(sl);
+            used++;
+            if (used == group) flush_group();
+            i = j;
         }
+        flush_group();
+        MemoryContextSwitchTo(outer);
         MemoryContextDelete(gcxt);
+        pfree(lsns);
+        pfree(ops);
+        pfree(xids);
+        pfree(ends);
+        pfree(ents);
         FreeBulkInsertState(bis);
         for (int k = 0; k < group; k++) ExecDropSingleTupleTableSlot(slots[k]);
         pfree(slots);

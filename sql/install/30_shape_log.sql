@@ -15,18 +15,31 @@ CREATE TABLE electric_sync.shape_snapshot_chunks (
 -- compression (pglz would cost about a third of a big initial sync; bench/initial_sync.sh).
 ALTER TABLE electric_sync.shape_snapshot_chunks ALTER COLUMN body SET STORAGE EXTERNAL;
 
--- Live log entries: offset <lsn>_<op>. xid is kept until the shape's snapshot is known (entries
--- of transactions visible to the snapshot are then removed). chunk_end marks the last entry of a
--- log chunk (stable chunk boundaries for caching).
+-- Live log, stored as segments: the entries one worker batch appended to one shape, in offset
+-- order (one row for several entries: a row and an index entry per change were most of the
+-- routing cost; bench/routing.sh). lsn, op: the offset <lsn>_<op> of the segment's first entry.
+-- Per entry i: lsns[i], ops[i] (its offset), xids[i] (kept until the shape's snapshot is known:
+-- entries of transactions visible to the snapshot are then removed), chunk_ends[i] (last entry
+-- of a log chunk: stable chunk boundaries for caching), entries[i] (the encoded message).
+-- Segments stay below toast_tuple_target (inline, uncompressed); a single larger entry is
+-- toasted as usual. Read them one row per entry through electric_sync.shape_log_entries.
 CREATE TABLE electric_sync.shape_log (
     shape_id bigint NOT NULL,
     lsn bigint NOT NULL,
     op integer NOT NULL,
-    xid bigint NOT NULL,
-    chunk_end boolean NOT NULL DEFAULT false,
-    entry text NOT NULL,
+    lsns bigint[] NOT NULL,
+    ops integer[] NOT NULL,
+    xids bigint[] NOT NULL,
+    chunk_ends boolean[] NOT NULL,
+    entries text[] NOT NULL,
+    bytes bigint NOT NULL,  -- total length of the entries
     PRIMARY KEY (shape_id, lsn, op)
-);
+) WITH (toast_tuple_target = 8160);
+
+CREATE VIEW electric_sync.shape_log_entries AS
+SELECT l.shape_id, u.lsn, u.op, u.xid, u.chunk_end, u.entry
+FROM electric_sync.shape_log l,
+     unnest(l.lsns, l.ops, l.xids, l.chunk_ends, l.entries) AS u(lsn, op, xid, chunk_end, entry);
 
 -- The worker's progress: every transaction with a commit LSN at or below processed_lsn is in
 -- the shape logs. Committed in the same transaction as the log entries (exactly once).

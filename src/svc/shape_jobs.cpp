@@ -208,7 +208,7 @@ void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn,
     }
     s->set_snapshot_stored(nchunks);
     if (!log_ready) return;  // the engine publishes the log once it has filtered it
-    auto r = pq_exec(conn, "SELECT lsn, op, chunk_end, entry FROM electric_sync.shape_log WHERE shape_id = $1 ORDER BY lsn, op", {id});
+    auto r = pq_exec(conn, "SELECT lsn, op, chunk_end, entry FROM electric_sync.shape_log_entries WHERE shape_id = $1 ORDER BY lsn, op", {id});
     std::vector<LogEntry> log;
     log.reserve(r.rows());
     for (int i = 0; i < r.rows(); i++) {
