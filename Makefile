@@ -1,6 +1,6 @@
 # electric_sync: PGXS build (C++17).
 EXTENSION   = electric_sync
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 MODULE_big  = electric_sync
 
 # Every .cpp under src/ is part of the shared library (extension + output plugin + worker).
@@ -12,7 +12,7 @@ OBJS        = $(PG_SRCS:.cpp=.o) $(SVC_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
 
 # The install script is assembled from sql/install/*.sql (one file per area, applied in name order).
 DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress: explicit list from test/schedule ("test: name" lines), temp instance with our config.
 REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)

@@ -90,7 +90,7 @@ es_cluster_start() {
     es_log "starting Postgres on port $port (HTTP $http)"
     es_pg "$PG_BIN/pg_ctl -D '$data' -l '$dir/postgres.log' -w -t 60 start" >/dev/null
   fi
-  es_pg "$PG_BIN/psql -X -q -h '$run' -p $port -U postgres -d postgres -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS electric_sync'" >/dev/null
+  es_pg "$PG_BIN/psql -X -q -h '$run' -p $port -U postgres -d postgres -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS electric_sync' -c 'ALTER EXTENSION electric_sync UPDATE'" >/dev/null
 }
 
 es_cluster_stop() {
