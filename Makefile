@@ -19,7 +19,7 @@ REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf --port=$(or $(REGRESS_PORT),54390)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
-PG_CXXFLAGS = -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
+PG_CXXFLAGS = -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
 EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out
 

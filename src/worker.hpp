@@ -40,6 +40,7 @@ private:
     std::unique_ptr<svc::Service> service_;
     std::unique_ptr<ShapeEngine> engine_;
     bool active_ = false;
+    bool version_warned_ = false;  // the extension/library version mismatch was logged
     int64_t last_ext_check_ = 0;
 };
 

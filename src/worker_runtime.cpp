@@ -33,11 +33,25 @@ void WorkerRuntime::note_error(const std::string &msg) {
 
 // Ready = the extension exists in our database and our slot exists (created here if missing).
 // If the extension is dropped, the slot is dropped too so it never pins WAL.
+// The SQL objects must be those this library was built for: after installing a new build, the
+// worker waits (state "starting", worker_status.last_error says why) until
+// ALTER EXTENSION electric_sync UPDATE, consuming nothing meanwhile (the slot keeps the WAL).
+static bool version_ok(const std::optional<std::string> &installed, bool &warned) {
+    if (!installed || *installed == ES_EXT_VERSION) {
+        warned = false;
+        return true;
+    }
+    return false;
+}
+
 bool WorkerRuntime::become_ready() {
     bool ext = false, slot = false;
+    std::optional<std::string> version;
     {
         spi::Tx tx("electric_sync: checking readiness");
-        ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
+        auto v = spi::exec("SELECT extversion FROM pg_extension WHERE extname = 'electric_sync'");
+        ext = !v.rows.empty();
+        if (ext) version = v.rows[0][0];
         slot = !spi::exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1::text AND database = current_database()",
                           {opts_.slot_name}).rows.empty();
         tx.commit();
@@ -47,6 +61,17 @@ bool WorkerRuntime::become_ready() {
             spi::Tx tx("electric_sync: dropping slot");
             spi::exec("SELECT pg_drop_replication_slot($1::text)", {opts_.slot_name});
             tx.commit();
+        }
+        return false;
+    }
+    if (!version_ok(version, version_warned_)) {
+        std::string msg = "extension electric_sync " + version.value_or("?") + " is installed but this library is " +
+                          ES_EXT_VERSION + ": run ALTER EXTENSION electric_sync UPDATE";
+        note_error(msg);
+        if (!version_warned_) {
+            ereport(WARNING, (errmsg("electric_sync: %s", msg.c_str()),
+                              errhint("The worker consumes nothing until the extension is updated; its slot keeps the WAL.")));
+            version_warned_ = true;
         }
         return false;
     }
@@ -85,9 +110,10 @@ bool WorkerRuntime::consume() {
     if (now - last_ext_check_ >= 1000 * 1000) {
         last_ext_check_ = now;
         spi::Tx tx("electric_sync: checking extension");
-        bool ext = !spi::exec("SELECT 1 FROM pg_extension WHERE extname = 'electric_sync'").rows.empty();
+        auto v = spi::exec("SELECT extversion FROM pg_extension WHERE extname = 'electric_sync'");
         tx.commit();
-        if (!ext) {
+        bool ext = !v.rows.empty();
+        if (!ext || !version_ok(v.rows[0][0], version_warned_)) {
             active_ = false;
             service_->set_active(false);
             service_->hub().clear();

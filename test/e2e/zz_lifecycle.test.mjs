@@ -61,6 +61,7 @@ async function sqlRetry(text, params = [], timeout = 30_000) {
 
 async function ensureExtension() {
   await sqlRetry('CREATE EXTENSION IF NOT EXISTS electric_sync')
+  await sqlRetry('ALTER EXTENSION electric_sync UPDATE')
   await waitHealth(200, 30_000, 'ensure extension')
 }
 
@@ -134,6 +135,23 @@ test('DROP EXTENSION -> health 202 starting and slot dropped; CREATE EXTENSION -
     timeout: 10_000,
     message: `slot ${slot} to be re-created`,
   })
+})
+
+test('an older extension version: the worker waits (202, last_error says ALTER EXTENSION UPDATE), then serves after the update', { timeout: 60_000 }, async (t) => {
+  t.after(() => ensureExtension())
+  await sqlRetry('DROP EXTENSION electric_sync')
+  await waitHealth(202, 10_000, 'after DROP EXTENSION')
+  await sqlRetry("CREATE EXTENSION electric_sync VERSION '0.1.0'")
+  await waitFor(async () => /ALTER EXTENSION electric_sync UPDATE/.test((await sqlRetry('SELECT last_error FROM electric_sync.worker_status'))[0]?.last_error ?? ''), {
+    timeout: 10_000,
+    message: 'worker_status.last_error asking for ALTER EXTENSION electric_sync UPDATE',
+  })
+  const h = await health()
+  assert.equal(h.status, 202, 'not serving with the old SQL objects')
+  await sqlRetry('ALTER EXTENSION electric_sync UPDATE')
+  await waitHealth(200, 15_000, 'after ALTER EXTENSION UPDATE')
+  const [{ extversion }] = await sqlRetry("SELECT extversion FROM pg_extension WHERE extname = 'electric_sync'")
+  assert.notEqual(extversion, '0.1.0')
 })
 
 test('shapes work again after DROP/CREATE EXTENSION', { timeout: 60_000 }, async (t) => {
