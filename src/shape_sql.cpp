@@ -303,6 +303,13 @@ std::string create_shape(const ShapeInput &in) {
     pg_guard([] {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     });
+    // Concurrent creations of one definition take turns (until the end of the transaction): the
+    // second finds the first's shape. Without it both could compute the same handle in the same
+    // microsecond and one failed on the handle's unique index (seen when many clients re-synced
+    // after a rotation at once).
+    uint64_t h64 = electric::fnv1a64(d.def_key);
+    uint32_t h32 = static_cast<uint32_t>(h64 ^ (h64 >> 32));
+    spi::exec("SELECT pg_advisory_xact_lock(1163085825, $1::int)", {std::to_string(static_cast<int32_t>(h32))});
     if (auto live = find_live_shape(d.def_key)) {
         if (live->signature == d.signature) {
             pg_guard([] { SPI_finish(); });
@@ -331,8 +338,6 @@ std::string create_shape(const ShapeInput &in) {
     }
 
     // "<hash of the definition>-<unix microseconds>", never reused (bumped on a clash).
-    uint64_t h64 = electric::fnv1a64(d.def_key);
-    uint32_t h32 = static_cast<uint32_t>(h64 ^ (h64 >> 32));
     int64 micros = unix_micros_now();
     std::string handle;
     for (;;) {

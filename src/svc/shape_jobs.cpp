@@ -98,7 +98,7 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
                               std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
             handle = r.str(0, 0);
         } catch (const PqError &e) {
-            if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" ||
+            if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" || e.sqlstate == "23505" ||
                 e.sqlstate == "57P01" || e.sqlstate == "53300") {
                 throw;
             }
@@ -130,7 +130,7 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
 std::pair<int, std::string> ShapeRoutes::creation_failure(const std::exception &e) {
     if (auto *pe = dynamic_cast<const PgClientError *>(&e)) {
         const std::string &st = pe->sqlstate;
-        if (st.rfind("22", 0) == 0 || st.rfind("23", 0) == 0 || st.rfind("42", 0) == 0 || st.rfind("2F", 0) == 0)
+        if (st.rfind("22", 0) == 0 || st.rfind("42", 0) == 0 || st.rfind("2F", 0) == 0)
             return {400, invalid_request_body("where", std::string("the shape's query failed: ") + e.what())};
     }
     return {503, message_body(std::string("Failed to create shape, please retry: ") + e.what())};
