@@ -602,11 +602,8 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
                     if (s->where->eq_exact()) {
                         int an = s->where->eq_attnum();
                         int ci = static_cast<size_t>(an) < ra.col_of_attnum.size() ? ra.col_of_attnum[an] : -1;
-                        if (ci >= 0) {
-                            if (static_cast<size_t>(ci) >= r.size() || !r[ci]) return false;
-                            const auto &vals = s->where->eq_values();
-                            return std::find(vals.begin(), vals.end(), *r[ci]) != vals.end();
-                        }
+                        if (ci >= 0)
+                            return s->where->eq_match(static_cast<size_t>(ci) < r.size() ? r[ci] : std::nullopt);
                     }
                     to_wvals(r);
                     try {

@@ -642,7 +642,7 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
                        "included), got " + std::to_string(values.size()));
     if (eq_exact_) {
         const std::optional<std::string> &v = values[eq_attnum_ - 1];
-        return v && std::find(eq_values_.begin(), eq_values_.end(), *v) != eq_values_.end();
+        return eq_match(v ? std::optional<std::string_view>(*v) : std::nullopt);
     }
     bool result = false;
     auto eval = [&] {

@@ -17,10 +17,12 @@
 #pragma once
 #include "pg_compat.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern "C" {
@@ -99,6 +101,11 @@ public:
     // The whole where clause is that equality (or IN list): a row matches exactly when its
     // column text is one of eq_values() (so routing need not run the executor).
     bool eq_exact() const { return eq_exact_; }
+    // For eq_exact() clauses: does a row whose column (eq_attnum()) has this text (nullopt: NULL)
+    // match?
+    bool eq_match(const std::optional<std::string_view> &text) const {
+        return text && std::find(eq_values_.begin(), eq_values_.end(), *text) != eq_values_.end();
+    }
 
     ~CompiledWhere();
     CompiledWhere(const CompiledWhere &) = delete;

@@ -36,12 +36,8 @@ void WorkerRuntime::note_error(const std::string &msg) {
 // The SQL objects must be those this library was built for: after installing a new build, the
 // worker waits (state "starting", worker_status.last_error says why) until
 // ALTER EXTENSION electric_sync UPDATE, consuming nothing meanwhile (the slot keeps the WAL).
-static bool version_ok(const std::optional<std::string> &installed, bool &warned) {
-    if (!installed || *installed == ES_EXT_VERSION) {
-        warned = false;
-        return true;
-    }
-    return false;
+static bool version_ok(const std::optional<std::string> &installed) {
+    return !installed || *installed == ES_EXT_VERSION;
 }
 
 bool WorkerRuntime::become_ready() {
@@ -64,7 +60,7 @@ bool WorkerRuntime::become_ready() {
         }
         return false;
     }
-    if (!version_ok(version, version_warned_)) {
+    if (!version_ok(version)) {
         std::string msg = "extension electric_sync " + version.value_or("?") + " is installed but this library is " +
                           ES_EXT_VERSION + ": run ALTER EXTENSION electric_sync UPDATE";
         note_error(msg);
@@ -75,6 +71,7 @@ bool WorkerRuntime::become_ready() {
         }
         return false;
     }
+    version_warned_ = false;  // warn again if a later check finds a mismatch
     if (!slot) {
         spi::Tx tx("electric_sync: creating slot");
         spi::exec("SELECT pg_create_logical_replication_slot($1::text, 'electric_sync')", {opts_.slot_name});
@@ -113,7 +110,7 @@ bool WorkerRuntime::consume() {
         auto v = spi::exec("SELECT extversion FROM pg_extension WHERE extname = 'electric_sync'");
         tx.commit();
         bool ext = !v.rows.empty();
-        if (!ext || !version_ok(v.rows[0][0], version_warned_)) {
+        if (!ext || !version_ok(v.rows[0][0])) {
             active_ = false;
             service_->set_active(false);
             service_->hub().clear();
