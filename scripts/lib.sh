@@ -3,7 +3,9 @@
 # `postgres` OS user (Postgres refuses to run as root).
 
 ES_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# PG_CONFIG may name another (relocated) PostgreSQL installation; the default is the system one.
 PG_BIN="/usr/lib/postgresql/15/bin"
+[ -n "${PG_CONFIG:-}" ] && PG_BIN="$("$PG_CONFIG" --bindir)"
 
 es_log() { printf '== %s\n' "$*" >&2; }
 

@@ -43,7 +43,7 @@ rdir=$(mktemp -d /tmp/electric_sync-regress.XXXXXX)
 cp -r Makefile electric_sync.control sql expected test "$rdir/"
 mkdir -p "$rdir/src"
 chown -R postgres: "$rdir"
-reg_out=$(cd "$rdir" && su postgres -s /bin/bash -c "make -s installcheck REGRESS_PORT=${REGRESS_PORT:-54390}" 2>&1); reg_rc=$?
+reg_out=$(cd "$rdir" && su postgres -s /bin/bash -c "make -s installcheck ${PG_CONFIG:+PG_CONFIG=$PG_CONFIG} REGRESS_PORT=${REGRESS_PORT:-54390}" 2>&1); reg_rc=$?
 echo "$reg_out" | grep -E '\.\.\. |tests passed|failed' | tail -n 60
 rp=$(echo "$reg_out" | grep -cE '\.\.\. ok|^ok [0-9]')
 rf=$(echo "$reg_out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]')
