@@ -1,6 +1,6 @@
 # electric_sync: PGXS build (C++17).
 EXTENSION   = electric_sync
-EXTVERSION  = 0.2.0
+EXTVERSION  = 0.3.0
 MODULE_big  = electric_sync
 
 # Every .cpp under src/ is part of the shared library (extension + output plugin + worker).

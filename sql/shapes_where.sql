@@ -162,13 +162,53 @@ CREATE TABLE wc (id int PRIMARY KEY, name text COLLATE w_ci);
 SELECT electric_sync._where_matches('wc', 'name = ''ann''', NULL, ARRAY['1', 'Ann']) AS ci_equal;
 SELECT electric_sync._where_matches('wc', 'name IN (''x'', ''ANN'')', NULL, ARRAY['1', 'Ann']) AS ci_in;
 
--- a user-defined immutable function (plpgsql) works; a volatile one is refused
+-- a user-defined function is refused until a superuser allows it; then an immutable one
+-- (plpgsql) works; a volatile one is refused (and cannot be allowed)
 CREATE FUNCTION w_is_even(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS 'BEGIN RETURN $1 % 2 = 0; END';
 CREATE FUNCTION w_coin(int) RETURNS boolean VOLATILE LANGUAGE sql AS 'SELECT random() < 0.5';
+SELECT electric_sync._where_matches('w', 'w_is_even(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+SELECT electric_sync.allow_where_function('w_is_even(int)');
+SELECT electric_sync.allow_where_function('w_coin(int)');
+SELECT fn::regprocedure, signature FROM electric_sync.where_functions;
 SELECT c.clause, array_agg(r.ours ORDER BY r.id) AS matches, bool_and(r.ours IS NOT DISTINCT FROM r.postgres) AS agrees
   FROM (VALUES ('w_is_even(id)'), ('public.w_is_even(id + 1)')) AS c(clause)
  CROSS JOIN LATERAL check_where(c.clause) r GROUP BY c.clause ORDER BY c.clause;
 SELECT electric_sync._where_matches('w', 'w_coin(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+-- an allowed function runs as the unprivileged role electric_sync_where, security-restricted
+CREATE FUNCTION w_whoami(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql
+  AS 'BEGIN RAISE NOTICE ''current_user %'', current_user; RETURN true; END';
+SELECT electric_sync.allow_where_function('w_whoami(int)');
+SELECT electric_sync._where_matches('w', 'w_whoami(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+CREATE FUNCTION w_reset(int) RETURNS void LANGUAGE plpgsql AS 'BEGIN EXECUTE ''RESET ROLE''; END';
+CREATE FUNCTION w_setrole(int) RETURNS boolean IMMUTABLE LANGUAGE plpgsql
+  AS 'BEGIN PERFORM w_reset($1); RETURN true; END';
+SELECT electric_sync.allow_where_function('w_setrole(int)');
+SELECT electric_sync._where_matches('w', 'w_setrole(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+-- the reported escalation: an immutable function calling a volatile one that alters a role
+CREATE ROLE w_mallory;
+CREATE FUNCTION w_doit(int) RETURNS void LANGUAGE plpgsql AS 'BEGIN EXECUTE ''ALTER ROLE w_mallory SUPERUSER''; END';
+CREATE FUNCTION w_evil(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS 'BEGIN PERFORM w_doit($1); RETURN true; END';
+SELECT electric_sync.allow_where_function('w_evil(int)');
+SELECT electric_sync._where_matches('w', 'w_evil(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+SELECT valid, error_message FROM electric_sync.validate_shape('w', 'w_evil(1)');
+SELECT rolsuper FROM pg_roles WHERE rolname = 'w_mallory';
+DROP ROLE w_mallory;
+-- SECURITY DEFINER is never allowed, not even by a stale allow-list entry
+CREATE FUNCTION w_definer(int) RETURNS boolean IMMUTABLE SECURITY DEFINER LANGUAGE sql AS 'SELECT true';
+SELECT electric_sync.allow_where_function('w_definer(int)');
+ALTER FUNCTION w_whoami(int) SECURITY DEFINER;
+SELECT electric_sync._where_matches('w', 'w_whoami(id)', NULL, array_fill(NULL::text, ARRAY[17]));
+SELECT electric_sync.disallow_where_function('w_whoami(int)'), electric_sync.disallow_where_function('w_whoami(int)');
+-- object identifier types are refused before analysis (no existence oracle)
+SELECT t.c, v.valid, v.error_message
+  FROM (VALUES ('''pg_authid''::regclass IS NOT NULL'), ('''no_such_table''::regclass IS NOT NULL'),
+               ('CAST(''x'' AS pg_catalog.regtype) IS NULL'), ('regclass ''pg_authid'' IS NULL'),
+               ('ARRAY[''pg_authid'']::regclass[] IS NULL'), ('pg_relation_size(''pg_authid'') > 0'),
+               ('to_regclass(''pg_authid'') IS NULL'), ('regnamespace(''pg_catalog'') IS NULL')) AS t(c),
+       LATERAL electric_sync.validate_shape('w', t.c) v;
+-- domains with constraints are the owner's code: casts to user domains are refused
+CREATE DOMAIN w_chk AS int CHECK (VALUE > 0);
+SELECT valid, error_message FROM electric_sync.validate_shape('w', 'id = 1::w_chk');
 -- the where clause is resolved with search_path = pg_catalog, <table schema>, public
 CREATE SCHEMA wschema;
 CREATE FUNCTION wschema.lower(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT ''hijacked''';

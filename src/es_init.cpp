@@ -7,6 +7,7 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 #include "guc.hpp"
+#include "guc_where.hpp"
 #include "shmem.hpp"
 
 void _PG_init(void) {
@@ -17,6 +18,7 @@ void _PG_init(void) {
                  errhint("Add electric_sync to shared_preload_libraries in postgresql.conf "
                          "(and set wal_level = logical), then restart the server.")));
     es_define_gucs();
+    es_define_where_gucs();
     es_shmem_init_hooks();
 
     BackgroundWorker bgw;

@@ -22,6 +22,7 @@ PG_FUNCTION_INFO_V1(es_create_shape);
 PG_FUNCTION_INFO_V1(es_validate_shape);
 PG_FUNCTION_INFO_V1(es_where_matches);
 PG_FUNCTION_INFO_V1(es_where_bench);
+PG_FUNCTION_INFO_V1(es_where_sql);
 PG_FUNCTION_INFO_V1(es_relation_signature);
 PG_FUNCTION_INFO_V1(es_emit_message);
 }
@@ -47,8 +48,9 @@ struct ShapeInput {
 struct ShapeDef {
     Oid relid = InvalidOid;
     std::string schema, table;
-    std::optional<std::string> where;          // as given; nullopt = no where
-    std::string where_normalized;              // deparsed; "" = no where
+    std::optional<std::string> where;          // canonical (= where_normalized); nullopt = no where
+    std::string where_normalized;              // deparsed with $n; "" = no where
+    std::string where_sql;                     // deparsed with the params as constants (snapshots)
     std::vector<std::string> params;
     std::optional<std::vector<std::string>> columns;   // explicit selection, table order
     std::string replica, log_mode;
@@ -240,13 +242,17 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
             throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
                              "Parameters ($1, $2, ...) can only be used in a where clause.");
         if (has_where) {
-            d.where = *in.where;
             MemoryContext cxt = pg_guard([] {
                 return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES);
             });
             MemoryContext old = MemoryContextSwitchTo(cxt);
             try {
-                d.where_normalized = analyze_where(rel, *d.where, d.params).normalized;
+                AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
+                d.where_normalized = aw.normalized;
+                d.where_sql = aw.executable;
+                // The definition is the canonical form, never the request's text (which could
+                // carry comments or spacing that change its meaning when pasted elsewhere).
+                d.where = d.where_normalized;
             } catch (...) {
                 MemoryContextSwitchTo(old);
                 MemoryContextDelete(cxt);
@@ -352,11 +358,12 @@ std::string create_shape(const ShapeInput &in) {
     if (d.columns) columns_lit = array_literal(*d.columns);
     auto ins = spi::exec(
         "INSERT INTO electric_sync.shapes (handle, def_key, relid, schema_name, table_name, where_clause, params, "
-        "columns, replica, log_mode, schema_json, pk_columns, rel_signature) "
-        "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13) "
+        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql) "
+        "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14) "
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
         {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
-         d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature});
+         d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
+         d.where ? std::optional<std::string>(d.where_sql) : std::nullopt});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);
@@ -463,6 +470,41 @@ extern "C" Datum es_where_matches(PG_FUNCTION_ARGS) {
         auto cw = CompiledWhere::compile(relid, where, params);
         bool r = cw->matches(row);
         return BoolGetDatum(r);
+    });
+}
+
+// electric_sync._where_sql(tbl, where_clause, params) -> text: the where clause analyzed and
+// checked like a shape's, deparsed with the parameters as typed constants. What the read path
+// runs in snapshot and subset queries (never the request's text). Raises for a bad clause.
+extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        std::string where = *text_arg(fcinfo, 1);
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params")) {
+            for (auto &v : *p) {
+                if (!v) throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED, "parameter values must not be NULL");
+                params.push_back(*v);
+            }
+        }
+        if (is_blank(where))
+            throw ShapeError("where", ERRCODE_SYNTAX_ERROR, "invalid where clause: it is empty",
+                             "Give a boolean SQL expression over the table's columns.");
+        Relation rel = pg_guard([&] { return try_table_open(relid, AccessShareLock); });
+        if (!rel) throw ShapeError("table", ERRCODE_UNDEFINED_TABLE, "the shape's table does not exist any more");
+        std::string sql;
+        try {
+            sql = analyze_where(rel, where, params).executable;
+        } catch (...) {
+            pg_guard([&] { table_close(rel, AccessShareLock); });
+            throw;
+        }
+        pg_guard([&] { table_close(rel, AccessShareLock); });
+        return text_datum(sql);
     });
 }
 

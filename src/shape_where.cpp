@@ -3,7 +3,10 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/genam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -20,6 +23,13 @@ extern "C" {
 #include "parser/parse_param.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "parser/parse_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/regproc.h"
+#include "access/stratnum.h"
+#include "utils/snapmgr.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -93,12 +103,18 @@ std::string hint_for(const ErrorData *ed) {
     const ErrorData *ed = e.edata();
     if (!ed) throw ShapeError(field, ERRCODE_INTERNAL_ERROR, prefix + e.what(), kGenericHint);
     int pos = ed->cursorpos > kPrefixChars ? ed->cursorpos - kPrefixChars : 0;
+    // A reference to another table ("missing FROM-clause entry for table x") is a problem of the
+    // where clause, not a missing shape table: never report it with the table's SQLSTATE.
+    int code = ed->sqlerrcode == ERRCODE_UNDEFINED_TABLE ? ERRCODE_FEATURE_NOT_SUPPORTED : ed->sqlerrcode;
     std::string detail = str(ed->detail);
     if (pos > 0) {
         if (!detail.empty()) detail += "\n";
         detail += "At character " + std::to_string(pos) + " of the where clause.";
     }
-    throw ShapeError(field, ed->sqlerrcode, prefix + str(ed->message), hint_for(ed), detail, pos);
+    std::string msg = str(ed->message);
+    if (ed->sqlerrcode == ERRCODE_UNDEFINED_TABLE)
+        msg = "it references another table (" + msg + "); a shape where clause can only use the columns of its own table";
+    throw ShapeError(field, code, prefix + msg, hint_for(ed), detail, pos);
 }
 
 [[noreturn]] void where_error(int code, const std::string &msg, const std::string &hint,
@@ -234,6 +250,177 @@ bool nonbuiltin_walker(Node *node, void *ctx) {
     return expression_tree_walker(node, walker_cast(nonbuiltin_walker), ctx);
 }
 
+// ---- what may run in a where clause (docs/security.md) -----------------------------------
+
+// reg* types: their input functions look names up in the catalogs, so a literal such as
+// 'pg_authid'::regclass is an existence oracle for any object, evaluated at parse time.
+bool is_reg_type(Oid t) {
+    switch (t) {
+    case REGCLASSOID:
+    case REGPROCOID:
+    case REGPROCEDUREOID:
+    case REGOPEROID:
+    case REGOPERATOROID:
+    case REGTYPEOID:
+    case REGCONFIGOID:
+    case REGDICTIONARYOID:
+    case REGNAMESPACEOID:
+    case REGROLEOID:
+    case REGCOLLATIONOID:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// A reg* type, a domain over one, or an array of one.
+bool is_reg_family(Oid t) {
+    if (!OidIsValid(t)) return false;
+    Oid base = getBaseType(t);
+    if (is_reg_type(base)) return true;
+    Oid elem = get_element_type(base);
+    return OidIsValid(elem) && is_reg_type(getBaseType(elem));
+}
+
+bool names_reg_type(TypeName *tn) {
+    Type t = LookupTypeName(nullptr, tn, nullptr, true);
+    if (!t) return false;
+    Oid id = typeTypeId(t);
+    ReleaseSysCache(t);
+    return is_reg_family(id);
+}
+
+// Does any function of this name take or return a reg* type? Then a string literal given to it
+// would be coerced (its input function run) during analysis.
+bool name_has_reg_candidate(List *funcname) {
+    FuncCandidateList c = FuncnameGetCandidates(funcname, -1, NIL, false, false, false, true);
+    for (; c; c = c->next) {
+        if (is_reg_family(get_func_rettype(c->oid))) return true;
+        for (int i = 0; i < c->nargs; i++)
+            if (is_reg_family(c->args[i])) return true;
+    }
+    return false;
+}
+
+struct RawCheck {
+    Relation rel = nullptr;
+    bool found = false;
+    int location = -1;
+};
+
+// Raw parse tree, before analysis would run any input function: refuses casts to reg* types
+// (x::regclass, CAST(x AS regclass), regclass 'x', regclass('x')), calls of functions that take
+// or return reg* types, and references to reg*-typed columns (a literal compared with one is
+// coerced). Otherwise 'pg_authid'::regclass would be an existence oracle for any object.
+bool raw_reg_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    RawCheck *c = static_cast<RawCheck *>(ctx);
+    if (IsA(node, TypeCast)) {
+        TypeCast *tc = reinterpret_cast<TypeCast *>(node);
+        if (tc->typeName && names_reg_type(tc->typeName)) {
+            c->found = true;
+            c->location = tc->location;
+            return true;
+        }
+    } else if (IsA(node, FuncCall)) {
+        FuncCall *fc = reinterpret_cast<FuncCall *>(node);
+        if ((list_length(fc->args) == 1 && list_length(fc->funcname) <= 2 &&
+             names_reg_type(makeTypeNameFromNameList(fc->funcname))) ||
+            name_has_reg_candidate(fc->funcname)) {
+            c->found = true;
+            c->location = fc->location;
+            return true;
+        }
+    } else if (IsA(node, ColumnRef)) {
+        ColumnRef *cr = reinterpret_cast<ColumnRef *>(node);
+        Node *last = static_cast<Node *>(llast(cr->fields));
+        if (IsA(last, String)) {
+            const char *name = strVal(last);
+            TupleDesc td = RelationGetDescr(c->rel);
+            for (int i = 0; i < td->natts; i++) {
+                Form_pg_attribute a = TupleDescAttr(td, i);
+                if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0 && is_reg_family(a->atttypid)) {
+                    c->found = true;
+                    c->location = cr->location;
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    return raw_expression_tree_walker(node, walker_cast(raw_reg_walker), ctx);
+}
+
+// The superuser-kept allow-list of non-built-in functions (electric_sync.where_functions).
+std::vector<Oid> load_allowed_functions() {
+    std::vector<Oid> out;
+    Oid nsp = get_namespace_oid("electric_sync", true);
+    Oid relid = OidIsValid(nsp) ? get_relname_relid("where_functions", nsp) : InvalidOid;
+    if (!OidIsValid(relid)) return out;
+    Relation rel = table_open(relid, AccessShareLock);
+    SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
+    HeapTuple tup;
+    while (HeapTupleIsValid(tup = systable_getnext(scan))) {
+        bool isnull = false;
+        Datum d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+        if (!isnull) out.push_back(DatumGetObjectId(d));
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return out;
+}
+
+struct Policy {
+    const std::vector<Oid> *allowed = nullptr;
+    Oid bad_func = InvalidOid;
+    bool secdef = false;           // bad_func is SECURITY DEFINER
+    Oid bad_domain = InvalidOid;   // a coercion to a user-defined domain
+    bool reg = false;              // a value of a reg* type
+};
+
+bool policy_func_checker(Oid func_id, void *ctx) {
+    Policy *p = static_cast<Policy *>(ctx);
+    HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_id));
+    if (!HeapTupleIsValid(tup)) {
+        p->bad_func = func_id;
+        return true;
+    }
+    bool secdef = ((Form_pg_proc)GETSTRUCT(tup))->prosecdef;
+    ReleaseSysCache(tup);
+    if (secdef) {
+        p->bad_func = func_id;
+        p->secdef = true;
+        return true;
+    }
+    // Built in: created by initdb (not by a user or an extension).
+    if (func_id < FirstNormalObjectId) return false;
+    for (Oid a : *p->allowed)
+        if (a == func_id) return false;
+    p->bad_func = func_id;
+    return true;
+}
+
+bool policy_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    Policy *p = static_cast<Policy *>(ctx);
+    if (check_functions_in_node(node, policy_func_checker, ctx)) return true;
+    if (IsA(node, CoerceToDomain)) {
+        // Domain CHECK constraints are code of the domain's owner, run at evaluation.
+        Oid t = reinterpret_cast<CoerceToDomain *>(node)->resulttype;
+        if (t >= FirstNormalObjectId) {
+            p->bad_domain = t;
+            return true;
+        }
+    }
+    if ((IsA(node, Const) || IsA(node, FuncExpr) || IsA(node, CoerceViaIO) || IsA(node, RelabelType) ||
+         IsA(node, ArrayCoerceExpr) || IsA(node, Param)) &&
+        is_reg_family(exprType(node))) {
+        p->reg = true;
+        return true;
+    }
+    return expression_tree_walker(node, walker_cast(policy_walker), ctx);
+}
+
 struct SubstCtx {
     Const **consts;
     int n;
@@ -255,6 +442,29 @@ Node *subst_mutator(Node *node, void *ctx) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Oid where_role_oid() {
+    Oid r = pg_guard([] { return get_role_oid(kWhereRole, true); });
+    if (!OidIsValid(r))
+        throw SqlError(ERRCODE_UNDEFINED_OBJECT, std::string("role ") + kWhereRole + " does not exist",
+                       "It is created by CREATE EXTENSION electric_sync (and ALTER EXTENSION electric_sync UPDATE); "
+                       "where clauses are evaluated as that role.");
+    bool super = pg_guard([&] { return superuser_arg(r); });
+    if (super)
+        throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE, std::string("role ") + kWhereRole + " must not be a superuser",
+                       std::string("Where clauses are evaluated as ") + kWhereRole + ": ALTER ROLE " + kWhereRole +
+                           " NOSUPERUSER.");
+    return r;
+}
+
+EvalRole::EvalRole(Oid role) {
+    GetUserIdAndSecContext(&saved_uid_, &saved_sec_);
+    SetUserIdAndSecContext(role, saved_sec_ | SECURITY_RESTRICTED_OPERATION | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+EvalRole::~EvalRole() { SetUserIdAndSecContext(saved_uid_, saved_sec_); }
 
 // ---------------------------------------------------------------------------------------------
 
@@ -293,6 +503,28 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
     }
     Node *where_raw = single_where(raw);
 
+    // reg* values are refused before analysis would run their input functions.
+    RawCheck raw_check;
+    raw_check.rel = rel;
+    try {
+        pg_guard([&] { (void)raw_reg_walker(where_raw, &raw_check); });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    if (raw_check.found)
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "object identifier types (regclass, regproc, regtype, ...) are not allowed",
+                    "Casts to reg* types, functions that take or return them and reg* columns look names up in "
+                    "the catalogs; they cannot be used in a shape where clause.",
+                    raw_check.location >= kPrefixChars
+                        ? "At character " + std::to_string(raw_check.location - kPrefixChars + 1) + " of the where clause."
+                        : std::string());
+
+    // Everything from here (literal input functions, constant folding) runs as the unprivileged
+    // where role, security-restricted.
+    EvalRole as_where_role(where_role_oid());
+    std::vector<Oid> allowed = pg_guard([] { return load_allowed_functions(); });
+
     // 2. Analyze against the table: names, types, operators, coercion to boolean, collations.
     Oid *ptypes = nullptr;
     int nptypes = 0;
@@ -319,6 +551,10 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
     InfoWalk info;
     bool has_sublink = false, returns_set = false, is_mutable = false;
     Oid bad_func = InvalidOid;
+    Policy policy;
+    policy.allowed = &allowed;
+    bool refused = false;
+    std::string bad_name;
     try {
         pg_guard([&] {
             info_walker(expr, &info);
@@ -327,6 +563,9 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
             if (!has_sublink) {
                 is_mutable = contain_mutable_functions(expr);
                 if (is_mutable) (void)mutable_walker(expr, &bad_func);
+                refused = !is_mutable && policy_walker(expr, &policy);
+                if (refused && OidIsValid(policy.bad_func)) bad_name = format_procedure(policy.bad_func);
+                if (refused && OidIsValid(policy.bad_domain)) bad_name = format_type_be(policy.bad_domain);
             }
         });
     } catch (const PgException &e) {
@@ -359,6 +598,23 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
                     detail);
     }
 
+    if (refused && policy.secdef)
+        where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "function " + bad_name + " is SECURITY DEFINER, which is not allowed",
+                    "A shape where clause runs as the unprivileged role electric_sync_where; functions that run "
+                    "with their owner's rights are never allowed.");
+    if (refused && OidIsValid(policy.bad_func))
+        where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "function " + bad_name + " is not allowed in a shape where clause",
+                    "Only built-in functions and operators may be used. A superuser can allow another immutable "
+                    "function with SELECT electric_sync.allow_where_function('" + bad_name + "'::regprocedure); "
+                    "it then runs as the unprivileged role electric_sync_where.");
+    if (refused && OidIsValid(policy.bad_domain))
+        where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "casts to the domain " + bad_name + " are not allowed",
+                    "Domain constraints are code of the domain's owner; cast to the domain's base type instead.");
+    if (refused)
+        where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "values of reg* types (regclass, regproc, regtype, ...) are not allowed",
+                    "Object-identifier types look names up in the catalogs; compare with the column's own values "
+                    "instead.");
+
     // 4. Parameters: every given value must be referenced and every reference given.
     int nparams = static_cast<int>(params.size());
     for (int id = -1; (id = bms_next_member(info.params, id)) >= 0;) {
@@ -377,12 +633,22 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
                              "Give exactly the parameters the where clause references as $1, $2, ...");
     }
 
-    // 5. The normalized form (shape identity): deparsed by Postgres, $n kept.
-    try {
-        const char *txt = pg_guard([&] {
-            return deparse_expression(expr, deparse_context_for(relname, relid), false, false);
+    // 5. The normalized form (shape identity): deparsed by Postgres, $n kept. Deparsed with
+    //    search_path = pg_catalog, so every name outside pg_catalog comes out schema-qualified
+    //    and the text means the same in any session.
+    List *dpcontext = nullptr;
+    auto deparse_qualified = [&](Node *e) {
+        return pg_guard([&] {
+            int level = NewGUCNestLevel();
+            (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+            if (!dpcontext) dpcontext = deparse_context_for(relname, relid);
+            char *txt = deparse_expression(e, dpcontext, false, false);
+            AtEOXact_GUC(true, level);
+            return txt;
         });
-        out.normalized = txt;
+    };
+    try {
+        out.normalized = deparse_qualified(expr);
     } catch (const PgException &e) {
         rethrow_where(e);
     }
@@ -413,14 +679,23 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
                              "invalid value for parameter $" + std::to_string(i + 1) + ": " + e.what(), hint);
         }
     }
+    Node *substituted = nullptr;
     try {
         expr = pg_guard([&] {
             SubstCtx sc{consts.data(), nparams};
             Node *e = subst_mutator(expr, &sc);
+            substituted = e;
             // Constant folding and function-id fixing, as the executor needs; constant
             // sub-expressions that fail (1/0, 'x'::int) fail here, at definition time.
             return reinterpret_cast<Node *>(expression_planner(reinterpret_cast<Expr *>(e)));
         });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    // The executable form: the analyzed tree with the parameter values as typed constants,
+    // deparsed (what snapshot and subset queries run; never the request's text).
+    try {
+        out.executable = deparse_qualified(substituted);
     } catch (const PgException &e) {
         rethrow_where(e);
     }
@@ -588,6 +863,8 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
             normalized_ = aw.normalized;
             Bitmapset *attrs = nullptr;
             bool nonbuiltin = false;
+            role_ = where_role_oid();
+            EvalRole as_where_role(role_);  // ExecInitQual checks EXECUTE rights of the current user
             pg_guard([&] {
                 MemoryContext old = MemoryContextSwitchTo(cxt_);
                 Node *e = static_cast<Node *>(copyObjectImpl(aw.expr));
@@ -646,6 +923,7 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
     }
     bool result = false;
     auto eval = [&] {
+        EvalRole as_where_role(role_);
         result = pg_guard([&]() -> bool {
             ResetExprContext(econtext_);
             MemoryContext old = MemoryContextSwitchTo(econtext_->ecxt_per_tuple_memory);

@@ -3,8 +3,11 @@
 // A where clause is parsed by Postgres' own grammar (as `SELECT 1 WHERE <clause>`, checked to be
 // exactly that shape), analyzed against the shape's table (transformExpr, EXPR_KIND_WHERE),
 // coerced to boolean and checked: only the table's own columns, `$n` parameters and immutable
-// functions/operators; no subqueries, aggregates, window or set-returning functions, no system
-// columns. Parameters get the types Postgres infers for them (unresolved ones become text) and
+// built-in functions/operators (others only when a superuser allow-listed them in
+// electric_sync.where_functions; SECURITY DEFINER never); no subqueries, aggregates, window or
+// set-returning functions, no system columns, no reg* casts, no user-defined domains. Analysis,
+// folding and every evaluation run as the unprivileged role electric_sync_where, in a
+// security-restricted operation (docs/security.md). Parameters get the types Postgres infers for them (unresolved ones become text) and
 // are turned into constants with the type's input function. Rows are evaluated with the
 // executor (ExecInitQual/ExecQual) on a virtual slot; no hand-written SQL evaluator.
 //
@@ -51,6 +54,7 @@ public:
 struct AnalyzedWhere {
     Node *expr = nullptr;              // boolean expression; Params replaced by Consts
     std::string normalized;            // deparsed form with $n (canonical, for the shape identity)
+    std::string executable;            // deparsed with the parameters as typed constants (snapshots)
     std::vector<Oid> param_types;      // inferred type of $1..$n
 };
 
@@ -60,6 +64,27 @@ struct AnalyzedWhere {
 // an undefined state unless the caller runs this inside a subtransaction.
 AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause,
                             const std::vector<std::string> &params);
+
+// The role every where clause is evaluated as (created by the extension script): no login,
+// not a superuser; it reads tables through pg_read_all_data (snapshots) and nothing else.
+constexpr const char *kWhereRole = "electric_sync_where";
+
+// The OID of kWhereRole; throws SqlError when it is missing or has been made a superuser.
+Oid where_role_oid();
+
+// While alive: the current user is `role`, in a security-restricted operation (no SET ROLE,
+// no temporary objects, ...), as Postgres does for index expressions and matview refreshes.
+class EvalRole {
+public:
+    explicit EvalRole(Oid role);
+    ~EvalRole();
+    EvalRole(const EvalRole &) = delete;
+    EvalRole &operator=(const EvalRole &) = delete;
+
+private:
+    Oid saved_uid_ = InvalidOid;
+    int saved_sec_ = 0;
+};
 
 // Runs f inside an internal subtransaction: on any exception the subtransaction is rolled back
 // (releasing whatever Postgres state the failed code left behind) and the exception rethrown;
@@ -130,6 +155,7 @@ private:
     std::vector<int> attnums_;
     std::vector<AttrInput *> inputs_;    // indexed by attnum-1; null when not referenced
     bool needs_subxact_ = false;         // expression calls non-builtin functions
+    Oid role_ = InvalidOid;              // evaluated as this role (kWhereRole)
     std::string normalized_;
     int eq_attnum_ = 0;
     bool eq_exact_ = false;

@@ -14,7 +14,7 @@ CREATE TABLE electric_sync.shapes (
     relid          oid NOT NULL,
     schema_name    text NOT NULL,
     table_name     text NOT NULL,
-    where_clause   text,                            -- as given (NULL = no where)
+    where_clause   text,                            -- canonical form, deparsed by Postgres with $n (NULL = no where)
     params         text[],                          -- $1..$n values as text (NULL = none)
     columns        text[],                          -- selected columns in table order (NULL = all)
     replica        text NOT NULL DEFAULT 'default' CHECK (replica IN ('default', 'full')),
@@ -22,7 +22,7 @@ CREATE TABLE electric_sync.shapes (
     schema_json    text NOT NULL,                   -- exact electric-schema header value
     pk_columns     text[] NOT NULL,                 -- PK in key order; all columns when no PK
     rel_signature  text NOT NULL,                   -- relation layout at creation (DDL invalidation)
-    status         text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deleted', 'invalidated')),
+    status         text NOT NULL DEFAULT 'active',
     created_at     timestamptz NOT NULL DEFAULT now(),
     invalidated_at timestamptz,
     invalid_reason text,
@@ -30,7 +30,13 @@ CREATE TABLE electric_sync.shapes (
     snapshot_xmin  bigint,
     snapshot_xmax  bigint,
     snapshot_xip   bigint[],
-    snapshot_lsn   pg_lsn
+    snapshot_lsn   pg_lsn,
+    -- The where clause as snapshots run it: deparsed from the analyzed tree with the params as
+    -- typed constants (NULL = no where, or a shape created before 0.3.0: computed on use).
+    where_sql      text,
+    -- 'failed': stopped by the worker (its where exceeded electric_sync.where_eval_timeout);
+    -- invalid_reason says why.
+    CONSTRAINT shapes_status_check CHECK (status IN ('active', 'deleted', 'invalidated', 'failed'))
 );
 
 -- At most one live shape per definition. def_key can be long (a where clause with a big IN

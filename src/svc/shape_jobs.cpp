@@ -39,7 +39,9 @@ static std::optional<std::string> to_json_array(const std::vector<std::string> &
 static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
     auto r = pq_exec(conn,
                      "SELECT s.shape_id, s.handle, s.schema_name, s.table_name, s.schema_json, s.status, "
-                     "coalesce(s.where_clause, ''), coalesce(array_to_json(s.params), '[]'), "
+                     "coalesce(s.where_sql, CASE WHEN s.where_clause IS NULL THEN '' "
+                     "  ELSE electric_sync._where_sql(s.relid::regclass, s.where_clause, s.params) END), "
+                     "coalesce(array_to_json(s.params), '[]'), "
                      "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) "
                      "  FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped))), "
                      "coalesce(array_to_json(s.pk_columns), '[]'), s.log_mode "
@@ -306,6 +308,15 @@ struct SnapshotOrigin {
 };
 }  // namespace
 
+// Inside a snapshot or subset transaction: the rest of it runs as the unprivileged where role
+// (which reads every table through pg_read_all_data, and nothing more), with only pg_catalog on
+// the search_path (the where text is deparsed for it) and the snapshot statement timeout.
+void begin_where_scope(PGconn *conn) {
+    pq_exec(conn,
+            "SELECT set_config('role', 'electric_sync_where', true), set_config('search_path', 'pg_catalog', true), "
+            "set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)");
+}
+
 // The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
 // later removes log entries of transactions visible to it (docs/read-path.md).
 void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
@@ -315,6 +326,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     // snapshot taken right after; retake the snapshot until none of its xip is committed.
     for (int attempt = 0;; attempt++) {
         pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        begin_where_scope(conn);
         auto r = pq_exec(conn,
                          "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text, "
                          "(SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
@@ -339,10 +351,8 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     if (!row.where.empty()) sql += " WHERE (" + row.where + ")";
     std::vector<int> pk_idx = pk_positions(row);
 
-    std::vector<const char *> pvals;
-    for (auto &p : row.params) pvals.push_back(p.c_str());
-    if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(pvals.size()), nullptr, pvals.empty() ? nullptr : pvals.data(),
-                           nullptr, nullptr, 0))
+    // row.where is the analyzed clause deparsed with its parameters as constants: no $n left.
+    if (!PQsendQueryParams(conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0))
         throw PqError(PQerrorMessage(conn), "08006", "", "");
     PQsetSingleRowMode(conn);
 
@@ -418,35 +428,6 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
 
 namespace es::svc {
 
-// Renumbers $n placeholders in a SQL fragment by adding `shift` (outside quotes).
-static std::string shift_params(const std::string &sql, size_t shift) {
-    std::string out;
-    out.reserve(sql.size() + 8);
-    char quote = 0;
-    for (size_t i = 0; i < sql.size(); i++) {
-        char ch = sql[i];
-        if (quote) {
-            out += ch;
-            if (ch == quote) quote = 0;
-            continue;
-        }
-        if (ch == '\'' || ch == '"') {
-            quote = ch;
-            out += ch;
-            continue;
-        }
-        if (ch == '$' && i + 1 < sql.size() && isdigit(static_cast<unsigned char>(sql[i + 1]))) {
-            size_t j = i + 1;
-            while (j < sql.size() && isdigit(static_cast<unsigned char>(sql[j]))) j++;
-            out += '$' + std::to_string(std::stoul(sql.substr(i + 1, j - i - 1)) + shift);
-            i = j - 1;
-            continue;
-        }
-        out += ch;
-    }
-    return out;
-}
-
 // Subset snapshot (§9): one-shot query of part of the shape, in its own snapshot.
 void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
     svc_.pool().submit([this, c, s](PGconn *conn) {
@@ -454,22 +435,19 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
         try {
             if (!conn) throw PqError("database unreachable", "08006", "", "");
             ShapeRow row = load_row(conn, s->info().handle);
-            std::vector<std::optional<std::string>> params;
-            for (auto &p : row.params) params.push_back(p);
-            std::string where = row.where;
+            std::string where = row.where;  // executable form (deparsed, params as constants)
             if (sub.where && !sub.where->empty()) {
-                std::string sw = shift_params(*sub.where, row.params.size());
-                // The subset where must be one expression over the table, like a shape's where.
+                // The subset where is analyzed like a shape's where and deparsed by Postgres with
+                // its own parameters as constants: its text never reaches the query.
                 std::vector<std::string> sp;
                 for (auto &p : sub.params) sp.push_back(p.second);
                 auto v = pq_exec(conn,
-                                 "SELECT valid, error_message FROM electric_sync.validate_shape($1, $2, NULL, 'default', "
+                                 "SELECT electric_sync._where_sql($1::regclass, $2, "
                                  "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
                                  {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
                                   std::optional<std::string>(*sub.where), to_json_array(sp)});
-                if (v.rows() == 0 || v.str(0, 0) != "t") throw PqError(v.rows() ? v.str(0, 1) : "invalid where", "42601", "", "");
+                std::string sw = v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
-                for (auto &p : sub.params) params.push_back(p.second);
             }
             // order_by: a list of columns, each optionally ASC/DESC and NULLS FIRST/LAST.
             static const std::regex order_re(
@@ -488,6 +466,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 end = s->log_end();
             }
             pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+            begin_where_scope(conn);
             auto sn = pq_exec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn() - '0/0'::pg_lsn");
             std::string snap = sn.str(0, 0);
             uint64_t db_lsn = std::stoull(sn.str(0, 1));
@@ -498,7 +477,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             if (sub.order_by) sql += " ORDER BY " + *sub.order_by;
             if (sub.limit) sql += " LIMIT " + std::to_string(*sub.limit);
             if (sub.offset) sql += " OFFSET " + std::to_string(*sub.offset);
-            auto r = pq_exec(conn, sql, params);
+            auto r = pq_exec(conn, sql, {});
             pq_command(conn, "COMMIT");
             auto p1 = snap.find(':'), p2 = snap.find(':', p1 + 1);
             uint64_t xmin = std::stoull(snap.substr(0, p1));

@@ -28,7 +28,7 @@ static CacheConfig cache_cfg(const ServiceConfig &c) {
 void ShapeRoutes::finish(CtxPtr c, http::Response r) {
     const http::Request &rq = c->ex->request();
     for (auto &h : cors_headers(rq.header("origin"))) r.set(h.first, h.second);
-    r.set("electric-server", "electric_sync/0.2.0");
+    r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     if (!r.header("content-type")) r.set("content-type", "application/json");
     c->ex->respond(std::move(r));
 }
@@ -368,7 +368,7 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     ci.sse = true;
     head.set("cache-control", select_cache_control(ci, cache_cfg(c->cfg)).cache_control);
     for (auto &h : cors_headers(c->ex->request().header("origin"))) head.set(h.first, h.second);
-    head.set("electric-server", "electric_sync/0.2.0");
+    head.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     c->sse_offset = R.offset.offset.tx == 0 ? LogOffset::snapshot_end() : R.offset.offset;
     if (!c->ex->begin_stream(std::move(head))) return;
     c->timer = svc_.server()->after(c->cfg.sse_timeout_ms, [c, s] {
