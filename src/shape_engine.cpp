@@ -24,6 +24,8 @@ extern "C" {
 #include "pg_spi.hpp"
 #include "shape_engine.hpp"
 #include "shape_where.hpp"
+#include "eval_watchdog.hpp"
+#include "guc_where.hpp"
 #include "guc.hpp"
 #include "shmem.hpp"
 
@@ -46,6 +48,7 @@ struct RoutedShape {
     size_t chunk_acc = 0;                 // bytes since the last chunk end
     uint64_t visit = 0;                   // routing: already a candidate for this change
     int64_t log_bytes = 0;                // size of the stored log (rotation)
+    bool stopped = false;                 // its where exceeded where_eval_timeout: failed at batch end
 };
 
 struct RelAttrs {
@@ -62,6 +65,8 @@ struct ShapeEngine::Batch {
     std::unordered_map<int64_t, std::vector<svc::LogEntry>> appends;
     std::vector<std::pair<int64_t, std::vector<svc::LogEntry>>> logs;
     std::vector<int64_t> gone;
+    std::vector<int64_t> to_fail;                             // stopped during routing
+    std::vector<std::pair<int64_t, std::string>> failed;      // published after the commit
     uint64_t last_commit = 0, last_end = 0, changes = 0, txns = 0;
     bool wrote = false;  // anything written: then processed_lsn must be recorded with it
 };
@@ -75,8 +80,11 @@ static std::vector<std::string> json_list(const std::optional<std::string> &s) {
     return out;
 }
 
-ShapeEngine::ShapeEngine(std::string slot, svc::ShapeHub &hub) : slot_(slot), hub_(hub), reader_(std::move(slot)) {}
-ShapeEngine::~ShapeEngine() = default;
+ShapeEngine::ShapeEngine(std::string slot, svc::ShapeHub &hub) : slot_(slot), hub_(hub), reader_(std::move(slot)) {
+    watchdog::set_limit_ms(es_guc_where_eval_timeout_ms);
+    watchdog::start();
+}
+ShapeEngine::~ShapeEngine() { watchdog::stop(); }
 
 void ShapeEngine::reset() {
     reader_.close();
@@ -199,6 +207,22 @@ void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark
     spi::exec("DELETE FROM electric_sync.shape_runtime WHERE shape_id = $1::bigint", {sid});
     b.appends.erase(id);
     b.gone.push_back(id);
+}
+
+// A shape whose where clause exceeded electric_sync.where_eval_timeout: stopped for good
+// (status 'failed', the reason in invalid_reason), its log removed; its clients get a 400 that
+// says why, and a new request of the same definition starts a new shape.
+void ShapeEngine::fail_shape(int64_t id, Batch &b) {
+    std::string reason = "the shape's where clause took longer than electric_sync.where_eval_timeout (" +
+                         std::to_string(es_guc_where_eval_timeout_ms) +
+                         " ms) on one change, so the shape was stopped; simplify the where clause or raise the limit";
+    ereport(WARNING, (errmsg("electric_sync: shape %lld stopped: %s", static_cast<long long>(id), reason.c_str())));
+    drop_shape(id, b, "failed", false);
+    spi::exec("UPDATE electric_sync.shapes SET status = 'failed', invalidated_at = now(), invalid_reason = $2 "
+              "WHERE shape_id = $1::bigint AND status = 'active'",
+              {std::to_string(id), reason});
+    b.gone.erase(std::remove(b.gone.begin(), b.gone.end(), id), b.gone.end());
+    b.failed.emplace_back(id, reason);
 }
 
 // Messages from the SQL API and the snapshot jobs, in commit order.
@@ -412,6 +436,7 @@ Row tuple_values(const std::vector<decoding::Value> &vals, const std::vector<dec
 }  // namespace
 
 bool ShapeEngine::step(int batch_changes, int chunk_bytes, int64_t max_log_bytes) {
+    watchdog::set_limit_ms(es_guc_where_eval_timeout_ms);
     try {
         return step_inner(batch_changes, chunk_bytes, max_log_bytes);
     } catch (...) {
@@ -597,6 +622,7 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
                 }
             }
             for (RoutedShape *s : cand) {
+                if (s->stopped) continue;
                 auto eval = [&](const Row &r) -> bool {
                     if (s->where->always_true()) return true;
                     if (s->where->eq_exact()) {
@@ -609,6 +635,10 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
                     try {
                         return s->where->matches(wvals);
                     } catch (const std::exception &) {
+                        if (watchdog::take_fired() && !s->stopped) {
+                            s->stopped = true;
+                            b.to_fail.push_back(s->id);
+                        }
                         return false;
                     }
                 };
@@ -618,7 +648,7 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
                     old_m = old_full ? eval(oldr) : true;
                 else if (!is_insert)
                     old_m = old_full ? eval(oldr) : new_m;
-                if (!new_m && !old_m) continue;
+                if (s->stopped || (!new_m && !old_m)) continue;
                 // Column lookups in the decoded relation.
                 auto col = [&](const std::string &name) { return rel.column_index(name); };
                 auto key_of = [&](const Row &r) {
@@ -709,6 +739,7 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
         }
     }
     flush_inserts(b);
+    for (int64_t id : b.to_fail) fail_shape(id, b);
     const bool full = rows_.size() >= static_cast<size_t>(batch_changes);
     if (rows_.capacity() > 100000) std::vector<std::string>().swap(rows_);  // after a huge transaction
     else rows_.clear();
@@ -737,6 +768,8 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
     for (auto &l : b.logs) hub_.publish_log(l.first, std::move(l.second));
     for (auto &a : b.appends) hub_.publish_append(a.first, std::move(a.second));
     for (auto id : b.gone) hub_.publish_gone(id);
+    for (auto &f : b.failed)
+        hub_.publish_failed(f.first, 400, electric::invalid_request_body("where", f.second));
     last_seen_lsn_ = std::max({last_seen_lsn_, processed_lsn_, b.last_commit});
     if (last_seen_lsn_) hub_.set_global_lsn(last_seen_lsn_);
     // worker_status.processed_lsn: every transaction that committed before it is in the logs.

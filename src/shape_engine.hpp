@@ -35,6 +35,7 @@ private:
     void load_all();
     RoutedShape *load_shape(int64_t id);
     void drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid);
+    void fail_shape(int64_t id, Batch &b);
     void on_message(const std::string &content, Batch &b);
     void flush_inserts(Batch &b);
     bool step_inner(int batch_changes, int chunk_bytes, int64_t max_log_bytes);

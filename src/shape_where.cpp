@@ -41,6 +41,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 #include "shape_where.hpp"
+#include "eval_watchdog.hpp"
 
 #include <cctype>
 
@@ -923,6 +924,7 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
     }
     bool result = false;
     auto eval = [&] {
+        watchdog::Armed armed;  // electric_sync.where_eval_timeout (in the worker)
         EvalRole as_where_role(role_);
         result = pg_guard([&]() -> bool {
             ResetExprContext(econtext_);

@@ -159,6 +159,19 @@ void Shape::set_failed(int http_status, std::string body) {
     run_all(fns);
 }
 
+void Shape::set_stopped(int http_status, std::string body) {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (status_ == Status::Gone) return;
+        status_ = Status::Failed;
+        failure_status_ = http_status;
+        failure_body_ = std::move(body);
+        wake_locked(fns);
+    }
+    run_all(fns);
+}
+
 uint64_t Shape::wait(std::function<void()> fn) {
     std::lock_guard<std::mutex> g(mu_);
     uint64_t id = next_wait_id_++;
@@ -265,21 +278,26 @@ void ShapeHub::publish_log(int64_t id, std::vector<LogEntry> log) {
     if (auto s = by_id(id)) s->set_log(std::move(log));
 }
 
-void ShapeHub::publish_gone(int64_t id) {
-    ShapePtr s;
-    {
-        std::lock_guard<std::mutex> g(mu_);
-        auto it = by_id_.find(id);
-        if (it == by_id_.end()) return;
-        s = it->second;
-        for (auto d = by_def_.begin(); d != by_def_.end();) {
-            if (d->second == id)
-                d = by_def_.erase(d);
-            else
-                ++d;
-        }
+// The shape with this id, its definitions forgotten (a new request of them makes a new shape).
+ShapePtr ShapeHub::detach_definitions(int64_t id) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return nullptr;
+    for (auto d = by_def_.begin(); d != by_def_.end();) {
+        if (d->second == id)
+            d = by_def_.erase(d);
+        else
+            ++d;
     }
-    s->set_gone();
+    return it->second;
+}
+
+void ShapeHub::publish_gone(int64_t id) {
+    if (ShapePtr s = detach_definitions(id)) s->set_gone();
+}
+
+void ShapeHub::publish_failed(int64_t id, int http_status, std::string body) {
+    if (ShapePtr s = detach_definitions(id)) s->set_stopped(http_status, std::move(body));
 }
 
 void ShapeHub::clear() {

@@ -82,6 +82,9 @@ public:
     void set_gone();
     // Loading -> Failed with the HTTP answer for the requests waiting on it.
     void set_failed(int http_status, std::string body);
+    // Any state but Gone -> Failed (the engine stopped the shape): every request, waiting or
+    // new, gets this answer.
+    void set_stopped(int http_status, std::string body);
     // Under mutex(): the answer of a Failed shape.
     int failure_status() const { return failure_status_; }
     const std::string &failure_body() const { return failure_body_; }
@@ -136,6 +139,9 @@ public:
     void publish_append(int64_t id, std::vector<LogEntry> entries);
     void publish_log(int64_t id, std::vector<LogEntry> log);
     void publish_gone(int64_t id);
+    // The engine stopped the shape: its requests get this answer; the definition is forgotten,
+    // so a new request of it starts a new shape.
+    void publish_failed(int64_t id, int http_status, std::string body);
     void set_global_lsn(uint64_t lsn) { global_lsn_.store(lsn); }
     uint64_t global_lsn() const { return global_lsn_.load(); }
 
@@ -147,6 +153,7 @@ public:
     void clear();
 
 private:
+    ShapePtr detach_definitions(int64_t id);
     mutable std::mutex mu_;
     std::unordered_map<std::string, ShapePtr> by_handle_;
     std::unordered_map<int64_t, ShapePtr> by_id_;
