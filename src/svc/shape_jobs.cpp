@@ -90,6 +90,9 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
         for (auto &p : R.params) params.push_back(p.second);
         std::string handle;
         try {
+            // Analysis and constant folding of the where clause are bounded like a snapshot.
+            pq_command(conn, "BEGIN");
+            pq_exec(conn, "SELECT set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)");
             auto r = pq_exec(conn,
                              "SELECT electric_sync.create_shape($1, $2, "
                              "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
@@ -99,7 +102,9 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
                              {quote_qualified(R.table_schema, R.table_name), R.where, to_json_array(R.columns),
                               std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
             handle = r.str(0, 0);
+            pq_command(conn, "COMMIT");
         } catch (const PqError &e) {
+            if (PQtransactionStatus(conn) != PQTRANS_IDLE) PgResult(PQexec(conn, "ROLLBACK"));
             if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" || e.sqlstate == "23505" ||
                 e.sqlstate == "57P01" || e.sqlstate == "53300") {
                 throw;
@@ -134,6 +139,10 @@ std::pair<int, std::string> ShapeRoutes::creation_failure(const std::exception &
         const std::string &st = pe->sqlstate;
         if (st.rfind("22", 0) == 0 || st.rfind("42", 0) == 0 || st.rfind("2F", 0) == 0)
             return {400, invalid_request_body("where", std::string("the shape's query failed: ") + e.what())};
+        // Cancelled by electric_sync.snapshot_timeout: retrying would run the same query again.
+        if (st == "57014")
+            return {400, invalid_request_body("where", "the shape's snapshot query took longer than "
+                                                       "electric_sync.snapshot_timeout and was cancelled")};
     }
     return {503, message_body(std::string("Failed to create shape, please retry: ") + e.what())};
 }
