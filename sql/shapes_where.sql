@@ -206,6 +206,16 @@ SELECT t.c, v.valid, v.error_message
                ('ARRAY[''pg_authid'']::regclass[] IS NULL'), ('pg_relation_size(''pg_authid'') > 0'),
                ('to_regclass(''pg_authid'') IS NULL'), ('regnamespace(''pg_catalog'') IS NULL')) AS t(c),
        LATERAL electric_sync.validate_shape('w', t.c) v;
+-- the request's text never reaches SQL: canonical definition and executable form are deparsed
+SELECT electric_sync._where_sql('w', E'true /*\n)) UNION ALL SELECT -1, current_setting(''electric_sync.jwt_secret'') -- */');
+SELECT electric_sync._where_sql('w', 'id = 42 --');
+SELECT electric_sync._where_sql('w', 'name = $1 AND id = ANY($2)', ARRAY[$$O'Brien ); DROP TABLE w; --$$, '{1,2}']);
+SELECT electric_sync._where_sql('w', 'id = 1; DROP TABLE w');
+SELECT where_normalized FROM electric_sync.validate_shape('w', 'id = 42 -- a comment');
+-- bounds: depth, length, parameter count
+SELECT valid, error_field, error_message FROM electric_sync.validate_shape('w', repeat('NOT ', 300) || 'id > 0');
+SELECT valid, error_field, error_message FROM electric_sync.validate_shape('w', 'id > 0 OR name = ''' || repeat('x', 300000) || '''');
+SELECT valid, error_field, error_message FROM electric_sync.validate_shape('w', 'id > 0', params => array_fill('1'::text, ARRAY[10001]));
 -- domains with constraints are the owner's code: casts to user domains are refused
 CREATE DOMAIN w_chk AS int CHECK (VALUE > 0);
 SELECT valid, error_message FROM electric_sync.validate_shape('w', 'id = 1::w_chk');

@@ -422,6 +422,20 @@ bool policy_walker(Node *node, void *ctx) {
     return expression_tree_walker(node, walker_cast(policy_walker), ctx);
 }
 
+// Nesting depth of an analyzed expression (walkers and the deparsed text grow with it).
+struct DepthCtx {
+    int cur = 0, max = 0;
+};
+
+bool depth_walker(Node *node, void *ctx) {
+    if (!node) return false;
+    DepthCtx *d = static_cast<DepthCtx *>(ctx);
+    if (++d->cur > d->max) return true;
+    bool deep = expression_tree_walker(node, walker_cast(depth_walker), ctx);
+    d->cur--;
+    return deep;
+}
+
 struct SubstCtx {
     Const **consts;
     int n;
@@ -489,6 +503,16 @@ void run_in_subtransaction(const std::function<void()> &f) {
 
 AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const std::vector<std::string> &params) {
     AnalyzedWhere out;
+    if (where_clause.size() > kMaxWhereBytes)
+        where_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                    "it is " + std::to_string(where_clause.size()) + " bytes long, more than the limit of " +
+                        std::to_string(kMaxWhereBytes),
+                    "Use an array parameter (col = ANY($1::int[])) for long lists of values.");
+    if (params.size() > kMaxWhereParams)
+        throw ShapeError("params", ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                         "too many parameters: " + std::to_string(params.size()) + " (at most " +
+                             std::to_string(kMaxWhereParams) + ")",
+                         "Use an array parameter (col = ANY($1::int[])) for long lists of values.");
     const std::string sql = std::string(kPrefix) + where_clause;
     const char *relname = RelationGetRelationName(rel);
     Oid relid = RelationGetRelid(rel);
@@ -549,6 +573,19 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
     // 3. What may appear: own columns (no system columns), no subqueries, no SRFs, and only
     //    immutable functions and operators. (Aggregates, window functions and references to
     //    other tables are already refused by the analysis above.)
+    DepthCtx depth;
+    depth.max = kMaxWhereDepth;
+    bool too_deep = false;
+    try {
+        too_deep = pg_guard([&] { return depth_walker(expr, &depth); });
+    } catch (const PgException &e) {
+        rethrow_where(e);
+    }
+    if (too_deep)
+        where_error(ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                    "it is nested more than " + std::to_string(kMaxWhereDepth) + " levels deep",
+                    "Write the condition with fewer nested parentheses, NOTs and function calls.");
+
     InfoWalk info;
     bool has_sublink = false, returns_set = false, is_mutable = false;
     Oid bad_func = InvalidOid;

@@ -50,6 +50,11 @@ public:
     int position;
 };
 
+// Bounds of a where clause (longer, deeper or with more parameters: a "where"/"params" error).
+constexpr size_t kMaxWhereBytes = 256 * 1024;
+constexpr size_t kMaxWhereParams = 10000;
+constexpr int kMaxWhereDepth = 256;
+
 // Result of analyzing a where clause (palloc'd in the memory context current at the call).
 struct AnalyzedWhere {
     Node *expr = nullptr;              // boolean expression; Params replaced by Consts
