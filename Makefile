@@ -21,7 +21,8 @@ REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CXXFLAGS = -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
-EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out \
+              test/fuzz/build
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -50,7 +51,7 @@ test/unit/build/core_%.o: src/core/%.cpp
 test/unit/unit_tests: $(UNIT_OBJS)
 	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_OBJS) -lssl -lcrypto -pthread
 
-.PHONY: unit demo demo-stop test
+.PHONY: unit demo demo-stop test fuzz
 unit:
 	$(MAKE) -j$$(nproc) test/unit/unit_tests
 	./test/unit/unit_tests
@@ -63,6 +64,11 @@ demo-stop:
 
 test:
 	bash scripts/test.sh
+
+# ---- libFuzzer targets (clang; docs/fuzzing.md): every test/fuzz/fuzz_*.cpp, FUZZ_SECONDS each ----
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash test/fuzz/run.sh $(FUZZ_SECONDS)
 
 # The pg_regress config: add electric_sync to output_plugin_libraries only where the server has
 # that setting (15.19+); an unknown setting would stop an older server from starting.

@@ -57,6 +57,7 @@ public:
     }
 
     bool at_end() const { return pos_ >= s_.size(); }
+    size_t remaining() const { return at_end() ? 0 : s_.size() - pos_; }
     char peek() const { return at_end() ? '\0' : s_[pos_]; }
     // Next field starts with a lowercase letter and is a key=value field.
     bool at_kv() const {
@@ -317,6 +318,9 @@ void parse_truncate(Cursor &c, Truncate &t) {
     }
     uint32_t n = c.uint<uint32_t>();
     if (n == 0) c.fail("TRUNCATE without relations");
+    // Each relation takes at least 2 bytes (" <oid>"): a count larger than the rest of the
+    // record is malformed (and must not reserve up to 16 GiB first).
+    if (n > c.remaining() / 2) c.fail("TRUNCATE relation count exceeds the record");
     t.relids.reserve(n);
     for (uint32_t i = 0; i < n; i++) {
         c.sep();
@@ -359,7 +363,7 @@ void parse_message(Cursor &c, Message &m) {
         size_t colon = t.find(':');
         size_t len;
         if (colon == std::string_view::npos || !Cursor::to_uint(t.substr(1, colon - 1), len) ||
-            t.size() - colon - 1 != len * 2)
+            len > (t.size() - colon - 1) / 2 || t.size() - colon - 1 != len * 2)   // no len*2 wrap
             c.fail("malformed binary message content");
         m.content.resize(len);
         for (size_t i = 0; i < len; i++) {

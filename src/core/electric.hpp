@@ -84,7 +84,11 @@ bool operator<=(const LogOffset &a, const LogOffset &b);
 bool operator>(const LogOffset &a, const LogOffset &b);
 bool operator>=(const LogOffset &a, const LogOffset &b);
 
-// Parses "-1" or "<uint64>_<uint64|inf>" (digits only, no sign, no spaces). "now" -> nullopt.
+// Parses "-1" or "<tx>_<op|inf>" (digits only, no sign, no spaces). "now" -> nullopt.
+// Each part is at most kMaxLogOffsetPart (INT64_MAX): internally LSNs and op positions are
+// int64 (bigint) and chunk numbers are incremented, so 0_18446744073709551615 is rejected
+// rather than wrapping to chunk 0.
+inline constexpr uint64_t kMaxLogOffsetPart = uint64_t(INT64_MAX);
 std::optional<LogOffset> parse_log_offset(std::string_view s);
 
 // A request's offset: -1, now, or a real position.
@@ -148,9 +152,16 @@ ValidationErrors parse_shape_request(const QueryParams &q, ShapeRequest &out);
 // query ones. `params` may be an object (re-serialized) or a JSON string. On a bad body returns
 // false and sets error_body to {"error":"Request body must be a JSON object"} or
 // {"error":"Invalid JSON in request body","details":"..."} (both 400). An empty body is OK.
+// The body is parsed with json_limits::parse_bounded: at most kMaxSubsetBodyBytes and
+// json_limits::kMaxDepth (64) levels of nesting; deeper -> 400 "Invalid JSON in request body"
+// (details say why), larger -> {"error":"Request body too large",...} with error_status 413.
+// The three-argument form is kept for existing callers (they answer 400 for every error).
+inline constexpr size_t kMaxSubsetBodyBytes = size_t(4) << 20;   // 4 MiB
 bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body);
+bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body, int &error_status);
 
 // Parses a `params` JSON object string ({"1":"a","2":"b"}) into a map, checking numbering.
+// Bounded like the POST body (kMaxSubsetBodyBytes, 64 levels; each is a message here).
 // Returns an error message (for field params) or nullopt on success.
 std::optional<std::string> parse_params_json(std::string_view json, std::map<int, std::string> &out);
 

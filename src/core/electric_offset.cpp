@@ -6,14 +6,15 @@ namespace es::electric {
 
 namespace {
 
-// Digits only, no sign, fits in uint64.
+// Digits only, no sign, at most kMaxLogOffsetPart (INT64_MAX): LSNs and op positions are
+// stored as bigint and a snapshot chunk number is incremented, so a larger part would wrap.
 bool parse_u64(std::string_view s, uint64_t &out) {
-    if (s.empty() || s.size() > 20) return false;
+    if (s.empty() || s.size() > 19) return false;
     uint64_t v = 0;
     for (char c : s) {
         if (c < '0' || c > '9') return false;
         uint64_t d = uint64_t(c - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
+        if (v > (kMaxLogOffsetPart - d) / 10) return false;
         v = v * 10 + d;
     }
     out = v;

@@ -1,6 +1,8 @@
 #include "core/cpp_only.hpp"
 // Query strings, ShapeRequest parsing/validation and the 400 error map (§2, §6.3, §9).
 #include "core/electric.hpp"
+#include "core/json_limits.hpp"
+#include "core/utf8.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -59,12 +61,30 @@ std::string json_scalar_to_string(const nlohmann::json &v) {
     return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Text that reaches Postgres or a JSON encoder must be valid UTF-8 without NUL bytes
+// (nlohmann's dump throws type_error 316 on invalid UTF-8; libpq cuts a value at a NUL).
+std::optional<std::string> text_error(std::string_view v) {
+    if (!utf8::valid(v)) return std::string("must be valid UTF-8");
+    if (utf8::has_nul(v)) return std::string("must not contain NUL bytes");
+    return std::nullopt;
+}
+
 void validate_subset(const QueryParams &q, ShapeRequest &out, ValidationErrors &errs) {
     constexpr std::string_view prefix = "subset__";
     for (auto &kv : q)
         if (kv.first.compare(0, prefix.size(), prefix) == 0) out.subset.present = true;
     if (!out.subset.present) return;
     SubsetRequest &s = out.subset;
+    bool bad_text = false;
+    for (const char *key : {"where", "order_by", "params", "limit", "offset"}) {
+        const std::string *v = find_param(q, std::string("subset__") + key);
+        if (!v) continue;
+        if (auto err = text_error(*v)) {
+            errs.add_subset(key, *err);
+            bad_text = true;
+        }
+    }
+    if (bad_text) return;
     s.where = nonblank(q, "subset__where");
     s.order_by = nonblank(q, "subset__order_by");
     bool limit_changed = false, offset_changed = false;
@@ -192,8 +212,13 @@ std::optional<std::string> number_params(const std::vector<std::pair<std::string
 }
 
 std::optional<std::string> parse_params_json(std::string_view json, std::map<int, std::string> &out) {
-    auto doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-    if (doc.is_discarded()) return std::string("params must be valid JSON");
+    auto parsed = json_limits::parse_bounded(json, {json_limits::kMaxDepth, kMaxSubsetBodyBytes});
+    if (parsed.status == json_limits::Status::TooDeep)
+        return "params JSON is nested more than " + std::to_string(json_limits::kMaxDepth) + " levels deep";
+    if (parsed.status == json_limits::Status::TooLarge)
+        return "params JSON is larger than " + std::to_string(kMaxSubsetBodyBytes) + " bytes";
+    if (!parsed.ok()) return std::string("params must be valid JSON");
+    const nlohmann::json &doc = parsed.value;
     if (!doc.is_object()) return std::string("params must be a JSON object");
     std::vector<std::pair<std::string, std::string>> raw;
     for (auto it = doc.begin(); it != doc.end(); ++it) raw.emplace_back(it.key(), json_scalar_to_string(it.value()));
@@ -218,7 +243,11 @@ ValidationErrors parse_shape_request(const QueryParams &q, ShapeRequest &out) {
     else if (auto *s2 = find_param(q, "experimental_live_sse"))
         out.live_sse = *s2 != "false";
 
-    // ---- stage 1: casts ----
+    // ---- stage 1: casts (and text checks: values sent to Postgres or into JSON) ----
+    for (const char *key : {"table", "where", "handle", "cursor", "replica", "log"}) {
+        if (const std::string *v = find_param(q, key))
+            if (auto err = text_error(*v)) errs.add(key, *err);
+    }
     if (auto r = nonblank(q, "replica")) {
         if (*r == "default")
             out.replica = Replica::Default;
@@ -250,9 +279,18 @@ ValidationErrors parse_shape_request(const QueryParams &q, ShapeRequest &out) {
     }
     if (raw_params.empty() && nonblank(q, "params")) params_invalid = true;
     if (params_invalid) errs.add("params", "is invalid");
+    for (auto &[k, v] : raw_params) {
+        if (auto err = text_error(v)) {
+            errs.add("params", *err);
+            break;
+        }
+    }
     if (auto *c = find_param(q, "columns")) {
         out.columns_raw = *c;
-        if (auto err = parse_columns(*c, out.columns)) errs.add("columns", *err);
+        if (auto err = text_error(*c))
+            errs.add("columns", *err);
+        else if (auto err2 = parse_columns(*c, out.columns))
+            errs.add("columns", *err2);
     }
     auto offset_raw = nonblank(q, "offset");
     if (!offset_raw) errs.add("offset", "can't be blank");
@@ -305,16 +343,28 @@ ValidationErrors parse_shape_request(const QueryParams &q, ShapeRequest &out) {
 }
 
 bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body) {
+    int status = 400;
+    return merge_subset_body(body, q, error_body, status);
+}
+
+bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body, int &error_status) {
+    error_status = 400;
     if (is_blank(body)) return true;
-    nlohmann::json doc;
-    try {
-        doc = nlohmann::json::parse(body.begin(), body.end());
-    } catch (const std::exception &e) {
-        error_body = "{\"error\":\"Invalid JSON in request body\",\"details\":";
-        append_json_string(error_body, e.what());
+    auto parsed = json_limits::parse_bounded(body, {json_limits::kMaxDepth, kMaxSubsetBodyBytes});
+    if (parsed.status == json_limits::Status::TooLarge) {
+        error_status = 413;
+        error_body = "{\"error\":\"Request body too large\",\"details\":";
+        append_json_string(error_body, parsed.message);
         error_body += '}';
         return false;
     }
+    if (!parsed.ok()) {
+        error_body = "{\"error\":\"Invalid JSON in request body\",\"details\":";
+        append_json_string(error_body, parsed.message);
+        error_body += '}';
+        return false;
+    }
+    const nlohmann::json &doc = parsed.value;
     if (!doc.is_object()) {
         error_body = "{\"error\":\"Request body must be a JSON object\"}";
         return false;

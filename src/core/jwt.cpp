@@ -1,5 +1,6 @@
 #include "core/cpp_only.hpp"
 #include "core/jwt.hpp"
+#include "core/json_limits.hpp"
 #include "core/oversync_canonical.hpp"
 
 #include <openssl/crypto.h>
@@ -70,21 +71,25 @@ std::string base64url_encode(std::string_view data) {
 }
 
 bool base64url_decode(std::string_view in, std::string &out) {
-    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+    // Canonical unpadded base64url only (RFC 7515 §2): the alphabet A-Z a-z 0-9 - _, no '=',
+    // no whitespace, a length that is not 1 mod 4, and zero bits left over in the last
+    // character, so each byte string has exactly one accepted encoding.
     if (in.size() % 4 == 1) return false;
     out.clear();
+    out.reserve(in.size() / 4 * 3 + 2);
     uint32_t acc = 0;
     int bits = 0;
     for (char c : in) {
         int v = b64val(c);
         if (v < 0) return false;
-        acc = (acc << 6) | uint32_t(v);
+        acc = ((acc << 6) | uint32_t(v)) & 0xFFFFFF;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
             out += char((acc >> bits) & 0xFF);
         }
     }
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return false;   // non-zero trailing bits
     return true;
 }
 
@@ -108,7 +113,7 @@ std::string sign_hs256(std::string_view claims_json, std::string_view secret) {
 
 Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now, int64_t leeway) {
     if (secret.empty()) return reject("no JWT secret configured");
-    if (token.size() > 16384) return reject("token too large");
+    if (token.size() > kMaxTokenBytes) return reject("token too large");
     size_t d1 = token.find('.');
     if (d1 == std::string_view::npos) return reject("malformed token");
     size_t d2 = token.find('.', d1 + 1);
@@ -124,10 +129,16 @@ Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now
     if (sig.size() != expect.size() || CRYPTO_memcmp(sig.data(), expect.data(), expect.size()) != 0)
         return reject("invalid token signature");
     try {
-        auto h = nlohmann::json::parse(header);
+        // Bounded parse (64 levels; the token is at most 16 KiB): no deep value is ever built.
+        const json_limits::Limits lim{json_limits::kMaxDepth, kMaxTokenBytes};
+        auto hr = json_limits::parse_bounded(header, lim);
+        if (!hr.ok()) return reject("malformed token claims");
+        const nlohmann::json &h = hr.value;
         if (!h.is_object() || !h.contains("alg") || !h["alg"].is_string() || h["alg"] != "HS256")
             return reject("unsupported token algorithm");
-        auto p = nlohmann::json::parse(payload);
+        auto pr = json_limits::parse_bounded(payload, lim);
+        if (!pr.ok()) return reject("malformed token claims");
+        const nlohmann::json &p = pr.value;
         if (!p.is_object()) return reject("malformed token claims");
         Claims c;
         int64_t exp = 0, nbf = 0;

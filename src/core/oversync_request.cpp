@@ -1,5 +1,6 @@
 #include "core/cpp_only.hpp"
 #include "core/oversync_request.hpp"
+#include "core/json_limits.hpp"
 
 #include <set>
 
@@ -104,11 +105,17 @@ std::optional<int64_t> parse_int64(std::string_view s) {
 
 namespace {
 
-json parse_body(std::string_view body) {
-    try {
-        return json::parse(body.begin(), body.end());
-    } catch (const std::exception &) {
-        throw ApiError(400, "invalid_request", "request body is not valid JSON");
+// Bounded parse (json_limits): larger than kMaxBodyBytes -> 413, deeper than 64 levels or
+// not JSON -> 400 with `code`.
+json parse_body(std::string_view body, const char *code = "invalid_request") {
+    auto r = json_limits::parse_bounded(body, {json_limits::kMaxDepth, kMaxBodyBytes});
+    switch (r.status) {
+    case json_limits::Status::Ok: return std::move(r.value);
+    case json_limits::Status::TooLarge: throw ApiError(413, code, "request body too large");
+    case json_limits::Status::TooDeep:
+        throw ApiError(400, code, "request body is nested more than " + std::to_string(json_limits::kMaxDepth) +
+                                      " levels deep");
+    default: throw ApiError(400, code, "request body is not valid JSON");
     }
 }
 
@@ -228,12 +235,7 @@ PushChunkRequest parse_push_chunk(std::string_view body, int max_rows) {
 SnapshotCreateRequest parse_snapshot_create(std::string_view body, const std::string &source_id) {
     SnapshotCreateRequest r;
     if (trim(body).empty()) return r;
-    json o;
-    try {
-        o = json::parse(body.begin(), body.end());  // rejects trailing data
-    } catch (const std::exception &) {
-        throw ApiError(400, "snapshot_session_invalid", "request body is not valid JSON");
-    }
+    json o = parse_body(body, "snapshot_session_invalid");  // rejects trailing data
     if (!o.is_object()) throw ApiError(400, "snapshot_session_invalid", "request body must be a JSON object");
     for (auto it = o.begin(); it != o.end(); ++it)
         if (it.key() != "source_replacement")

@@ -35,6 +35,10 @@ std::map<std::string, std::string> parse_query(std::string_view query);
 // Strict base-10 int64 ("" or junk -> nullopt).
 std::optional<int64_t> parse_int64(std::string_view s);
 
+// Every body is parsed with json_limits::parse_bounded: at most kMaxBodyBytes (413 beyond,
+// a backstop behind the route's configurable limit) and 64 levels of nesting (400 beyond).
+inline constexpr size_t kMaxBodyBytes = size_t(64) << 20;   // 64 MiB
+
 struct ConnectRequest { bool has_local_pending_rows = false; };
 ConnectRequest parse_connect(std::string_view body);
 

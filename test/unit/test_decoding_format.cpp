@@ -231,3 +231,15 @@ TEST_CASE("decoding: Decoder tracks relations and framing", "[decoding]") {
     CHECK(d.relation(16384) == nullptr);
     CHECK_FALSE(d.in_transaction());
 }
+
+TEST_CASE("decoding: counts and lengths larger than the record are ParseErrors (fuzz findings)", "[decoding]") {
+    // Found by fuzz_decoding_format: a TRUNCATE count reserved up to 16 GiB before parsing.
+    // (Rejected from the count, before any allocation: the message says so.)
+    CHECK_THROWS_AS(parse_record("T 4294967295 1"), ParseError);
+    CHECK_THROWS_WITH(parse_record("T 4294967295 1"), Catch::Contains("relation count exceeds the record"));
+    CHECK_THROWS_AS(parse_record("T cascade=t 3 1 2"), ParseError);
+    CHECK(parse_record("T 2 1 2").truncate.relids.size() == 2);
+    // A binary message length whose double wraps around (2^63+1 -> 2): std::length_error before.
+    CHECK_THROWS_AS(parse_record("M trans=f 5:other x9223372036854775809:00"), ParseError);
+    CHECK_THROWS_AS(parse_record("M trans=f 5:other x18446744073709551615:"), ParseError);
+}

@@ -8,8 +8,8 @@
 using namespace es::electric;
 
 TEST_CASE("electric: offsets parse and format round trip", "[electric][offset]") {
-    for (std::string s : {"-1", "0_0", "0_7", "0_inf", "26800584_4", "18446744073709551615_18446744073709551615",
-                          "18446744073709551615_inf"}) {
+    for (std::string s : {"-1", "0_0", "0_7", "0_inf", "26800584_4", "9223372036854775807_9223372036854775807",
+                          "9223372036854775807_inf"}) {
         auto o = parse_log_offset(s);
         REQUIRE(o);
         CHECK(o->to_string() == s);
@@ -28,7 +28,10 @@ TEST_CASE("electric: offsets parse and format round trip", "[electric][offset]")
 TEST_CASE("electric: invalid offsets are rejected", "[electric][offset]") {
     for (std::string s : {"", "now", "1", "1_", "_1", "a_1", "1_a", "-2", "-1_0", "1_-1", "+1_0", "1_+0", "1_2_3",
                           "0_INF", "inf_0", " 1_0", "1_0 ", "18446744073709551616_0", "0_18446744073709551616",
-                          "99999999999999999999_0"}) {
+                          "99999999999999999999_0",
+                          // parts above INT64_MAX (bigint LSNs / op positions; chunk n+1 would wrap)
+                          "0_18446744073709551615", "18446744073709551615_0", "18446744073709551615_inf",
+                          "9223372036854775808_0", "0_9223372036854775808", "00000000000000000001_0"}) {
         INFO(s);
         CHECK_FALSE(parse_log_offset(s));
     }
@@ -72,4 +75,14 @@ TEST_CASE("electric: offset ordering", "[electric][offset]") {
     std::vector<std::string> out;
     for (auto &o : v) out.push_back(o.to_string());
     CHECK(out == std::vector<std::string>{"-1", "0_2", "0_10", "0_inf", "2_4", "2_10", "3_0", "3_inf"});
+}
+
+TEST_CASE("electric: an offset part beyond int64 is an invalid offset (400), not chunk 0", "[electric][offset]") {
+    CHECK_FALSE(parse_request_offset("0_18446744073709551615"));
+    CHECK(parse_request_offset("0_9223372036854775807")->offset.op == 9223372036854775807ull);
+    QueryParams q = parse_query("table=t&offset=0_18446744073709551615&handle=h");
+    ShapeRequest r;
+    auto errs = parse_shape_request(q, r);
+    REQUIRE(errs.fields.count("offset"));
+    CHECK(errs.to_body() == R"({"message":"Invalid request","errors":{"offset":["has invalid format"]}})");
 }

@@ -260,3 +260,48 @@ TEST_CASE("electric: ValidationErrors body keeps fields sorted and messages orde
           "{\"message\":\"Invalid request\",\"errors\":{\"columns\":[\"b\",\"a\"],\"subset\":{\"limit\":[\"must be "
           "greater than 0\"]},\"where\":[\"At location 17: syntax error at or near \\\"x\\\"\"]}}");
 }
+
+TEST_CASE("electric: invalid UTF-8 or NUL in text parameters is a 400 naming the parameter", "[electric][query][utf8]") {
+    auto errors_for = [](QueryParams q) {
+        ShapeRequest r;
+        return parse_shape_request(q, r).to_body();
+    };
+    const std::string bad = "a\xff" "b";
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"columns", "id," + bad}}) ==
+          R"({"message":"Invalid request","errors":{"columns":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"params[1]", bad}}) ==
+          R"({"message":"Invalid request","errors":{"params":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"where", "x = '" + bad + "'"}}) ==
+          R"({"message":"Invalid request","errors":{"where":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", bad}, {"offset", "-1"}}) ==
+          R"({"message":"Invalid request","errors":{"table":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "0_0"}, {"handle", bad}}) ==
+          R"({"message":"Invalid request","errors":{"handle":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"cursor", bad}}) ==
+          R"({"message":"Invalid request","errors":{"cursor":["must be valid UTF-8"]}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"subset__where", bad}}) ==
+          R"({"message":"Invalid request","errors":{"subset":{"where":["must be valid UTF-8"]}}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"subset__order_by", bad}}) ==
+          R"({"message":"Invalid request","errors":{"subset":{"order_by":["must be valid UTF-8"]}}})");
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"subset__params", "{\"1\":\"" + bad + "\"}"}}) ==
+          R"({"message":"Invalid request","errors":{"subset":{"params":["must be valid UTF-8"]}}})");
+    // Overlong, surrogate and truncated sequences; NUL bytes.
+    for (std::string b : {"\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80", "\x80"}) {
+        INFO(b);
+        CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"columns", b}}) ==
+              R"({"message":"Invalid request","errors":{"columns":["must be valid UTF-8"]}})");
+    }
+    CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"where", std::string("a\0b", 3)}}) ==
+          R"({"message":"Invalid request","errors":{"where":["must not contain NUL bytes"]}})");
+    // Percent-encoded as a client sends it.
+    ShapeRequest r;
+    auto errs = parse_shape_request(parse_query("table=t&offset=-1&columns=%FF"), r);
+    CHECK(errs.fields.count("columns"));
+    // Valid multi-byte text still passes.
+    ShapeRequest ok;
+    CHECK(parse_shape_request({{"table", "t"}, {"offset", "-1"}, {"columns", "\"caf\xc3\xa9\",\"\xf0\x9f\x98\x80\""},
+                               {"where", "x = '\xe2\x82\xac'"}, {"params[1]", "\xc3\xa9"}},
+                              ok)
+              .empty());
+    CHECK(ok.columns.size() == 2);
+}

@@ -1,0 +1,19 @@
+// Header-value parsers of the read path: If-None-Match, CORS preflight request headers, the
+// live cursor (next_cursor must strictly exceed a client cursor it accepts).
+// fuzz-sources: src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
+#include "core/electric.hpp"
+#include "fuzz_common.hpp"
+
+using namespace es::electric;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    auto in = fuzz_input(data, size);
+    (void)if_none_match_matches(in, "\"h-1:-1:0_0\"");
+    (void)preflight_allow_headers(in);
+    int64_t next = next_cursor(1800000000, 20, in, 12345);
+    FUZZ_ASSERT(next >= 0);
+    (void)make_etag("h", in, "0_0");
+    std::string origin(in);
+    (void)cors_headers(&origin);
+    return 0;
+}
