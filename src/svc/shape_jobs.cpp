@@ -4,6 +4,7 @@
 #include "core/cpp_only.hpp"
 #include "svc/pq.hpp"
 #include "svc/shape_routes.hpp"
+#include "core/order_by.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +13,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <regex>
 #include <chrono>
 #include <thread>
 
@@ -458,16 +458,30 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 std::string sw = v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
             }
-            // order_by: a list of columns, each optionally ASC/DESC and NULLS FIRST/LAST.
-            static const std::regex order_re(
-                R"(^\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s+(asc|desc))?(\s+nulls\s+(first|last))?\s*)"
-                R"((,\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s+(asc|desc))?(\s+nulls\s+(first|last))?\s*)*$)",
-                std::regex::icase);
-            if (sub.order_by && !std::regex_match(*sub.order_by, order_re)) {
-                ValidationErrors ve;
-                ve.add_subset("order_by", "must be a comma-separated list of columns, each optionally ASC/DESC and NULLS FIRST/LAST");
-                respond_error(c, 400, ve.to_body());
-                return;
+            // order_by: columns of the table (checked against the catalog), each optionally
+            // ASC/DESC and NULLS FIRST/LAST; reaches SQL only as quoted identifiers.
+            std::string order_sql;
+            if (sub.order_by) {
+                OrderByResult ob = parse_order_by(*sub.order_by);
+                if (ob.ok()) {
+                    auto cols = pq_exec(conn,
+                                        "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
+                                        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name))});
+                    std::vector<std::string> names = json_strings(cols.str(0, 0));
+                    for (auto &it : ob.items)
+                        if (std::find(names.begin(), names.end(), it.column) == names.end()) {
+                            ob.error = "column \"" + it.column + "\" is not a column of the table";
+                            break;
+                        }
+                }
+                if (!ob.ok()) {
+                    ValidationErrors ve;
+                    ve.add_subset("order_by", *ob.error);
+                    respond_error(c, 400, ve.to_body());
+                    return;
+                }
+                order_sql = order_by_sql(ob.items);
             }
             LogOffset end;
             {
@@ -483,7 +497,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             for (size_t i = 0; i < row.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.columns[i]);
             sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
             if (!where.empty()) sql += " WHERE (" + where + ")";
-            if (sub.order_by) sql += " ORDER BY " + *sub.order_by;
+            if (!order_sql.empty()) sql += " ORDER BY " + order_sql;
             if (sub.limit) sql += " LIMIT " + std::to_string(*sub.limit);
             if (sub.offset) sql += " OFFSET " + std::to_string(*sub.offset);
             auto r = pq_exec(conn, sql, {});
