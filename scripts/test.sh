@@ -37,6 +37,14 @@ else
   record unit "${p:-0}" "${f:-1}"
 fi
 
+# 1b. libFuzzer smoke run of every parser target (test/fuzz, docs/fuzzing.md): a few seconds each.
+es_log "fuzz smoke (libFuzzer)"
+fuzz_out=$(bash test/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" 2>&1)
+echo "$fuzz_out" | tail -n 25
+fp=$(echo "$fuzz_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+ff=$(echo "$fuzz_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+record fuzz "${fp:-0}" "${ff:-1}"
+
 # 2. pg_regress, in a copy of the test files the postgres user can write to.
 es_log "pg_regress"
 rdir=$(mktemp -d /tmp/electric_sync-regress.XXXXXX)
