@@ -226,7 +226,7 @@ export function generateBadInputs(ctx, { seed = 0x5ec0121 } = {}) {
   }
   // wrong types for subset members
   const members = {
-    where: [1, true, null, [], {}, ['id > 1'], { a: 1 }, 'nope = 1', '', 'id = $1'],
+    where: [1, true, null, [], {}, ['id > 1'], { a: 1 }, 'nope = 1', 'id = $1'],
     params: ['x', 1, true, [[]], [{}], { 1: {} }, { 1: [] }, { x: '1' }, { 0: '1' }, { '-1': '1' }, { 99999999999: '1' }],
     limit: [-1, 'x', 1.5, 1e309, '10', true, [], {}, -9999999999999],
     offset: [-1, 'x', 1.5, true, [], {}],

@@ -160,8 +160,11 @@ test('privilege: SECURITY DEFINER functions are refused in a where', { timeout: 
   const r = await getShape({ table, offset: '-1', where: 'mal.secdef(id)' })
   const r2 = await getShape({ table, offset: '-1', where: 'mal.secdef_evil(1)' })
   await assertNeverSuperFor(300, 'SECURITY DEFINER')
-  assertFunctionRefused(r, 'mal.secdef', 'where=mal.secdef(id)')
-  assertFunctionRefused(r2, 'mal.secdef_evil', 'where=mal.secdef_evil(1)')
+  for (const [w, x] of [['mal.secdef(id)', r], ['mal.secdef_evil(1)', r2]]) {
+    assert.equal(x.status, 400, `where=${w}: ${x.status} ${x.text.slice(0, 300)}`)
+    assert.ok(x.body?.errors?.where, `where=${w}: errors.where in ${x.text.slice(0, 300)}`)
+    assert.match(errorText(x.body), /not allowed|not permitted|security definer|allow-?list/i, `where=${w}: the message says it is refused: ${x.text.slice(0, 300)}`)
+  }
   await assertSurvived(base, 'security definer')
 })
 
@@ -234,8 +237,9 @@ test('privilege [new API allow_where_function]: an allow-listed mal.evil(int) ru
   await sql(`INSERT INTO ${qi(table)} (id, title) SELECT g, 'late' FROM generate_series(200, 203) g`)
   await assertNeverSuperFor(1_500, 'allow-listed mal.evil')
   for (const [w, r] of [['mal.evil(1)', r1], ['mal.evil(id::int)', r2]]) {
-    assert.ok([200, 400].includes(r.status), `allow-listed ${w}: 200 or 400 (permission denied), got ${r.status} ${r.text}`)
-    if (r.status === 400) assert.match(errorText(r.body), /permission denied|must be superuser|insufficient privilege/i, `allow-listed ${w}: ${r.text}`)
+    // 400 (the evaluation fails: permission denied, read-only...) or 200: either is fine
+    assert.ok([200, 400].includes(r.status), `allow-listed ${w}: 200 or 400 (evaluation failed without superuser rights), got ${r.status} ${r.text}`)
+    if (r.status === 400) assert.ok(r.body && typeof r.body === 'object', `allow-listed ${w}: JSON body: ${r.text}`)
   }
   // disallowing it again refuses it again
   await sql(`SELECT electric_sync.disallow_where_function('mal.evil(int)'::regprocedure)`)
