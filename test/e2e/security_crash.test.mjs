@@ -59,6 +59,7 @@ test(`crash: an oversync push chunk whose payload nests ${DEPTH} levels (valid J
   const source = 'sec-crash-src'
   t.after(async () => {
     await sql(`DELETE FROM electric_sync.os_push_sessions WHERE user_id = $1`, [user]).catch(() => {})
+    await sql(`DELETE FROM electric_sync.os_source_state WHERE user_id = $1`, [user]).catch(() => {})
     await sql(`DELETE FROM electric_sync.os_scope_state WHERE user_id = $1`, [user]).catch(() => {})
   })
   const c = await syncRequest('POST', '/sync/connect', { user, source, body: JSON.stringify({ has_local_pending_rows: false }) })
