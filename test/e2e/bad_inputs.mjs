@@ -214,11 +214,17 @@ export function generateBadInputs(ctx, { seed = 0x5ec0121 } = {}) {
     '{"where":"x",}', '{"where":"x" /* c */}', '{"where":NaN}', '{"where":Infinity}', '{"limit":01}', '{"limit":1e99999}', '{"limit":-0.0e+}',
     'nul', 'tru', 'null', 'true', '1', '"str"', '[]', '[{"where":"true"}]', '\ufeff{"where":"nope = 1"}', '{"where":"\\ud800"}', '{"where":"\\u00"}',
     '{"where":"\\x41"}', '{"where":"a\u0000b"}', '{"where":"\\u0000"}', '{"\\u0000":1, "where": "nope = 1"}', '{"where":"nope = 1","where":"nope = 2"}',
-    deep(1000), deep(10000), deep(100000), `{"where":${deep(100000)}}`, `{"where":"nope = 1","a":${deep(1000, '{"a":', '}', '1')}}`, `{"where":"nope = 1","a":${deep(100000, '{"a":', '}', '1')}}`, `{"where":${deep(100000, '{"a":', '}', '1')}}`, `{"where":${deep(50000)}}`, `{"params":${deep(50000, '{"1":', '}', '"x"')}}`,
+    deep(1000), deep(10000), deep(100000), `{"where":${deep(100000)}}`, `{"where":"nope = 1","a":${deep(1000, '{"a":', '}', '1')}}`, `{"where":"nope = 1","a":${deep(100000, '{"a":', '}', '1')}}`, `{"where":${deep(100000, '{"a":', '}', '1')}}`, `{"where":${deep(50000)}}`, `{"where":"id = $1 AND nope","params":${deep(50000, '{"1":', '}', '"x"')}}`,
     `{"where":"${'x'.repeat(MB)}"}`, `{"where":"nope = 1","pad":"${'p'.repeat(2 * MB)}"}`, `{"params":[${Array.from({ length: 100000 }, (_, i) => i).join(',')}],"where":"nope = 1"}`,
     `{"where":"nope = 1","x":${JSON.stringify(Object.fromEntries(Array.from({ length: 20000 }, (_, i) => [`k${i}`, i])))}}`,
   ]
   for (const b of badJson) add({ category: 'body', name: `json ${JSON.stringify(b.slice(0, 40))} (${b.length} chars)`, method: 'POST', target: subTarget, bytes: httpRequest('POST', subTarget, { body: b, headers: [['Content-Type', 'application/json']] }) })
+  // deeply nested / very long where expressions through the body (too long for a GET's headers)
+  for (const w of [`${'NOT '.repeat(20000)}nope`, `id = ${'('.repeat(100000)}1${')'.repeat(100000)}`, `id = ${'(-'.repeat(50000)}1${')'.repeat(50000)}`,
+    `${Array.from({ length: 100000 }, (_, i) => `id <> ${i}`).join(' AND ')} AND nope`, `id = ${'ARRAY['.repeat(20000)}1${']'.repeat(20000)}[1]`,
+    `${'('.repeat(20000)}nope${')'.repeat(20000)}`, `${'NOT ('.repeat(10000)}nope${')'.repeat(10000)}`, `id IN (${Array.from({ length: 200000 }, (_, i) => i).join(',')}) AND nope`]) {
+    add({ category: 'body', name: `deep where ${w.slice(0, 30)} (${w.length} chars)`, method: 'POST', target: subTarget, bytes: httpRequest('POST', subTarget, { body: JSON.stringify({ where: w }), headers: [['Content-Type', 'application/json']] }) })
+  }
   // invalid UTF-8 bytes inside JSON strings
   for (const bytes of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xc0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]]) {
     const body = Buffer.concat([Buffer.from('{"where":"title = \''), Buffer.from(bytes), Buffer.from('\'"}')])
@@ -226,7 +232,7 @@ export function generateBadInputs(ctx, { seed = 0x5ec0121 } = {}) {
   }
   // wrong types for subset members
   const members = {
-    where: [1, true, null, [], {}, ['id > 1'], { a: 1 }, 'nope = 1', 'id = $1'],
+    where: [1, 1.5, [], {}, ['id > 1'], { a: 1 }, 'nope = 1', 'id = $1'],
     params: ['x', 1, true, [[]], [{}], { 1: {} }, { 1: [] }, { x: '1' }, { 0: '1' }, { '-1': '1' }, { 99999999999: '1' }],
     limit: [-1, 'x', 1.5, 1e309, '10', true, [], {}, -9999999999999],
     offset: [-1, 'x', 1.5, true, [], {}],
