@@ -19,7 +19,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { setup, sql, closePool, syncRaw, uniqueName, qi, getShape } from './lib.mjs'
+import { setup, sql, closePool, uniqueName, qi, getShape } from './lib.mjs'
 import { survivalBaseline, assertSurvived, mintJwt, b64url, syncRequest, HTTP_HOST, HTTP_PORT, JWT_SECRET } from './lib_security.mjs'
 import { generateBadInputs } from './bad_inputs.mjs'
 import { createHmac } from 'node:crypto'

@@ -8,7 +8,7 @@
 // runs long is cancelled and answered 4xx/503 with a message about the timeout.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setup, sql, closePool, getShape, syncRaw, waitUpToDate, waitFor, sleep, qi, isChangeMessage } from './lib.mjs'
+import { setup, sql, closePool, getShape, shapeUrl, syncRaw, waitUpToDate, waitFor, sleep, qi, isChangeMessage } from './lib.mjs'
 import { survivalBaseline, assertSurvived, request, errorText, alterSystem, settingExists } from './lib_security.mjs'
 
 after(closePool)
@@ -123,7 +123,7 @@ test('eval limit: a snapshot whose where runs long is cancelled by electric_sync
   await alterSystem(t, { 'electric_sync.snapshot_timeout': 300 })
   await sleep(500) // the worker applies the reloaded configuration at its next loop
   const t0 = Date.now()
-  const r = await request(`${(await import('./lib.mjs')).shapeUrl({ table, offset: '-1', where: 'length(repeat(title, 1000000)) > 0' })}`, {}, 30_000)
+  const r = await request(shapeUrl({ table, offset: '-1', where: 'length(repeat(title, 1000000)) > 0' }), {}, 30_000)
   const ms = Date.now() - t0
   await assertSurvived(base, `slow snapshot (it answered ${r.status} after ${ms} ms)`)
   assert.ok((r.status >= 400 && r.status < 500) || r.status === 503, `slow snapshot: want 4xx/503, got ${r.status} after ${ms} ms: ${r.text.slice(0, 300)}`)
