@@ -226,8 +226,8 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
             resp = LogOffset::snapshot_chunk(k);
         };
         const size_t nchunks = s->snapshot_count();
-        if (s->status() == Shape::Status::Gone) {
-            gone = true;
+        if (s->status() == Shape::Status::Gone || s->status() == Shape::Status::Failed) {
+            gone = true;  // serve() answers both (409 with the new handle, or the failure)
         } else {
             if (R.offset.is_before_all()) {
                 if (nchunks == 0)
