@@ -5,6 +5,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "storage/proc.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -23,6 +24,7 @@ PG_FUNCTION_INFO_V1(es_validate_shape);
 PG_FUNCTION_INFO_V1(es_where_matches);
 PG_FUNCTION_INFO_V1(es_where_bench);
 PG_FUNCTION_INFO_V1(es_where_sql);
+PG_FUNCTION_INFO_V1(es_where_check);
 PG_FUNCTION_INFO_V1(es_relation_signature);
 PG_FUNCTION_INFO_V1(es_emit_message);
 }
@@ -363,7 +365,7 @@ std::string create_shape(const ShapeInput &in) {
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
         {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
          d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
-         d.where ? std::optional<std::string>(d.where_sql) : std::nullopt});
+         d.where && !d.where_sql.empty() ? std::optional<std::string>(d.where_sql) : std::nullopt});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);
@@ -504,7 +506,56 @@ extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
             throw;
         }
         pg_guard([&] { table_close(rel, AccessShareLock); });
+        if (sql.empty()) {  // calls allow-listed functions: evaluate with _where_check
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
         return text_datum(sql);
+    });
+}
+
+// electric_sync._where_check(tbl, where_clause, params, row) -> boolean: the where clause
+// evaluated on one row of the table, as electric_sync_where in a security-restricted operation
+// (how snapshots and subsets filter rows when the clause calls allow-listed functions). The
+// compiled clause is kept for the rest of the transaction (a few at a time).
+extern "C" Datum es_where_check(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        std::string where = *text_arg(fcinfo, 1);
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params"))
+            for (auto &v : *p) params.push_back(v.value_or(""));
+        HeapTupleHeader row = pg_guard([&] { return PG_GETARG_HEAPTUPLEHEADER(3); });
+        struct Entry {
+            LocalTransactionId lxid = InvalidLocalTransactionId;
+            Oid relid = InvalidOid;
+            std::string where;
+            std::vector<std::string> params;
+            std::unique_ptr<CompiledWhere> cw;
+        };
+        static Entry cache[4];
+        static int next = 0;
+        CompiledWhere *cw = nullptr;
+        for (auto &e : cache) {
+            if (e.cw && e.lxid != MyProc->lxid) e.cw.reset();
+            if (e.cw && e.relid == relid && e.where == where && e.params == params) cw = e.cw.get();
+        }
+        if (!cw) {
+            Entry &e = cache[next];
+            next = (next + 1) % 4;
+            e.cw.reset();
+            e.cw = CompiledWhere::compile(relid, where, params, true);
+            e.lxid = MyProc->lxid;
+            e.relid = relid;
+            e.where = where;
+            e.params = params;
+            cw = e.cw.get();
+        }
+        return BoolGetDatum(cw->matches_row(row));
     });
 }
 

@@ -377,6 +377,7 @@ struct Policy {
     bool secdef = false;           // bad_func is SECURITY DEFINER
     Oid bad_domain = InvalidOid;   // a coercion to a user-defined domain
     bool reg = false;              // a value of a reg* type
+    bool uses_allowed = false;     // calls an allow-listed (non-built-in) function
 };
 
 bool policy_func_checker(Oid func_id, void *ctx) {
@@ -396,7 +397,10 @@ bool policy_func_checker(Oid func_id, void *ctx) {
     // Built in: created by initdb (not by a user or an extension).
     if (func_id < FirstNormalObjectId) return false;
     for (Oid a : *p->allowed)
-        if (a == func_id) return false;
+        if (a == func_id) {
+            p->uses_allowed = true;
+            return false;
+        }
     p->bad_func = func_id;
     return true;
 }
@@ -732,10 +736,15 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
     }
     // The executable form: the analyzed tree with the parameter values as typed constants,
     // deparsed (what snapshot and subset queries run; never the request's text).
-    try {
-        out.executable = deparse_qualified(substituted);
-    } catch (const PgException &e) {
-        rethrow_where(e);
+    // Not for clauses that call allow-listed functions: those run only inside _where_check,
+    // security-restricted (a snapshot query is not, and such a function could RESET ROLE there).
+    out.calls_allowed = policy.uses_allowed;
+    if (!out.calls_allowed) {
+        try {
+            out.executable = deparse_qualified(substituted);
+        } catch (const PgException &e) {
+            rethrow_where(e);
+        }
     }
     out.expr = expr;
     return out;
@@ -744,7 +753,7 @@ AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const
 // ---------------------------------------------------------------------------------------------
 
 std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::string &where_clause,
-                                                      const std::vector<std::string> &params) {
+                                                      const std::vector<std::string> &params, bool keep_executor) {
     if (!IsTransactionState()) throw std::logic_error("CompiledWhere::compile needs a transaction");
     bool blank = is_blank(where_clause);
     if (blank && !params.empty())
@@ -755,7 +764,7 @@ std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::stri
     CompiledWhere *self = cw.get();
     const std::string empty;
     run_in_subtransaction([&] { self->build(relid, blank ? empty : where_clause, params); });
-    if (cw->eq_exact_) {
+    if (cw->eq_exact_ && !keep_executor) {
         // `col = const` / `col IN (...)`: matched by comparing texts, so the executor state is
         // not kept (it is most of a shape's memory; bench/shape_memory.sh).
         MemoryContext c = cw->cxt_;
@@ -998,6 +1007,31 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
                        "The shape's where clause raised an error for this row.", ed ? str(ed->detail) : "");
     }
     return result;
+}
+
+bool CompiledWhere::matches_row(HeapTupleHeader row) {
+    if (!qual_) {
+        if (eq_exact_) throw std::logic_error("CompiledWhere::matches_row needs compile(..., keep_executor = true)");
+        return true;
+    }
+    watchdog::Armed armed;
+    EvalRole as_where_role(role_);
+    return pg_guard([&]() -> bool {
+        ResetExprContext(econtext_);
+        MemoryContext old = MemoryContextSwitchTo(econtext_->ecxt_per_tuple_memory);
+        HeapTupleData tup;
+        tup.t_len = HeapTupleHeaderGetDatumLength(row);
+        ItemPointerSetInvalid(&tup.t_self);
+        tup.t_tableOid = InvalidOid;
+        tup.t_data = row;
+        ExecClearTuple(slot_);
+        heap_deform_tuple(&tup, tupdesc_, slot_->tts_values, slot_->tts_isnull);
+        ExecStoreVirtualTuple(slot_);
+        econtext_->ecxt_scantuple = slot_;
+        bool r = ExecQual(qual_, econtext_);
+        MemoryContextSwitchTo(old);
+        return r;
+    });
 }
 
 CompiledWhere::~CompiledWhere() {

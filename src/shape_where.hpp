@@ -59,7 +59,10 @@ constexpr int kMaxWhereDepth = 256;
 struct AnalyzedWhere {
     Node *expr = nullptr;              // boolean expression; Params replaced by Consts
     std::string normalized;            // deparsed form with $n (canonical, for the shape identity)
-    std::string executable;            // deparsed with the parameters as typed constants (snapshots)
+    std::string executable;            // deparsed with the parameters as typed constants (snapshots);
+                                       // "" when it calls allow-listed (non-built-in) functions
+    bool calls_allowed = false;        // calls allow-listed functions: snapshots must evaluate it
+                                       // through _where_check (security-restricted), not as SQL
     std::vector<Oid> param_types;      // inferred type of $1..$n
 };
 
@@ -103,8 +106,14 @@ public:
     // text; they are coerced to the types Postgres infers for them. An empty (or blank)
     // where_clause compiles to "always true". Runs in an internal subtransaction, so a bad
     // clause leaves the caller's transaction usable.
+    // keep_executor: keep the executor state even for `col = const` clauses (matches_row).
     static std::unique_ptr<CompiledWhere> compile(Oid relid, const std::string &where_clause,
-                                                  const std::vector<std::string> &params);
+                                                  const std::vector<std::string> &params,
+                                                  bool keep_executor = false);
+
+    // Evaluates a whole row of the relation (its composite datum), as the where role in a
+    // security-restricted operation. Errors propagate (PgException). Compile with keep_executor.
+    bool matches_row(HeapTupleHeader row);
 
     // values: one entry per attribute of the relation (index = attnum-1, dropped columns
     // included as nullopt), each the column's text output or nullopt for NULL. Only the

@@ -111,3 +111,11 @@ REVOKE ALL ON FUNCTION electric_sync.allow_where_function(regprocedure),
                        electric_sync.disallow_where_function(regprocedure),
                        electric_sync._where_sql(regclass, text, text[])
     FROM PUBLIC;
+
+-- A where clause evaluated on one row, as electric_sync_where, security-restricted: how
+-- snapshot and subset queries filter rows when the clause calls allow-listed functions.
+CREATE FUNCTION electric_sync._where_check(tbl regclass, where_clause text, params text[], r record)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_where_check' LANGUAGE C STABLE COST 1000;
+REVOKE ALL ON FUNCTION electric_sync._where_check(regclass, text, text[], record) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION electric_sync._where_check(regclass, text, text[], record) TO electric_sync_where;

@@ -44,7 +44,7 @@ static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
                      "coalesce(array_to_json(s.params), '[]'), "
                      "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) "
                      "  FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped))), "
-                     "coalesce(array_to_json(s.pk_columns), '[]'), s.log_mode "
+                     "coalesce(array_to_json(s.pk_columns), '[]'), s.log_mode, coalesce(s.where_clause, '') "
                      "FROM electric_sync.shapes s WHERE s.handle = $1",
                      {handle});
     ShapeRoutes::ShapeRow row;
@@ -60,6 +60,7 @@ static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
     row.columns = json_strings(r.str(0, 8));
     row.pk_columns = json_strings(r.str(0, 9));
     row.info.changes_only = r.str(0, 10) == "changes_only";
+    row.where_canonical = r.str(0, 11);
     return row;
 }
 
@@ -137,7 +138,13 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
 std::pair<int, std::string> ShapeRoutes::creation_failure(const std::exception &e) {
     if (auto *pe = dynamic_cast<const PgClientError *>(&e)) {
         const std::string &st = pe->sqlstate;
-        if (st.rfind("22", 0) == 0 || st.rfind("42", 0) == 0 || st.rfind("2F", 0) == 0)
+        // Errors of the where clause's own evaluation: data (22), rights or names (42), SQL
+        // functions (2F, 38, 39), transaction state (25: e.g. a write in the read-only snapshot),
+        // unsupported features (0A), PL/pgSQL RAISE (P0), limits (54).
+        static const char *const kWhereClasses[] = {"22", "42", "2F", "25", "0A", "38", "39", "P0", "54"};
+        bool where_error = false;
+        for (const char *k : kWhereClasses) where_error = where_error || st.rfind(k, 0) == 0;
+        if (where_error)
             return {400, invalid_request_body("where", std::string("the shape's query failed: ") + e.what())};
         // Cancelled by electric_sync.snapshot_timeout: retrying would run the same query again.
         if (st == "57014")
@@ -317,13 +324,31 @@ struct SnapshotOrigin {
 };
 }  // namespace
 
+// The filter of a snapshot or subset query for one where clause: its executable text, or, for a
+// clause that calls allow-listed functions (no executable text), a call of _where_check with
+// the clause and its parameters bound (evaluated security-restricted; the row is es_row).
+static std::string where_filter(const std::string &executable, const std::string &clause,
+                                const std::vector<std::string> &params, const std::string &table,
+                                std::vector<std::optional<std::string>> &binds) {
+    if (!executable.empty()) return executable;
+    size_t n = binds.size();
+    binds.emplace_back(table);
+    binds.emplace_back(clause);
+    binds.emplace_back(json(params).dump());
+    return "electric_sync._where_check($" + std::to_string(n + 1) + "::regclass, $" + std::to_string(n + 2) +
+           ", ARRAY(SELECT json_array_elements_text($" + std::to_string(n + 3) + "::json)), es_row.*)";
+}
+
 // Inside a snapshot or subset transaction: the rest of it runs as the unprivileged where role
-// (which reads every table through pg_read_all_data, and nothing more), with only pg_catalog on
-// the search_path (the where text is deparsed for it) and the snapshot statement timeout.
-void begin_where_scope(PGconn *conn) {
+// (which reads every table through pg_read_all_data, and nothing more), with the search_path the
+// where clause was analyzed with (pg_catalog first: the deparsed text means the same), and the
+// snapshot statement timeout.
+static void begin_where_scope(PGconn *conn, const std::string &schema) {
     pq_exec(conn,
-            "SELECT set_config('role', 'electric_sync_where', true), set_config('search_path', 'pg_catalog', true), "
-            "set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)");
+            "SELECT set_config('role', 'electric_sync_where', true), "
+            "set_config('search_path', 'pg_catalog, ' || quote_ident($1) || ', public', true), "
+            "set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)",
+            {std::optional<std::string>(schema)});
 }
 
 // The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
@@ -335,7 +360,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     // snapshot taken right after; retake the snapshot until none of its xip is committed.
     for (int attempt = 0;; attempt++) {
         pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        begin_where_scope(conn);
+        begin_where_scope(conn, row.info.schema_name);
         auto r = pq_exec(conn,
                          "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text, "
                          "(SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
@@ -356,12 +381,19 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
         if (i) sql += ", ";
         sql += quote_ident(row.columns[i]);
     }
-    sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
-    if (!row.where.empty()) sql += " WHERE (" + row.where + ")";
+    const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
+    sql += " FROM " + table + " AS es_row";
+    std::vector<std::optional<std::string>> binds;
+    if (!row.where_canonical.empty())
+        sql += " WHERE (" + where_filter(row.where, row.where_canonical, row.params, table, binds) + ")";
     std::vector<int> pk_idx = pk_positions(row);
 
-    // row.where is the analyzed clause deparsed with its parameters as constants: no $n left.
-    if (!PQsendQueryParams(conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0))
+    // row.where is the analyzed clause deparsed with its parameters as constants (no $n left);
+    // the only parameters are _where_check's.
+    std::vector<const char *> pvals;
+    for (auto &b : binds) pvals.push_back(b->c_str());
+    if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(pvals.size()), nullptr, pvals.empty() ? nullptr : pvals.data(),
+                           nullptr, nullptr, 0))
         throw PqError(PQerrorMessage(conn), "08006", "", "");
     PQsetSingleRowMode(conn);
 
@@ -444,7 +476,11 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
         try {
             if (!conn) throw PqError("database unreachable", "08006", "", "");
             ShapeRow row = load_row(conn, s->info().handle);
-            std::string where = row.where;  // executable form (deparsed, params as constants)
+            const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
+            std::vector<std::optional<std::string>> binds;
+            std::string where = row.where_canonical.empty()
+                                    ? std::string()
+                                    : where_filter(row.where, row.where_canonical, row.params, table, binds);
             if (sub.where && !sub.where->empty()) {
                 // The subset where is analyzed like a shape's where and deparsed by Postgres with
                 // its own parameters as constants: its text never reaches the query.
@@ -455,7 +491,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                                  "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
                                  {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
                                   std::optional<std::string>(*sub.where), to_json_array(sp)});
-                std::string sw = v.str(0, 0);
+                std::string sw = v.null(0, 0) ? where_filter("", *sub.where, sp, table, binds) : v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
             }
             // order_by: columns of the table (checked against the catalog), each optionally
@@ -489,18 +525,18 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 end = s->log_end();
             }
             pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-            begin_where_scope(conn);
+            begin_where_scope(conn, row.info.schema_name);
             auto sn = pq_exec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn() - '0/0'::pg_lsn");
             std::string snap = sn.str(0, 0);
             uint64_t db_lsn = std::stoull(sn.str(0, 1));
             std::string sql = "SELECT ";
             for (size_t i = 0; i < row.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.columns[i]);
-            sql += " FROM " + quote_qualified(row.info.schema_name, row.info.table_name);
+            sql += " FROM " + table + " AS es_row";
             if (!where.empty()) sql += " WHERE (" + where + ")";
             if (!order_sql.empty()) sql += " ORDER BY " + order_sql;
             if (sub.limit) sql += " LIMIT " + std::to_string(*sub.limit);
             if (sub.offset) sql += " OFFSET " + std::to_string(*sub.offset);
-            auto r = pq_exec(conn, sql, {});
+            auto r = pq_exec(conn, sql, binds);
             pq_command(conn, "COMMIT");
             auto p1 = snap.find(':'), p2 = snap.find(':', p1 + 1);
             uint64_t xmin = std::stoull(snap.substr(0, p1));

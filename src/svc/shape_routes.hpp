@@ -22,7 +22,8 @@ public:
     struct ShapeRow {
         ShapeInfo info;
         std::string status;
-        std::string where;                      // may be empty
+        std::string where;                      // executable form (deparsed); may be empty
+        std::string where_canonical;            // the stored definition; "" = no where
         std::vector<std::string> params;
         std::vector<std::string> columns;       // selected columns, table order
         std::vector<std::string> pk_columns;    // PK order
