@@ -205,6 +205,8 @@ void Service::handle(http::ExchangePtr ex) {
                             ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
                             ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
                             ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
+                            ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
+                            ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
                             ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
                             ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
         pool_->submit([ex, extra](PGconn *conn) {
