@@ -5,6 +5,12 @@
 #include "core/cpp_only.hpp"
 #include "svc/http_server.hpp"
 
+// Boost's assertions are on in our builds (no NDEBUG): an assertion inside Beast's parser, hit by
+// a client's bytes, would abort the worker and make the postmaster restart every backend. They
+// throw instead (boost::assertion_failed below); the framer answers 400 and closes. Only this
+// file includes Boost.
+#define BOOST_ENABLE_ASSERT_HANDLER 1
+#include <boost/assert.hpp>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -12,6 +18,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <pthread.h>
 #include <signal.h>
 #include <algorithm>
@@ -53,6 +60,31 @@ const char *reason_phrase(int s) {
     }
 }
 
+}  // namespace es::http
+
+namespace {
+std::atomic<unsigned long> g_assertions{0};
+struct BoostAssertion : std::logic_error {
+    using std::logic_error::logic_error;
+};
+}  // namespace
+
+namespace boost {
+void assertion_failed(char const *expr, char const *, char const *file, long line) {
+    es::http::g_internal_assertions_note();
+    throw BoostAssertion(std::string(file) + ":" + std::to_string(line) + ": " + expr);
+}
+void assertion_failed_msg(char const *expr, char const *msg, char const *, char const *file, long line) {
+    es::http::g_internal_assertions_note();
+    throw BoostAssertion(std::string(file) + ":" + std::to_string(line) + ": " + expr + " (" + msg + ")");
+}
+}  // namespace boost
+
+namespace es::http {
+
+void g_internal_assertions_note() { g_assertions++; }
+unsigned long RequestFramer::internal_errors() { return g_assertions.load(); }
+
 struct RequestFramer::Impl {
     std::optional<bhttp::request_parser<bhttp::string_body>> parser;
 };
@@ -70,8 +102,18 @@ RequestFramer::Result RequestFramer::put(const char *data, size_t n, size_t &use
         p->header_limit(static_cast<std::uint32_t>(std::min<size_t>(max_header_, UINT32_MAX)));
         p->eager(true);
     }
+    // Beast 1.74 asserts (n >= 5 in parse_chunk_header) when a chunked body's last chunk arrives
+    // in pieces ("0\r\n", then "\r", ...). A chunked message cannot complete with fewer than 5
+    // unconsumed bytes (the last chunk alone is "0\r\n\r\n" and Beast consumes no part of a
+    // chunk header before it is whole), so wait for more instead.
+    if (n < 5 && p->is_header_done() && p->chunked()) return Result::NeedMore;
     beast::error_code ec;
-    used = p->put(net::const_buffer(data, n), ec);
+    try {
+        used = p->put(net::const_buffer(data, n), ec);
+    } catch (const BoostAssertion &) {
+        used = 0;
+        ec = bhttp::error::bad_chunk;  // any parse error: 400, close
+    }
     if (ec == bhttp::error::need_more) return Result::NeedMore;
     if (ec) {
         error_status_ = 400;

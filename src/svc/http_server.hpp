@@ -79,6 +79,8 @@ public:
     // The finished request; resets the framer for the next one. keep_alive: the client's wish.
     Request take(bool &keep_alive);
     int error_status() const { return error_status_; }
+    // Assertions inside Boost (turned into errors, see http_server.cpp) since the process started.
+    static unsigned long internal_errors();
     const char *error_message() const { return error_message_; }
 
 private:
@@ -121,6 +123,8 @@ private:
     std::atomic<bool> running_{false};
     int bound_port_ = 0;
 };
+
+void g_internal_assertions_note();
 
 // Reason phrase for a status code.
 const char *reason_phrase(int status);

@@ -184,3 +184,23 @@ test('connection cap: 503 + retry-after over it, live delivery of an open stream
   const m = await metrics()
   assert.ok(m.rejected_connections >= 6, `rejected_connections ${m.rejected_connections}`)
 })
+
+test('framing: an empty chunked body whose last chunk arrives in pieces is answered (it aborted the worker)', { timeout: 30_000 }, async () => {
+  const pidOf = async () => (await sql('SELECT pid FROM electric_sync.worker_status'))[0].pid
+  const pid = await pidOf()
+  const c = await rawConn()
+  c.socket.setNoDelay(true)
+  try {
+    c.socket.write('POST /v1/health HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n')
+    await sleep(150)
+    c.socket.write('\r')
+    await sleep(150)
+    c.socket.write('\n')
+    await waitFor(() => c.data.includes('\r\n\r\n{') || c.closedAt, { timeout: 5_000, message: 'an answer' })
+    assert.match(c.data, /^HTTP\/1\.1 200 /, `answer: ${JSON.stringify(c.data.slice(0, 120))}`)
+  } finally {
+    c.socket.destroy()
+  }
+  assert.equal((await http(`${ELECTRIC_URL}/v1/health`)).status, 200)
+  assert.equal(await pidOf(), pid, 'the worker restarted')
+})
