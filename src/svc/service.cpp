@@ -45,7 +45,8 @@ void Service::start() {
 }
 
 void Service::schedule_probe() {
-    probe_timer_ = server_->after(1000, [this] {
+    // Every second; every 3 s while degraded (each failed attempt logs a line).
+    probe_timer_ = server_->after(pool_degraded_ ? 3000 : 1000, [this] {
         if (!probe_inflight_.exchange(true)) {
             pool_->submit([this](PGconn *conn) {
                 bool ok = false;

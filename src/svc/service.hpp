@@ -71,7 +71,8 @@ private:
     // Every few seconds: per-shape statistics (log size, last offset, waiting clients) into
     // electric_sync.shape_stats, for electric_sync.shapes_view. Written only when changed.
     void schedule_stats();
-    // Every second: one trivial query through the DB pool; its outcome feeds /v1/health.
+    // Every second (3 s while degraded): one trivial query through the DB pool; its outcome feeds
+    // /v1/health.
     void schedule_probe();
     std::shared_ptr<http::Timer> probe_timer_;
     std::atomic<bool> probe_inflight_{false};
