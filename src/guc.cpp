@@ -25,6 +25,11 @@ int es_guc_poll_interval_ms = 1000;
 bool es_guc_allow_shape_deletion = true;
 char *es_guc_conninfo = nullptr;
 int es_guc_max_shape_log_kb = 64 * 1024;
+char *es_guc_secret_file = nullptr;
+char *es_guc_jwt_secret_file = nullptr;
+int es_guc_http_header_timeout_ms = 30000;
+int es_guc_http_idle_timeout_ms = 60000;
+int es_guc_http_max_connections = 10000;
 
 void es_define_gucs() {
     DefineCustomStringVariable("electric_sync.database", "Database the worker serves.", nullptr,
@@ -60,6 +65,36 @@ void es_define_gucs() {
                                "HS256 secret for the write path's bearer tokens.", nullptr,
                                &es_guc_jwt_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
                                nullptr, nullptr);
+    // Postgres logs "parameter X changed to Y" (with the value) for every setting changed by a
+    // reload: the *_file settings name a file holding the secret instead, read by the worker.
+    DefineCustomStringVariable("electric_sync.secret_file",
+                               "File holding the shared secret for /v1/shape, /v1/metrics and "
+                               "DELETE (read at start and on reload; overrides electric_sync.secret).",
+                               nullptr, &es_guc_secret_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+                               nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.jwt_secret_file",
+                               "File holding the write path's HS256 secret (read at start and on "
+                               "reload; overrides electric_sync.jwt_secret).",
+                               nullptr, &es_guc_jwt_secret_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+                               nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.http_header_timeout",
+                            "A request (head and body) must arrive within this of its first byte "
+                            "(a new connection's first request: of the connection); else 408 and "
+                            "close (0 = no limit).",
+                            nullptr, &es_guc_http_header_timeout_ms, 30000, 0, 3600000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.http_idle_timeout",
+                            "A keep-alive connection with no request in progress is closed after "
+                            "this (0 = never). Long-polls and streams are not affected.",
+                            nullptr, &es_guc_http_idle_timeout_ms, 60000, 0, 3600000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.http_max_connections",
+                            "HTTP client connections held at once; more get 503 and are closed "
+                            "(0 = as many as the worker's descriptor budget allows).",
+                            "Never more than the open-files limit minus what Postgres itself may "
+                            "use (max_files_per_process).",
+                            &es_guc_http_max_connections, 10000, 0, 1000000, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("electric_sync.long_poll_timeout", "How long a live request is held.",
                             nullptr, &es_guc_long_poll_timeout_ms, 20000, 100, 40000, PGC_SIGHUP,
                             GUC_UNIT_MS, nullptr, nullptr, nullptr);

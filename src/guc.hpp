@@ -21,6 +21,11 @@ extern int es_guc_poll_interval_ms;
 extern bool es_guc_allow_shape_deletion;
 extern char *es_guc_conninfo;
 extern int es_guc_max_shape_log_kb;
+extern char *es_guc_secret_file;
+extern char *es_guc_jwt_secret_file;
+extern int es_guc_http_header_timeout_ms;
+extern int es_guc_http_idle_timeout_ms;
+extern int es_guc_http_max_connections;
 }
 
 void es_define_gucs();

@@ -10,6 +10,7 @@ extern "C" {
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/fd.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -21,7 +22,10 @@ PGDLLEXPORT void electric_sync_worker_main(Datum);
 #include "shmem.hpp"
 #include "worker.hpp"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <sys/resource.h>
 
 using namespace es;
@@ -79,10 +83,91 @@ static std::string local_conninfo() {
     return ci;
 }
 
+// A secret read from a file (electric_sync.secret_file, electric_sync.jwt_secret_file): the whole
+// content without trailing whitespace. Messages name the setting and the path, never the content.
+static bool read_secret_file(const char *setting, const char *path, std::string &out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ereport(WARNING, (errcode_for_file_access(),
+                          errmsg("electric_sync: could not open %s \"%s\": %m", setting, path)));
+        return false;
+    }
+    std::string v;
+    char buf[4096];
+    size_t n;
+    bool too_big = false;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        v.append(buf, n);
+        if (v.size() > 65536) {
+            too_big = true;
+            break;
+        }
+    }
+    bool err = ferror(f) != 0;
+    int saved = errno;
+    fclose(f);
+    if (err) {
+        errno = saved;
+        ereport(WARNING, (errcode_for_file_access(),
+                          errmsg("electric_sync: could not read %s \"%s\": %m", setting, path)));
+        return false;
+    }
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    if (too_big || v.empty()) {
+        ereport(WARNING, (errmsg("electric_sync: %s \"%s\" is %s", setting, path, too_big ? "larger than 64 kB" : "empty")));
+        return false;
+    }
+    out = std::move(v);
+    return true;
+}
+
+// A value no client can know: what a secret becomes when its file cannot be read (fail closed).
+static std::string unguessable_secret() {
+    unsigned char b[32];
+    if (!pg_strong_random(b, sizeof b)) {
+        for (auto &c : b) c = static_cast<unsigned char>(random());
+    }
+    static const char *hex = "0123456789abcdef";
+    std::string s = "unreadable-secret-file:";
+    for (unsigned char c : b) {
+        s += hex[c >> 4];
+        s += hex[c & 15];
+    }
+    return s;
+}
+
+struct FileSecret {
+    std::string path, value;  // last successful read
+};
+
+// The secret in force: from the file when `file` is set (it wins over the direct setting), else
+// the direct setting. A file that cannot be read keeps the last value read from that same file,
+// or else an unguessable value: requests are refused rather than let through unauthenticated.
+static std::string resolve_secret(const char *setting, const char *direct, const char *file, FileSecret &last) {
+    if (file && *file) {
+        std::string v;
+        if (read_secret_file(setting, file, v)) {
+            last.path = file;
+            last.value = v;
+            return v;
+        }
+        if (last.path == file && !last.value.empty()) {
+            ereport(WARNING, (errmsg("electric_sync: keeping the secret last read from %s", setting)));
+            return last.value;
+        }
+        ereport(WARNING, (errmsg("electric_sync: %s cannot be read: every request needing this secret is refused", setting)));
+        return unguessable_secret();
+    }
+    last = FileSecret{};
+    return direct ? direct : "";
+}
+
+static FileSecret g_secret_file, g_jwt_secret_file;
+
 static WorkerConfig current_config() {
     WorkerConfig c;
-    c.secret = es_guc_secret ? es_guc_secret : "";
-    c.jwt_secret = es_guc_jwt_secret ? es_guc_jwt_secret : "";
+    c.secret = resolve_secret("electric_sync.secret_file", es_guc_secret, es_guc_secret_file, g_secret_file);
+    c.jwt_secret = resolve_secret("electric_sync.jwt_secret_file", es_guc_jwt_secret, es_guc_jwt_secret_file, g_jwt_secret_file);
     c.long_poll_timeout_ms = es_guc_long_poll_timeout_ms;
     c.sse_timeout_ms = es_guc_sse_timeout_ms;
     c.chunk_bytes = es_guc_chunk_bytes;
@@ -90,7 +175,43 @@ static WorkerConfig current_config() {
     c.max_age = es_guc_max_age;
     c.stale_age = es_guc_stale_age;
     c.allow_shape_deletion = es_guc_allow_shape_deletion;
+    c.http_header_timeout_ms = es_guc_http_header_timeout_ms;
+    c.http_idle_timeout_ms = es_guc_http_idle_timeout_ms;
+    c.http_max_connections = es_guc_http_max_connections;
     return c;
+}
+
+static long count_open_fds() {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 64;  // a guess, on the safe side
+    long n = 0;
+    while (struct dirent *e = readdir(d))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+// Descriptors the HTTP server may use for client sockets: the open-files limit minus what is
+// open now, minus what Postgres's fd.c may open in this process (max_safe_fds, derived from
+// max_files_per_process, plus its reserve for system() and dlopen), minus the HTTP side's own
+// needs (pool and watch connections, the event loop's descriptors, libpq's files) and a margin.
+// So a connection flood can never take the descriptors Postgres needs to read WAL and relations.
+static size_t http_fd_budget(const struct rlimit &rl, int pool_size) {
+    const long kPgReserved = 10;  // fd.c's NUM_RESERVED_FDS
+    long limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : static_cast<long>(rl.rlim_cur);
+    long open_now = count_open_fds();
+    long pg = max_safe_fds + kPgReserved;
+    long http_own = 2L * pool_size + 16 + 64;
+    long budget = limit - open_now - pg - http_own;
+    if (budget < 32) {
+        ereport(WARNING, (errmsg("electric_sync: the open-files limit (%ld) leaves few descriptors for HTTP "
+                                 "clients; raise ulimit -n for the postmaster", limit)));
+        budget = 32;
+    }
+    ereport(LOG, (errmsg("electric_sync: HTTP client sockets limited to %ld descriptors (open-files limit %ld, "
+                         "%ld kept for Postgres, %ld for the pool and event loop, %ld open)",
+                         budget, limit, pg, http_own, open_now)));
+    return static_cast<size_t>(budget);
 }
 
 static void worker_loop() {
@@ -110,6 +231,7 @@ static void worker_loop() {
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             elog(LOG, "electric_sync: could not raise the open files limit: %m");
     }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) opts.http_fd_budget = http_fd_budget(rl, opts.pool_size);
     g_rt = new WorkerRuntime(opts, current_config(), MyLatch);
     g_rt->start();  // threads are created with all signals blocked
     if (g_rt->http_port() > 0) {

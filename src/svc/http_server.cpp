@@ -5,6 +5,12 @@
 #include "core/cpp_only.hpp"
 #include "svc/http_server.hpp"
 
+// Boost's assertions are on in our builds (no NDEBUG): an assertion inside Beast's parser, hit by
+// a client's bytes, would abort the worker and make the postmaster restart every backend. They
+// throw instead (boost::assertion_failed below); the framer answers 400 and closes. Only this
+// file includes Boost.
+#define BOOST_ENABLE_ASSERT_HANDLER 1
+#include <boost/assert.hpp>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -12,8 +18,12 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <pthread.h>
 #include <signal.h>
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 
 namespace es::http {
@@ -50,7 +60,103 @@ const char *reason_phrase(int s) {
     }
 }
 
+}  // namespace es::http
+
 namespace {
+std::atomic<unsigned long> g_assertions{0};
+struct BoostAssertion : std::logic_error {
+    using std::logic_error::logic_error;
+};
+}  // namespace
+
+namespace boost {
+void assertion_failed(char const *expr, char const *, char const *file, long line) {
+    es::http::g_internal_assertions_note();
+    throw BoostAssertion(std::string(file) + ":" + std::to_string(line) + ": " + expr);
+}
+void assertion_failed_msg(char const *expr, char const *msg, char const *, char const *file, long line) {
+    es::http::g_internal_assertions_note();
+    throw BoostAssertion(std::string(file) + ":" + std::to_string(line) + ": " + expr + " (" + msg + ")");
+}
+}  // namespace boost
+
+namespace es::http {
+
+void g_internal_assertions_note() { g_assertions++; }
+unsigned long RequestFramer::internal_errors() { return g_assertions.load(); }
+
+struct RequestFramer::Impl {
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser;
+};
+
+RequestFramer::RequestFramer(size_t max_body, size_t max_header)
+    : impl_(std::make_unique<Impl>()), max_body_(max_body), max_header_(max_header) {}
+RequestFramer::~RequestFramer() = default;
+
+RequestFramer::Result RequestFramer::put(const char *data, size_t n, size_t &used) {
+    used = 0;
+    auto &p = impl_->parser;
+    if (!p) {
+        p.emplace();
+        p->body_limit(max_body_);
+        p->header_limit(static_cast<std::uint32_t>(std::min<size_t>(max_header_, UINT32_MAX)));
+        p->eager(true);
+    }
+    // Beast 1.74 asserts (n >= 5 in parse_chunk_header) when a chunked body's last chunk arrives
+    // in pieces ("0\r\n", then "\r", ...). A chunked message cannot complete with fewer than 5
+    // unconsumed bytes (the last chunk alone is "0\r\n\r\n" and Beast consumes no part of a
+    // chunk header before it is whole), so wait for more instead.
+    if (n < 5 && p->is_header_done() && p->chunked()) return Result::NeedMore;
+    beast::error_code ec;
+    try {
+        used = p->put(net::const_buffer(data, n), ec);
+    } catch (const BoostAssertion &) {
+        used = 0;
+        ec = bhttp::error::bad_chunk;  // any parse error: 400, close
+    }
+    if (ec == bhttp::error::need_more) return Result::NeedMore;
+    if (ec) {
+        error_status_ = 400;
+        error_message_ = "Malformed HTTP request";
+        if (ec == bhttp::error::body_limit) { error_status_ = 413; error_message_ = "Request body too large"; }
+        if (ec == bhttp::error::header_limit) { error_status_ = 431; error_message_ = "Request headers too large"; }
+        p.reset();
+        return Result::Error;
+    }
+    return p->is_done() ? Result::Done : Result::NeedMore;
+}
+
+Request RequestFramer::take(bool &keep_alive) {
+    Request req;
+    auto &p = impl_->parser;
+    if (!p || !p->is_done()) {
+        keep_alive = false;
+        return req;
+    }
+    auto &m = p->get();
+    req.method = std::string(m.method_string());
+    req.target = std::string(m.target());
+    auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) req.query = req.target.substr(q + 1);
+    for (auto &f : m) {
+        std::string name(f.name_string());
+        for (auto &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    req.body = std::move(m.body());
+    keep_alive = m.keep_alive();
+    p.reset();
+    return req;
+}
+
+namespace {
+
+// Runtime limits shared by the server and its sessions.
+struct Limits {
+    std::atomic<int> header_timeout_ms{30000};
+    std::atomic<int> idle_timeout_ms{60000};
+};
 
 class Session;
 
@@ -129,8 +235,10 @@ void append_chunk(std::string &out, const std::string &data) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket sock, const Handler &h, const ServerOptions &o, std::atomic<size_t> &count)
-        : sock_(std::move(sock)), handler_(h), opts_(o), count_(count) {
+    Session(tcp::socket sock, const Handler &h, const ServerOptions &o, const Limits &lim,
+            std::atomic<size_t> &count)
+        : sock_(std::move(sock)), timer_(sock_.get_executor()), handler_(h), opts_(o), lim_(lim),
+          count_(count), framer_(o.max_body, o.max_header) {
         count_++;
     }
     ~Session() { count_--; }
@@ -140,7 +248,12 @@ public:
         sock_.set_option(tcp::no_delay(true), ec);
         auto ep = sock_.remote_endpoint(ec);
         if (!ec) remote_ = ep.address().to_string();
-        read_more();
+        // The first request must be complete within the header timeout of the accept.
+        net::dispatch(sock_.get_executor(), [self = shared_from_this()] {
+            self->phase_ = Phase::Header;
+            self->arm(self->lim_.header_timeout_ms.load());
+            self->read_more();
+        });
     }
 
     // Called from any thread.
@@ -178,6 +291,56 @@ public:
     bool is_closed() const { return closed_.load(); }
 
 private:
+    // Header: a request is being received (or awaited on a new connection): header timeout.
+    // Idle: between requests on a keep-alive connection: idle timeout, quiet close.
+    // Busy: a request is being handled (long-poll, stream...): no timeout of ours.
+    // Linger: an error response was sent and our side shut down; the rest of the peer's data
+    //   is read and dropped (so that the peer sees the response, not a reset) for a moment.
+    enum class Phase { Header, Idle, Busy, Linger };
+
+    void arm(int ms) {
+        ++timer_gen_;
+        timer_.cancel();
+        if (ms <= 0 || closed_) return;
+        armed_written_ = bytes_written_;
+        timer_.expires_after(std::chrono::milliseconds(ms));
+        timer_.async_wait([self = shared_from_this(), gen = timer_gen_](beast::error_code ec) {
+            if (ec || gen != self->timer_gen_) return;
+            self->on_timer();
+        });
+    }
+    void disarm() {
+        ++timer_gen_;
+        timer_.cancel();
+    }
+
+    void on_timer() {
+        if (closed_) return;
+        switch (phase_) {
+        case Phase::Busy:
+            return;
+        case Phase::Linger:
+            shutdown();
+            return;
+        case Phase::Idle:
+            // A response still being written to a slow reader counts as activity while it
+            // makes progress.
+            if (writing_ && bytes_written_ != armed_written_) {
+                arm(lim_.idle_timeout_ms.load());
+                return;
+            }
+            shutdown();
+            return;
+        case Phase::Header:
+            if (!got_bytes_ && rbuf_.size() == 0) {
+                shutdown();  // nothing was asked: nothing to answer
+                return;
+            }
+            fail(408, "Request timeout: the request did not arrive in time");
+            return;
+        }
+    }
+
     void read_more() {
         if (closed_) return;
         auto buf = rbuf_.prepare(8192);
@@ -192,6 +355,19 @@ private:
             return;
         }
         rbuf_.commit(n);
+        if (phase_ == Phase::Linger) {
+            rbuf_.consume(rbuf_.size());
+            read_more();
+            return;
+        }
+        if (n > 0) {
+            if (phase_ == Phase::Idle) {
+                // First byte of the next request: its deadline starts now.
+                phase_ = Phase::Header;
+                arm(lim_.header_timeout_ms.load());
+            }
+            got_bytes_ = true;
+        }
         if (rbuf_.size() > opts_.max_body + opts_.max_header + 65536) {
             // A client that pipelines without waiting for answers: drop it.
             shutdown();
@@ -202,56 +378,45 @@ private:
     }
 
     void process() {
-        while (!busy_ && !closed_ && rbuf_.size() > 0) {
-            if (!parser_) {
-                parser_.emplace();
-                parser_->body_limit(opts_.max_body);
-                parser_->header_limit(static_cast<std::uint32_t>(opts_.max_header));
-                parser_->eager(true);
-            }
-            beast::error_code ec;
-            size_t used = parser_->put(rbuf_.data(), ec);
+        while (!busy_ && !closed_ && phase_ != Phase::Linger && rbuf_.size() > 0) {
+            size_t used = 0;
+            auto d = rbuf_.data();
+            auto res = framer_.put(static_cast<const char *>(d.data()), d.size(), used);
             rbuf_.consume(used);
-            if (ec == bhttp::error::need_more) break;
-            if (ec) {
-                int status = 400;
-                const char *msg = "Malformed HTTP request";
-                if (ec == bhttp::error::body_limit) { status = 413; msg = "Request body too large"; }
-                if (ec == bhttp::error::header_limit) { status = 431; msg = "Request headers too large"; }
-                Response r;
-                r.status = status;
-                r.set("content-type", "application/json");
-                r.body = std::string("{\"message\":\"") + msg + "\"}";
-                parser_.reset();
-                busy_ = true;
-                keep_alive_ = false;
-                write_response(std::move(r), false);
+            if (res == RequestFramer::Result::NeedMore) break;
+            if (res == RequestFramer::Result::Error) {
+                fail(framer_.error_status(), framer_.error_message());
                 return;
             }
-            if (!parser_->is_done()) break;
             dispatch();
         }
     }
 
-    void dispatch() {
-        auto &m = parser_->get();
-        Request req;
-        req.method = std::string(m.method_string());
-        req.target = std::string(m.target());
-        auto q = req.target.find('?');
-        req.path = req.target.substr(0, q);
-        if (q != std::string::npos) req.query = req.target.substr(q + 1);
-        for (auto &f : m) {
-            std::string name(f.name_string());
-            for (auto &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            req.headers.emplace_back(std::move(name), std::string(f.value()));
-        }
-        req.body = std::move(m.body());
-        req.remote = remote_;
-        keep_alive_ = m.keep_alive();
-        head_only_ = req.method == "HEAD";
-        parser_.reset();
+    // An error response, then close (after a short linger).
+    void fail(int status, const char *msg) {
+        Response r;
+        r.status = status;
+        r.set("content-type", "application/json");
+        r.set("cache-control", "no-store");
+        r.body = std::string("{\"message\":\"") + msg + "\"}";
         busy_ = true;
+        phase_ = Phase::Busy;
+        disarm();
+        keep_alive_ = false;
+        linger_ = true;
+        write_response(std::move(r), false);
+    }
+
+    void dispatch() {
+        bool ka = true;
+        Request req = framer_.take(ka);
+        req.remote = remote_;
+        keep_alive_ = ka;
+        head_only_ = req.method == "HEAD";
+        busy_ = true;
+        phase_ = Phase::Busy;
+        got_bytes_ = false;
+        disarm();
         current_ = std::make_shared<ExchangeImpl>(weak_from_this(), std::move(req));
         auto ex = current_;
         try {
@@ -276,12 +441,35 @@ private:
         current_.reset();
         if (close) {
             close_after_write_ = true;
-            if (!writing_) shutdown();
+            if (!writing_) close_now();
             return;
         }
         busy_ = false;
+        if (rbuf_.size() > 0) {
+            // A pipelined request is already (partly) here.
+            phase_ = Phase::Header;
+            got_bytes_ = true;
+            arm(lim_.header_timeout_ms.load());
+        } else {
+            phase_ = Phase::Idle;
+            got_bytes_ = false;
+            arm(lim_.idle_timeout_ms.load());
+        }
         // Pipelined requests already buffered.
         net::post(sock_.get_executor(), [self = shared_from_this()]() { self->process(); });
+    }
+
+    // After the last write of a closing connection.
+    void close_now() {
+        if (!linger_ || closed_) {
+            shutdown();
+            return;
+        }
+        beast::error_code ec;
+        sock_.shutdown(tcp::socket::shutdown_send, ec);
+        phase_ = Phase::Linger;
+        rbuf_.consume(rbuf_.size());
+        arm(1000);
     }
 
     void enqueue(std::string data) {
@@ -292,17 +480,25 @@ private:
     void do_write() {
         if (outq_.empty() || closed_) {
             writing_ = false;
-            if (close_after_write_) shutdown();
+            if (close_after_write_) close_now();
             return;
         }
         writing_ = true;
-        net::async_write(sock_, net::buffer(outq_.front()),
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->outq_.pop_front();
+        // At most 256 kB per write, so that progress of a slow reader is visible (idle timeout).
+        const std::string &front = outq_.front();
+        size_t len = std::min<size_t>(front.size() - out_off_, 256 * 1024);
+        net::async_write(sock_, net::buffer(front.data() + out_off_, len),
+                         [self = shared_from_this()](beast::error_code ec, size_t n) {
                              if (ec) {
                                  self->writing_ = false;
                                  self->peer_gone();
                                  return;
+                             }
+                             self->bytes_written_ += n;
+                             self->out_off_ += n;
+                             if (self->out_off_ >= self->outq_.front().size()) {
+                                 self->outq_.pop_front();
+                                 self->out_off_ = 0;
                              }
                              self->do_write();
                          });
@@ -310,6 +506,7 @@ private:
 
     void peer_gone() {
         if (closed_.exchange(true)) return;
+        disarm();
         auto ex = current_;
         current_.reset();
         beast::error_code ec;
@@ -319,6 +516,7 @@ private:
 
     void shutdown() {
         if (closed_.exchange(true)) return;
+        disarm();
         auto ex = current_;
         current_.reset();
         beast::error_code ec;
@@ -328,21 +526,74 @@ private:
     }
 
     tcp::socket sock_;
+    net::steady_timer timer_;
     const Handler &handler_;
     const ServerOptions &opts_;
+    const Limits &lim_;
     std::atomic<size_t> &count_;
     std::string remote_;
     beast::flat_buffer rbuf_;
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    RequestFramer framer_;
     std::deque<std::string> outq_;
+    size_t out_off_ = 0;
     std::shared_ptr<ExchangeImpl> current_;
-    bool busy_ = false, writing_ = false, close_after_write_ = false;
-    bool keep_alive_ = true, head_only_ = false;
+    bool busy_ = false, writing_ = false, close_after_write_ = false, linger_ = false;
+    bool keep_alive_ = true, head_only_ = false, got_bytes_ = false;
+    Phase phase_ = Phase::Header;
+    uint64_t timer_gen_ = 0;
+    size_t bytes_written_ = 0, armed_written_ = 0;
     std::atomic<bool> closed_{false};
 
     friend class ExchangeImpl;
 public:
     bool head_only() const { return head_only_; }
+};
+
+// A connection over the cap: 503 + retry-after, our side shut down, the peer's request read and
+// dropped for a moment (so it gets the answer rather than a reset), then closed.
+class Rejector : public std::enable_shared_from_this<Rejector> {
+public:
+    Rejector(tcp::socket s, std::atomic<size_t> &n) : sock_(std::move(s)), timer_(sock_.get_executor()), n_(n) { n_++; }
+    ~Rejector() { n_--; }
+    void start() {
+        static const std::string kBody = "{\"message\":\"Too many connections\"}";
+        static const std::string kMsg =
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncache-control: no-store\r\n"
+            "retry-after: 5\r\ncontent-length: " + std::to_string(kBody.size()) + "\r\nconnection: close\r\n\r\n" + kBody;
+        net::dispatch(sock_.get_executor(), [self = shared_from_this()] {
+            self->timer_.expires_after(std::chrono::milliseconds(1000));
+            self->timer_.async_wait([self](beast::error_code) { self->close(); });
+            net::async_write(self->sock_, net::buffer(kMsg), [self](beast::error_code ec, size_t) {
+                if (ec) {
+                    self->close();
+                    return;
+                }
+                beast::error_code e2;
+                self->sock_.shutdown(tcp::socket::shutdown_send, e2);
+                self->drain();
+            });
+        });
+    }
+
+private:
+    void drain() {
+        sock_.async_read_some(net::buffer(buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
+            if (ec) {
+                self->close();
+                return;
+            }
+            self->drain();
+        });
+    }
+    void close() {
+        beast::error_code ec;
+        timer_.cancel();
+        sock_.close(ec);
+    }
+    tcp::socket sock_;
+    net::steady_timer timer_;
+    std::atomic<size_t> &n_;
+    char buf_[2048];
 };
 
 bool ExchangeImpl::respond(Response r) {
@@ -398,15 +649,30 @@ public:
 
 struct Server::Impl {
     // Declaration order matters: sessions still queued in ioc die with it and use conn_count,
-    // handler and opts.
+    // handler, opts and limits.
     ServerOptions opts;
     Handler handler;
+    Limits limits;
+    std::atomic<int> max_conn{0};
     std::atomic<size_t> conn_count{0};
+    std::atomic<size_t> rejecting{0};
+    std::atomic<size_t> rejected_total{0};
     net::io_context ioc;
     std::optional<tcp::acceptor> acceptor;
     net::steady_timer accept_backoff{ioc};
     std::vector<std::thread> threads;
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+
+    // Descriptors kept for connections being turned away (out of the fd budget).
+    size_t reject_slots() const { return opts.fd_budget ? std::max<size_t>(1, std::min<size_t>(64, opts.fd_budget / 8)) : 256; }
+    size_t cap() const {
+        size_t c = max_conn.load() > 0 ? static_cast<size_t>(max_conn.load()) : SIZE_MAX;
+        if (opts.fd_budget) {
+            size_t b = opts.fd_budget > reject_slots() ? opts.fd_budget - reject_slots() : 1;
+            c = std::min(c, b);
+        }
+        return c == SIZE_MAX ? 0 : c;
+    }
 
     void accept() {
         acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
@@ -421,7 +687,18 @@ struct Server::Impl {
                 return;
             }
             try {
-                std::make_shared<Session>(std::move(s), handler, opts, conn_count)->start();
+                size_t c = cap();
+                if (c && conn_count.load() >= c) {
+                    rejected_total++;
+                    if (rejecting.load() < reject_slots()) {
+                        std::make_shared<Rejector>(std::move(s), rejecting)->start();
+                    } else {
+                        beast::error_code e2;
+                        s.close(e2);  // a flood: no descriptor to spare for an answer
+                    }
+                } else {
+                    std::make_shared<Session>(std::move(s), handler, opts, limits, conn_count)->start();
+                }
             } catch (...) {
             }
             accept();
@@ -432,6 +709,9 @@ struct Server::Impl {
 Server::Server(ServerOptions opts, Handler handler) : impl_(std::make_unique<Impl>()) {
     impl_->opts = std::move(opts);
     impl_->handler = std::move(handler);
+    impl_->limits.header_timeout_ms = impl_->opts.header_timeout_ms;
+    impl_->limits.idle_timeout_ms = impl_->opts.idle_timeout_ms;
+    impl_->max_conn = impl_->opts.max_connections;
 }
 
 Server::~Server() { stop(); }
@@ -492,6 +772,14 @@ void Server::stop() {
 }
 
 size_t Server::connections() const { return impl_->conn_count.load(); }
+size_t Server::rejected() const { return impl_->rejected_total.load(); }
+size_t Server::max_connections() const { return impl_->cap(); }
+
+void Server::set_limits(int header_timeout_ms, int idle_timeout_ms, int max_connections) {
+    impl_->limits.header_timeout_ms = header_timeout_ms;
+    impl_->limits.idle_timeout_ms = idle_timeout_ms;
+    impl_->max_conn = max_connections;
+}
 
 std::shared_ptr<Timer> Server::after(int ms, std::function<void()> fn) {
     auto t = std::make_shared<AsioTimer>(impl_->ioc);

@@ -4,6 +4,9 @@
 #include "svc/oversync_watch.hpp"
 #include "svc/pq.hpp"
 #include "svc/shape_routes.hpp"
+#include "core/electric.hpp"
+
+#include <libpq-fe.h>
 
 namespace es::svc {
 
@@ -27,10 +30,44 @@ void Service::start() {
         so.address = opts_.listen_address;
         so.port = opts_.port;
         so.threads = opts_.io_threads;
+        {
+            ServiceConfig c = config();
+            so.header_timeout_ms = c.http_header_timeout_ms;
+            so.idle_timeout_ms = c.http_idle_timeout_ms;
+            so.max_connections = c.http_max_connections;
+        }
+        so.fd_budget = opts_.http_fd_budget;
         server_ = std::make_unique<http::Server>(so, [this](http::ExchangePtr ex) { handle(std::move(ex)); });
         server_->start();
         schedule_stats();
+        schedule_probe();
     }
+}
+
+void Service::schedule_probe() {
+    // Every second; every 3 s while degraded (each failed attempt logs a line).
+    probe_timer_ = server_->after(pool_degraded_ ? 3000 : 1000, [this] {
+        if (!probe_inflight_.exchange(true)) {
+            pool_->submit([this](PGconn *conn) {
+                bool ok = false;
+                if (conn) {
+                    PGresult *r = PQexec(conn, "SELECT 1");
+                    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+                    PQclear(r);
+                }
+                if (ok) {
+                    probe_failures_ = 0;
+                    pool_degraded_ = false;
+                } else if (!conn || ++probe_failures_ >= 2) {
+                    // A broken connection is replaced by the next job: one failed query is not
+                    // yet a verdict; a failed connection attempt is.
+                    pool_degraded_ = true;
+                }
+                probe_inflight_ = false;
+            });
+        }
+        schedule_probe();
+    });
 }
 
 void Service::schedule_stats() {
@@ -88,8 +125,24 @@ void Service::stop() {
 }
 
 void Service::set_config(ServiceConfig cfg) {
+    if (server_) server_->set_limits(cfg.http_header_timeout_ms, cfg.http_idle_timeout_ms, cfg.http_max_connections);
     std::lock_guard<std::mutex> g(cfg_mu_);
     cfg_ = std::move(cfg);
+}
+
+bool Service::reject_without_secret(const http::ExchangePtr &ex) {
+    const http::Request &req = ex->request();
+    std::string secret = config().secret;
+    if (secret.empty() || req.method == "OPTIONS") return false;
+    electric::QueryParams q = electric::parse_query(req.query);
+    const std::string *given = electric::find_param(q, "secret");
+    if (!given) given = electric::find_param(q, "api_secret");
+    if (given && electric::secret_equals(*given, secret)) return false;
+    http::Response r = http::json_response(401, electric::unauthorized_body());
+    r.set("cache-control", "no-store");
+    add_common_headers(req, r);
+    ex->respond(std::move(r));
+    return true;
 }
 
 ServiceConfig Service::config() const {
@@ -109,8 +162,16 @@ void add_common_headers(const http::Request &req, http::Response &r) {
 void Service::handle(http::ExchangePtr ex) {
     const http::Request &req = ex->request();
     if (req.path == "/v1/health") {
-        http::Response r = active_ ? http::json_response(200, "{\"status\":\"active\"}")
-                                   : http::json_response(202, "{\"status\":\"starting\"}");
+        // degraded: the worker runs but every pool-backed route (snapshots, metrics, the write
+        // path) would answer 503. 503 too, so that load balancers and orchestrators route around
+        // it; the reason is in the body.
+        http::Response r = !active_ ? http::json_response(202, "{\"status\":\"starting\"}")
+                           : pool_degraded_
+                               ? http::json_response(503, "{\"status\":\"degraded\",\"reason\":\"the database "
+                                                          "connection pool cannot reach the database (see "
+                                                          "electric_sync.conninfo and the server log)\"}")
+                               : http::json_response(200, "{\"status\":\"active\"}");
+        if (r.status == 503) r.set("retry-after", "5");
         r.set("cache-control", "no-cache, no-store, must-revalidate");
         add_common_headers(req, r);
         ex->respond(std::move(r));
@@ -129,6 +190,7 @@ void Service::handle(http::ExchangePtr ex) {
         return;
     }
     if (req.path == "/v1/metrics") {
+        if (reject_without_secret(ex)) return;
         // Worker progress and lag (from electric_sync.worker_status) plus the HTTP side's counts.
         size_t shapes = 0, waiting = 0, log_bytes = 0, snapshot_bytes = 0;
         for (auto &s : hub_.all()) {
@@ -142,7 +204,12 @@ void Service::handle(http::ExchangePtr ex) {
                             ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" +
                             std::to_string(waiting) + ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
                             ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
-                            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) + "}";
+                            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
+                            ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
+                            ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
+                            ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
+                            ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
+                            ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;
             try {

@@ -30,6 +30,10 @@ struct ServiceConfig {
     int max_age = 60;
     int stale_age = 300;
     bool allow_shape_deletion = true;
+    // HTTP connection limits (http::ServerOptions); 0 = off.
+    int http_header_timeout_ms = 30000;
+    int http_idle_timeout_ms = 60000;
+    int http_max_connections = 10000;
 };
 
 struct ServiceOptions {
@@ -38,6 +42,7 @@ struct ServiceOptions {
     int io_threads = 1;
     int pool_size = 4;
     std::string conninfo;        // libpq connection string to this server
+    size_t http_fd_budget = 0;   // descriptors the HTTP server may use for clients; 0 = no limit
 };
 
 class Service {
@@ -51,7 +56,8 @@ public:
     void set_config(ServiceConfig cfg);
     ServiceConfig config() const;
 
-    // /v1/health: 202 {"status":"starting"} until set_active(true), then 200 {"status":"active"}.
+    // /v1/health: 202 {"status":"starting"} until set_active(true), then 200 {"status":"active"},
+    // or 503 {"status":"degraded","reason":...} while the DB pool cannot reach the database.
     void set_active(bool a) { active_ = a; }
     bool active() const { return active_; }
 
@@ -65,6 +71,15 @@ private:
     // Every few seconds: per-shape statistics (log size, last offset, waiting clients) into
     // electric_sync.shape_stats, for electric_sync.shapes_view. Written only when changed.
     void schedule_stats();
+    // Every second (3 s while degraded): one trivial query through the DB pool; its outcome feeds
+    // /v1/health.
+    void schedule_probe();
+    std::shared_ptr<http::Timer> probe_timer_;
+    std::atomic<bool> probe_inflight_{false};
+    std::atomic<bool> pool_degraded_{false};
+    int probe_failures_ = 0;  // consecutive failed queries (pool threads, one probe at a time)
+    // True (after a 401 is sent) when a secret is configured and the request does not carry it.
+    bool reject_without_secret(const http::ExchangePtr &ex);
     std::string last_stats_;
     std::shared_ptr<http::Timer> stats_timer_;
 

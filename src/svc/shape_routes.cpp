@@ -88,6 +88,15 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
             return;
         }
     }
+    if (is_delete && !c->cfg.secret.empty()) {
+        // Authorization first: a DELETE without the secret learns nothing, whatever its form.
+        const std::string *given = find_param(q, "secret");
+        if (!given) given = find_param(q, "api_secret");
+        if (!given || !secret_equals(*given, c->cfg.secret)) {
+            respond_error(c, 401, unauthorized_body());
+            return;
+        }
+    }
     if (is_delete && !find_param(q, "offset")) q.emplace_back("offset", "-1");
     ValidationErrors errs = parse_shape_request(q, c->req);
     if (!errs.empty() && !(is_delete && c->req.handle && errs.fields.size() == 1 && errs.fields.count("table"))) {
