@@ -156,7 +156,7 @@ void add_common_headers(const http::Request &req, http::Response &r) {
     r.set("access-control-expose-headers",
           "electric-cursor,electric-handle,electric-has-data,electric-offset,electric-schema,"
           "electric-up-to-date,electric-internal-known-error,retry-after");
-    r.set("electric-server", "electric_sync/0.2.0");
+    r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
 }
 
 void Service::handle(http::ExchangePtr ex) {
