@@ -114,6 +114,30 @@ RequestFramer::Result RequestFramer::put(const char *data, size_t n, size_t &use
         used = 0;
         ec = bhttp::error::bad_chunk;  // any parse error: 400, close
     }
+    if (!ec || ec == bhttp::error::need_more) {
+        // Transfer codings: only a single "chunked" (RFC 9112 6.1: a server that does not know
+        // a coding answers it, it must not guess a body). Together with Content-Length, or
+        // repeated, it is a request-smuggling shape: refused too.
+        if (p->is_header_done() && !te_checked_) {
+            te_checked_ = true;
+            auto &m = p->get();
+            size_t n_te = m.count(bhttp::field::transfer_encoding);
+            if (n_te > 0) {
+                std::string v(m[bhttp::field::transfer_encoding]);
+                while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+                size_t b = v.find_first_not_of(" \t");
+                v = b == std::string::npos ? std::string() : v.substr(b);
+                for (auto &ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                if (n_te > 1 || v != "chunked" || m.count(bhttp::field::content_length) > 0) {
+                    error_status_ = 400;
+                    error_message_ = "Unsupported Transfer-Encoding (only chunked, without Content-Length)";
+                    p.reset();
+                    te_checked_ = false;
+                    return Result::Error;
+                }
+            }
+        }
+    }
     if (ec == bhttp::error::need_more) return Result::NeedMore;
     if (ec) {
         error_status_ = 400;
@@ -121,6 +145,7 @@ RequestFramer::Result RequestFramer::put(const char *data, size_t n, size_t &use
         if (ec == bhttp::error::body_limit) { error_status_ = 413; error_message_ = "Request body too large"; }
         if (ec == bhttp::error::header_limit) { error_status_ = 431; error_message_ = "Request headers too large"; }
         p.reset();
+        te_checked_ = false;
         return Result::Error;
     }
     return p->is_done() ? Result::Done : Result::NeedMore;
@@ -147,6 +172,7 @@ Request RequestFramer::take(bool &keep_alive) {
     req.body = std::move(m.body());
     keep_alive = m.keep_alive();
     p.reset();
+    te_checked_ = false;
     return req;
 }
 

@@ -89,6 +89,7 @@ private:
     size_t max_body_, max_header_;
     int error_status_ = 0;
     const char *error_message_ = "";
+    bool te_checked_ = false;  // the current request's Transfer-Encoding was checked
 };
 
 class Server {
