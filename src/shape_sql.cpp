@@ -537,10 +537,13 @@ extern "C" Datum es_where_check(PG_FUNCTION_ARGS) {
             std::vector<std::string> params;
             std::unique_ptr<CompiledWhere> cw;
         };
-        static Entry cache[4];
+        // On the heap and never freed: a static with a destructor would run at process exit,
+        // after Postgres has torn its memory down.
+        static Entry *cache = new Entry[4];
         static int next = 0;
         CompiledWhere *cw = nullptr;
-        for (auto &e : cache) {
+        for (int i = 0; i < 4; i++) {
+            Entry &e = cache[i];
             if (e.cw && e.lxid != MyProc->lxid) e.cw.reset();
             if (e.cw && e.relid == relid && e.where == where && e.params == params) cw = e.cw.get();
         }
