@@ -234,6 +234,9 @@ void parse_relation(Cursor &c, RelationInfo &r) {
     c.sep();
     uint32_t n = c.uint<uint32_t>();
     if (n > 1664) c.fail("too many columns");
+    // A column is 10 fields, each " <x>": at least 20 bytes. Check before sizing the vector
+    // (a short record claiming 1664 columns made 1664 Column objects first).
+    if (n > c.remaining() / 20) c.fail("column count exceeds the record");
     r.columns.resize(n);
     for (uint32_t i = 0; i < n; i++) {
         Column &col = r.columns[i];
@@ -263,6 +266,7 @@ void parse_tuple(Cursor &c, std::vector<Value> &vals) {
     c.sep();
     uint32_t n = c.uint<uint32_t>();
     if (n > 1664) c.fail("too many values");
+    if (n > c.remaining() / 2) c.fail("value count exceeds the record");   // each value: " <v>"
     vals.resize(n);
     for (uint32_t i = 0; i < n; i++) {
         c.sep();

@@ -4,6 +4,8 @@
 // Everything here is deterministic and allocation-light; callers (HTTP handler, worker) own I/O,
 // clocks and randomness and pass them in.
 //
+// Subset order_by parsing: core/order_by.hpp. Bounded JSON: core/json_limits.hpp.
+//
 // Files: electric_query.cpp (query strings, ShapeRequest, 400 errors), electric_ident.cpp
 // (identifiers), electric_offset.cpp (LogOffset), electric_json.cpp (JSON escaping, keys,
 // messages, electric-schema), electric_http.cpp (cursor, etag, cache-control, CORS, bodies,
@@ -134,6 +136,9 @@ struct ShapeRequest {
 // Builds and validates a ShapeRequest from decoded params, in Electric's order (§2.2, params.ex):
 //  1. casts: replica/log ("is invalid"), params (plain `params=` -> "is invalid"), columns
 //     (identifier errors); `offset` required ("can't be blank"). Empty values count as absent.
+//     Text checks: table, where, handle, cursor, replica, log, columns and params[N] values
+//     must be valid UTF-8 ("must be valid UTF-8") without NUL bytes ("must not contain NUL
+//     bytes"); the same for subset__where/order_by/params/limit/offset, under "subset".
 //  2. offset format ("has invalid format")
 //  3. handle ("can't be blank when offset != -1"; dropped for -1/now)
 //  4. live with -1 ("can't be true when offset == -1") / now ("can't be true when offset is 'now'")

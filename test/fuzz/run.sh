@@ -40,7 +40,7 @@ if ! have_fuzzer; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq >/dev/null 2>&1
     $SUDO apt-get install -y -qq clang libclang-rt-dev nlohmann-json3-dev libssl-dev libboost-dev >/dev/null 2>&1 ||
-        $SUDO apt-get install -y -qq clang >/dev/null 2>&1
+        $SUDO apt-get install -y -qq clang libclang-rt-14-dev >/dev/null 2>&1
     if ! have_fuzzer; then
         echo "fuzz: clang++ -fsanitize=fuzzer does not work" >&2
         echo "0 passed, 1 failed"
@@ -49,15 +49,13 @@ if ! have_fuzzer; then
 fi
 
 echo "fuzz: building targets" >&2
-if ! make -s -f $FUZZ_DIR/fuzz.mk -j"${FUZZ_BUILD_JOBS:-2}" >"$BUILD.log" 2>&1; then
-    mkdir -p "$BUILD"; mv -f "$BUILD.log" "$BUILD/build.log" 2>/dev/null
+mkdir -p "$BUILD/artifacts" "$BUILD/logs" "$BUILD/corpus"
+if ! make -s -f $FUZZ_DIR/fuzz.mk -j"${FUZZ_BUILD_JOBS:-2}" >"$BUILD/build.log" 2>&1; then
     tail -30 "$BUILD/build.log" >&2
     echo "fuzz: build failed (see $BUILD/build.log)" >&2
     echo "0 passed, 1 failed"
     exit 1
 fi
-mkdir -p "$BUILD/artifacts" "$BUILD/logs" "$BUILD/corpus"
-mv -f "$BUILD.log" "$BUILD/build.log"
 
 names=$(make -s -f $FUZZ_DIR/fuzz.mk list)
 if [ -n "${FUZZ_TARGETS:-}" ]; then

@@ -239,6 +239,10 @@ TEST_CASE("decoding: counts and lengths larger than the record are ParseErrors (
     CHECK_THROWS_WITH(parse_record("T 4294967295 1"), Catch::Contains("relation count exceeds the record"));
     CHECK_THROWS_AS(parse_record("T cascade=t 3 1 2"), ParseError);
     CHECK(parse_record("T 2 1 2").truncate.relids.size() == 2);
+    // Column and value counts are checked against the record before the vectors are sized.
+    CHECK_THROWS_WITH(parse_record("R 16384 6:public 5:users d 1664 2:id"), Catch::Contains("column count exceeds the record"));
+    CHECK_THROWS_WITH(parse_record("I 16384 N 1664 1:1"), Catch::Contains("value count exceeds the record"));
+    CHECK(parse_record("I 16384 N 2 n n").change.new_values.size() == 2);
     // A binary message length whose double wraps around (2^63+1 -> 2): std::length_error before.
     CHECK_THROWS_AS(parse_record("M trans=f 5:other x9223372036854775809:00"), ParseError);
     CHECK_THROWS_AS(parse_record("M trans=f 5:other x18446744073709551615:"), ParseError);
