@@ -83,8 +83,9 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
     QueryParams q = parse_query(rq.query);
     if (c->post) {
         std::string err;
-        if (!merge_subset_body(rq.body, q, err)) {
-            respond_error(c, 400, err);
+        int status = 400;
+        if (!merge_subset_body(rq.body, q, err, status)) {
+            respond_error(c, status, err);  // 413 for a body over the size bound
             return;
         }
     }
