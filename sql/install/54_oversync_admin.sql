@@ -71,6 +71,7 @@ BEGIN
                 n_rows := n_rows + k;
             END LOOP;
         END IF;
+        SET CONSTRAINTS ALL IMMEDIATE;  -- the deferred FK checks now: ALTER TABLE refuses pending events
         FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
             EXECUTE format('ALTER TABLE %I.%I ENABLE TRIGGER oversync_bundle_owner_guard, '
                            'ENABLE TRIGGER oversync_bundle_capture_row, ENABLE TRIGGER oversync_no_truncate',
