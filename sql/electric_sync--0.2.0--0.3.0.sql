@@ -126,3 +126,634 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'es_where_check' LANGUAGE C STABLE COST 1000;
 REVOKE ALL ON FUNCTION electric_sync._where_check(regclass, text, text[], record) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION electric_sync._where_check(regclass, text, text[], record) TO electric_sync_where;
+
+-- ============================================================================================
+-- oversync: settings, retention floor vs pruning, reset and inspection (docs/oversync.md).
+-- The limits, TTLs and retention are electric_sync.oversync_* settings (src/guc_oversync.cpp),
+-- read with current_setting(); the os_settings table of 0.2.0 goes (its two rows were the
+-- defaults unless changed by hand: re-apply a changed value with ALTER SYSTEM). A history-pruned
+-- check on the pull's resolved stable seq and on push replays; oversync_set_retention_floor no
+-- longer deletes (oversync_prune does); oversync_reset and the oversync_* views are new.
+-- Generated from sql/install/5*_oversync_*.sql (same text, so extension_upgrade matches).
+-- ============================================================================================
+CREATE OR REPLACE FUNCTION electric_sync.os_setting(name text) RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT current_setting('electric_sync.oversync_' || name)::bigint
+$$;
+CREATE OR REPLACE FUNCTION electric_sync.os_ttl(name text) RETURNS interval LANGUAGE sql STABLE AS $$
+    SELECT current_setting('electric_sync.oversync_' || name)::interval
+$$;
+CREATE OR REPLACE FUNCTION electric_sync.os_finalize_tx()
+RETURNS TABLE (user_id text, bundle_seq bigint, source_id text, source_bundle_id bigint,
+               row_count int, bundle_hash text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    tx bigint := txid_current();
+    g_user text := coalesce(current_setting('oversync.bundle_user_id', true), '');
+    g_src text := coalesce(current_setting('oversync.bundle_source_id', true), '');
+    g_sbid text := coalesce(current_setting('oversync.bundle_source_bundle_id', true), '');
+    u text; rows electric_sync.os_frow[]; src text; sbid bigint; seq bigint; fl bigint;
+    st record; canon text; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
+BEGIN
+    DELETE FROM electric_sync.os_capture_marker m WHERE m.txid = tx;
+    PERFORM set_config('oversync.capture_txid', '', true);
+    FOR u IN SELECT DISTINCT c.user_id FROM electric_sync.os_capture c WHERE c.txid = tx ORDER BY 1 LOOP
+        SELECT array_agg(ROW(x.table_id, x.key_text, x.op, x.payload)::electric_sync.os_frow
+                         ORDER BY x.first_ord, x.table_id, x.key_text)
+          INTO rows
+          FROM (SELECT g.table_id, g.key_text, g.first_ord, f.op AS fop, l.op AS lop,
+                       CASE WHEN l.op = 3 THEN 'DELETE'
+                            WHEN f.op = 1 THEN 'INSERT'
+                            WHEN rs.deleted IS DISTINCT FROM false THEN 'INSERT'  -- never synced before
+                            ELSE 'UPDATE' END AS op,
+                       CASE WHEN l.op = 3 THEN NULL ELSE l.payload END AS payload
+                  FROM (SELECT c.table_id, c.key_text, min(c.ord) AS first_ord, max(c.ord) AS last_ord
+                          FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
+                         GROUP BY 1, 2) g
+                  -- LATERAL: index lookups whatever the (often stale) statistics say
+                  CROSS JOIN LATERAL (SELECT f0.op FROM electric_sync.os_capture f0 WHERE f0.ord = g.first_ord) f
+                  CROSS JOIN LATERAL (SELECT l0.op, l0.payload FROM electric_sync.os_capture l0 WHERE l0.ord = g.last_ord) l
+                  LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
+                                      WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true) x
+         WHERE NOT (x.fop = 1 AND x.lop = 3);
+        DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u;
+        CONTINUE WHEN rows IS NULL;
+
+        -- The user's row lock serializes all bundles of one user (gapless, ordered bundle_seq).
+        INSERT INTO electric_sync.os_user_state AS s (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+        UPDATE electric_sync.os_user_state s SET next_bundle_seq = s.next_bundle_seq + 1
+         WHERE s.user_id = u RETURNING s.next_bundle_seq - 1, s.retained_floor INTO seq, fl;
+
+        IF g_user = u AND g_src <> '' THEN
+            src := g_src;
+            sbid := g_sbid::bigint;
+        ELSE
+            -- Plain SQL write: writer source electric_sync.sql; auto-initializes the scope.
+            src := 'electric_sync.sql';
+            INSERT INTO electric_sync.os_scope_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+            SELECT * INTO st FROM electric_sync.os_scope_state s WHERE s.user_id = u FOR UPDATE;
+            IF st.state = 1 AND st.lease_expires_at > now() THEN
+                PERFORM electric_sync.os_check_plain_write(u);
+            END IF;
+            IF st.state <> 2 THEN
+                UPDATE electric_sync.os_scope_state s SET state = 2, initialization_id = NULL,
+                       initializer_source_id = NULL, lease_expires_at = NULL,
+                       initialized_by_source_id = src, initialized_at = now(), updated_at = now()
+                 WHERE s.user_id = u;
+            END IF;
+            INSERT INTO electric_sync.os_source_state (user_id, source_id) VALUES (u, src) ON CONFLICT DO NOTHING;
+            SELECT s.max_committed_source_bundle_id + 1 INTO sbid FROM electric_sync.os_source_state s
+             WHERE s.user_id = u AND s.source_id = src FOR UPDATE;
+        END IF;
+
+        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
+        VALUES (u, seq, src, sbid, 0, 0, '');
+        INSERT INTO electric_sync.os_bundle_rows (user_id, bundle_seq, row_ordinal, schema_name, table_name, key_json, op, payload)
+        SELECT u, seq, (r.ord - 1)::int, t.schema_name, t.table_name,
+               electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)), r.op,
+               CASE WHEN r.op = 'DELETE' THEN NULL
+                    ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END
+          FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
+          JOIN electric_sync.os_tables t ON t.table_id = r.table_id;
+        SELECT '[' || string_agg(electric_sync.os_canonical_json(jsonb_build_object(
+                   'key', b.key_json::jsonb, 'op', b.op, 'payload', b.payload::jsonb,
+                   'row_ordinal', b.row_ordinal, 'row_version', seq,
+                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.row_ordinal) || ']',
+               count(*)
+          INTO canon, n
+          FROM electric_sync.os_bundle_rows b WHERE b.user_id = u AND b.bundle_seq = seq;
+        h := encode(sha256(convert_to(canon, 'UTF8')), 'hex');
+        UPDATE electric_sync.os_bundle_log b SET row_count = n, byte_count = octet_length(canon), bundle_hash = h
+         WHERE b.user_id = u AND b.bundle_seq = seq;
+
+        INSERT INTO electric_sync.os_row_state AS rs (user_id, table_id, key_text, bundle_seq, deleted)
+        SELECT u, r.table_id, r.key_text, seq, r.op = 'DELETE' FROM unnest(rows) r
+        ON CONFLICT ON CONSTRAINT os_row_state_pkey
+        DO UPDATE SET bundle_seq = EXCLUDED.bundle_seq, deleted = EXCLUDED.deleted;
+
+        INSERT INTO electric_sync.os_source_state AS s (user_id, source_id, state, max_committed_source_bundle_id)
+        VALUES (u, src, 'active', sbid)
+        ON CONFLICT ON CONSTRAINT os_source_state_pkey
+        DO UPDATE SET state = 'active', max_committed_source_bundle_id = EXCLUDED.max_committed_source_bundle_id,
+                      updated_at = now();
+
+        -- Retention: keep oversync_retained_bundles_per_user bundles (0 = keep all); the floor
+        -- moves by at most oversync_retention_prune_batch per commit, and the bundles it moves
+        -- past are deleted. Bundles already below the old floor (left by
+        -- oversync_set_retention_floor) are oversync_prune's job.
+        keep := electric_sync.os_setting('retained_bundles_per_user');
+        batch := electric_sync.os_setting('retention_prune_batch');
+        target := seq - keep;
+        IF keep > 0 AND target > fl THEN
+            nfl := least(target, fl + greatest(batch, 1));
+            UPDATE electric_sync.os_user_state s SET retained_floor = nfl WHERE s.user_id = u;
+            DELETE FROM electric_sync.os_bundle_log b WHERE b.user_id = u AND b.bundle_seq > fl AND b.bundle_seq <= nfl;
+            fl := nfl;
+        END IF;
+
+        PERFORM pg_notify('oversync_bundle_change_v1',
+            json_build_object('user_id', u, 'bundle_seq', seq, 'source_id', src, 'source_bundle_id', sbid)::text);
+
+        user_id := u; bundle_seq := seq; source_id := src; source_bundle_id := sbid;
+        row_count := n; bundle_hash := h;
+        RETURN NEXT;
+    END LOOP;
+    DELETE FROM electric_sync.os_capture c WHERE c.txid = tx;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.oversync_set_retention_floor(scope_id text, new_floor bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE us record; stored bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM electric_sync.os_user_state WHERE user_id = scope_id) THEN
+        RAISE EXCEPTION 'oversync: user % has no write-path state', scope_id USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM electric_sync.os_lock_user(scope_id);
+    SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = scope_id;
+    IF new_floor IS NULL OR new_floor < 0 OR new_floor > us.next_bundle_seq - 1 THEN
+        RAISE EXCEPTION 'oversync: floor % is outside 0..%', new_floor, us.next_bundle_seq - 1
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF new_floor < us.retained_floor THEN
+        SELECT count(*) INTO stored FROM electric_sync.os_bundle_log
+         WHERE user_id = scope_id AND bundle_seq > new_floor AND bundle_seq <= us.retained_floor;
+        IF stored <> us.retained_floor - new_floor THEN
+            RAISE EXCEPTION 'oversync: cannot lower the floor of % to %: bundles above it were pruned', scope_id, new_floor
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The floor can move back only over bundles that are still stored.';
+        END IF;
+    END IF;
+    UPDATE electric_sync.os_user_state SET retained_floor = new_floor WHERE user_id = scope_id;
+    RETURN new_floor;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_check_lease(u text, src text, init_id text, lease_ttl int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE st record;
+BEGIN
+    SELECT * INTO st FROM electric_sync.os_scope_state WHERE user_id = u FOR UPDATE;
+    IF NOT FOUND OR st.state = 0 OR (st.state = 1 AND st.initialization_id::text = init_id AND st.lease_expires_at <= now()) THEN
+        PERFORM electric_sync.os_raise(410, 'initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+    END IF;
+    IF st.state <> 1 OR st.initialization_id::text <> init_id OR st.initializer_source_id <> src THEN
+        PERFORM electric_sync.os_raise(409, 'initialization_stale', format('initialization %s for user %s is no longer current', init_id, u));
+    END IF;
+    UPDATE electric_sync.os_scope_state
+       SET lease_expires_at = now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl')),
+           updated_at = now()
+     WHERE user_id = u;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_connect(u text, src text, has_pending boolean, lease_ttl int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE st record; iid uuid;
+        lease timestamptz := now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl'));
+BEGIN
+    PERFORM electric_sync.os_lock_user(u);
+    INSERT INTO electric_sync.os_scope_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+    SELECT * INTO st FROM electric_sync.os_scope_state WHERE user_id = u FOR UPDATE;
+    IF st.state = 1 AND st.lease_expires_at <= now() THEN
+        UPDATE electric_sync.os_scope_state SET state = 0, initialization_id = NULL, initializer_source_id = NULL,
+               lease_expires_at = NULL, updated_at = now() WHERE user_id = u;
+        st.state := 0;
+    END IF;
+    IF st.state = 2 THEN
+        RETURN json_build_object('resolution', 'remote_authoritative')::text;
+    END IF;
+    IF st.state = 1 AND st.initializer_source_id <> src THEN
+        RETURN json_build_object('resolution', 'retry_later',
+            'retry_after_seconds', greatest(1, ceil(extract(epoch FROM st.lease_expires_at - now())))::bigint,
+            'lease_expires_at', electric_sync.os_ts(st.lease_expires_at))::text;
+    END IF;
+    IF has_pending THEN
+        iid := CASE WHEN st.state = 1 THEN st.initialization_id ELSE gen_random_uuid() END;
+        UPDATE electric_sync.os_scope_state SET state = 1, initialization_id = iid, initializer_source_id = src,
+               lease_expires_at = lease, updated_at = now() WHERE user_id = u;
+        RETURN json_build_object('resolution', 'initialize_local', 'initialization_id', iid,
+                                 'lease_expires_at', electric_sync.os_ts(lease))::text;
+    END IF;
+    UPDATE electric_sync.os_scope_state SET state = 2, initialization_id = NULL, initializer_source_id = NULL,
+           lease_expires_at = NULL, initialized_by_source_id = src, initialized_at = now(), updated_at = now()
+     WHERE user_id = u;
+    RETURN json_build_object('resolution', 'initialize_empty')::text;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_create(u text, src text, sbid bigint, planned int, init_id text,
+                                                 push_ttl int, lease_ttl int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
+BEGIN
+    IF max_rows > 0 AND planned > max_rows THEN
+        PERFORM electric_sync.os_raise(400, 'push_session_invalid',
+            format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions WHERE expires_at < now();
+    PERFORM electric_sync.os_lock_user(u);
+    SELECT * INTO b FROM electric_sync.os_bundle_log WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
+    IF FOUND THEN
+        -- A replay applies only while the bundle is above the retained floor (it may still be
+        -- stored below it until oversync_prune runs).
+        SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
+        IF b.bundle_seq <= fl THEN
+            PERFORM electric_sync.os_raise(409, 'history_pruned', format(
+                'source_bundle_id %s of source %s was committed as bundle %s, which is older than retained history floor %s for user %s',
+                sbid, src, b.bundle_seq, fl, u));
+        END IF;
+        RETURN json_build_object('status', 'already_committed', 'bundle_seq', b.bundle_seq, 'source_id', b.source_id,
+            'source_bundle_id', b.source_bundle_id, 'row_count', b.row_count, 'bundle_hash', b.bundle_hash)::text;
+    END IF;
+    st := electric_sync.os_scope_state_of(u);
+    IF st = 0 THEN
+        IF init_id IS NOT NULL THEN
+            PERFORM electric_sync.os_raise(410, 'initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+        END IF;
+        PERFORM electric_sync.os_raise(409, 'scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
+    ELSIF st = 1 THEN
+        IF init_id IS NULL THEN
+            PERFORM electric_sync.os_raise(400, 'push_session_invalid', 'initialization_id is required while the scope is initializing');
+        END IF;
+        PERFORM electric_sync.os_check_lease(u, src, init_id, lease_ttl);
+        sess_init := init_id::uuid;
+    ELSIF init_id IS NOT NULL THEN
+        PERFORM electric_sync.os_raise(400, 'push_session_invalid', 'initialization_id must be absent once the scope is initialized');
+    END IF;
+    SELECT * INTO ss FROM electric_sync.os_source_state WHERE user_id = u AND source_id = src;
+    IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, src, ss.replaced_by_source_id); END IF;
+    expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
+    IF sbid < expected THEN
+        PERFORM electric_sync.os_raise(409, 'history_pruned', format(
+            'source_bundle_id %s of source %s was committed (max committed %s) but is no longer retained', sbid, src, expected - 1));
+    ELSIF sbid > expected THEN
+        PERFORM electric_sync.os_raise(409, 'source_sequence_out_of_order', format('expected next source_bundle_id %s, got %s', expected, sbid));
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
+    INSERT INTO electric_sync.os_push_sessions (push_id, user_id, source_id, source_bundle_id, planned_row_count,
+                                                initialization_id, expires_at)
+    VALUES (pid, u, src, sbid, planned, sess_init,
+            now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl')));
+    RETURN json_build_object('push_id', pid, 'status', 'staging', 'planned_row_count', planned)::text;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_chunk(u text, src text, push_id text, start_ord int, rows jsonb,
+                                                push_ttl int, lease_ttl int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); r record; t electric_sync.os_tables;
+        k text; p jsonb; col text; bad text; max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
+BEGIN
+    IF n > max_rows THEN
+        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
+    END IF;
+    PERFORM electric_sync.os_lock_user(u);
+    s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
+    IF s.initialization_id IS NOT NULL THEN
+        PERFORM electric_sync.os_check_lease(u, s.source_id, s.initialization_id::text, lease_ttl);
+    END IF;
+    IF start_ord <> s.next_expected_row_ordinal THEN
+        PERFORM electric_sync.os_raise(409, 'push_chunk_out_of_order',
+            format('expected start_row_ordinal %s, got %s', s.next_expected_row_ordinal, start_ord));
+    END IF;
+    IF start_ord + n > s.planned_row_count THEN
+        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', 'chunk exceeds planned_row_count');
+    END IF;
+    FOR r IN SELECT e.value AS v, e.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY e LOOP
+        SELECT * INTO t FROM electric_sync.os_tables WHERE schema_name = r.v->>'schema' AND table_name = r.v->>'table';
+        IF NOT FOUND THEN
+            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('table %s.%s is not registered', r.v->>'schema', r.v->>'table'));
+        END IF;
+        IF jsonb_typeof(r.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
+            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
+                format('row %s: key must contain sync key column %s as a string', start_ord + r.i, t.key_column));
+        END IF;
+        k := r.v->'key'->>t.key_column;
+        IF t.key_kind = 'uuid' AND k !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
+                format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + r.i, k, t.schema_name, t.table_name));
+        END IF;
+        p := r.v->'payload';
+        IF r.v->>'op' <> 'DELETE' THEN
+            IF p ? t.key_column THEN
+                IF p->>t.key_column IS DISTINCT FROM k THEN
+                    PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
+                        format('row %s: payload %s does not match the key', start_ord + r.i, t.key_column));
+                END IF;
+            ELSE
+                p := p || jsonb_build_object(t.key_column, k);
+            END IF;
+            SELECT string_agg(c, ', ') INTO bad FROM jsonb_object_keys(p) c
+             WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
+                                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '');
+            IF bad IS NOT NULL THEN
+                PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
+                    format('row %s: %s.%s has no writable column %s', start_ord + r.i, t.schema_name, t.table_name, bad));
+            END IF;
+            FOREACH col IN ARRAY t.bytea_columns LOOP
+                IF p ? col AND jsonb_typeof(p->col) <> 'null' THEN
+                    IF jsonb_typeof(p->col) <> 'string' OR (p->>col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' THEN
+                        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
+                            format('row %s: bytea column %s must be standard base64', start_ord + r.i, col));
+                    END IF;
+                END IF;
+            END LOOP;
+        END IF;
+        INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
+        VALUES (s.push_id, start_ord + r.i, t.table_id, k, r.v->>'op', (r.v->>'base_row_version')::bigint,
+                CASE WHEN r.v->>'op' = 'DELETE' THEN NULL ELSE p END);
+    END LOOP;
+    UPDATE electric_sync.os_push_sessions SET next_expected_row_ordinal = start_ord + n,
+           expires_at = now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl'))
+     WHERE os_push_sessions.push_id = s.push_id;
+    RETURN json_build_object('push_id', s.push_id, 'next_expected_row_ordinal', start_ord + n)::text;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_pull(u text, after bigint, max_bundles int, target bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE us record; stable bigint; body text; n int; last_seq bigint; more boolean;
+        lim bigint := electric_sync.os_setting('max_bundles_per_pull');
+BEGIN
+    -- max_bundles: NULL = min(1000, the limit); outside 1..oversync_max_bundles_per_pull: 400.
+    IF max_bundles IS NULL THEN
+        max_bundles := least(1000, lim);
+    ELSIF max_bundles < 1 OR max_bundles > lim THEN
+        PERFORM electric_sync.os_raise(400, 'invalid_request', format('max_bundles must be between 1 and %s', lim));
+    END IF;
+    PERFORM electric_sync.os_require_initialized(u);
+    SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = u;
+    IF NOT FOUND THEN
+        RETURN '{"stable_bundle_seq":0,"bundles":[],"has_more":false}';
+    END IF;
+    IF (after > 0 AND after <= us.retained_floor) OR (target > 0 AND target <= us.retained_floor) THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise(409, 'history_pruned',
+            format('requested checkpoint %s is older than retained history floor %s for user %s',
+                   CASE WHEN after > 0 AND after <= us.retained_floor THEN after ELSE target END, us.retained_floor, u));
+    END IF;
+    -- (a ceiling above the latest bundle is clamped: a checkpoint must never skip future bundles)
+    stable := CASE WHEN target > 0 THEN least(target, us.next_bundle_seq - 1) ELSE us.next_bundle_seq - 1 END;
+    -- The resolved ceiling too (go-oversync pull.go): a follower at 0 whose user's history is
+    -- all at or below the floor must rebuild from a snapshot, not read an empty page forever.
+    IF stable > 0 AND stable <= us.retained_floor THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise(409, 'history_pruned',
+            format('requested checkpoint %s is older than retained history floor %s for user %s (stable bundle seq %s)',
+                   after, us.retained_floor, u, stable));
+    END IF;
+    IF after >= stable THEN
+        RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[],"has_more":false}';
+    END IF;
+    SELECT string_agg('{"bundle_seq":' || b.bundle_seq || ',"source_id":' || to_json(b.source_id)::text
+               || ',"source_bundle_id":' || b.source_bundle_id || ',"row_count":' || b.row_count
+               || ',"bundle_hash":"' || b.bundle_hash || '","rows":['
+               || coalesce((SELECT string_agg(electric_sync.os_row_json(r.schema_name, r.table_name, r.key_json, r.op,
+                                                                         b.bundle_seq, r.payload), ',' ORDER BY r.row_ordinal)
+                              FROM electric_sync.os_bundle_rows r WHERE r.user_id = u AND r.bundle_seq = b.bundle_seq), '')
+               || ']}', ',' ORDER BY b.bundle_seq), count(*), max(b.bundle_seq)
+      INTO body, n, last_seq
+      FROM (SELECT * FROM electric_sync.os_bundle_log l
+             WHERE l.user_id = u AND l.bundle_seq > greatest(after, us.retained_floor) AND l.bundle_seq <= stable
+             ORDER BY l.bundle_seq LIMIT max_bundles) b;
+    more := n > 0 AND EXISTS (SELECT 1 FROM electric_sync.os_bundle_log l WHERE l.user_id = u
+                                AND l.bundle_seq > last_seq AND l.bundle_seq <= stable);
+    RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[' || coalesce(body, '') || '],"has_more":' || coalesce(more, false) || '}';
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_snapshot_create(u text, src text, repl jsonb, ttl int,
+                                                     max_rows bigint, max_bytes bigint) RETURNS text
+LANGUAGE plpgsql SET bytea_output = 'hex' SET TimeZone = 'UTC' AS $$
+DECLARE
+    prev text := repl->>'previous_source_id'; nsrc text := repl->>'new_source_id'; old record; nw record;
+    sid uuid := gen_random_uuid(); seq bigint; t electric_sync.os_tables; cnt bigint := 0; bytes bigint; exp timestamptz;
+BEGIN
+    DELETE FROM electric_sync.os_snapshot_sessions WHERE expires_at < now();
+    PERFORM electric_sync.os_require_initialized(u);
+    IF repl IS NOT NULL THEN
+        PERFORM electric_sync.os_lock_user(u);
+        SELECT * INTO old FROM electric_sync.os_source_state WHERE user_id = u AND source_id = prev FOR UPDATE;
+        SELECT * INTO nw FROM electric_sync.os_source_state WHERE user_id = u AND source_id = nsrc FOR UPDATE;
+        IF old.state = 'retired' THEN
+            IF old.replaced_by_source_id IS DISTINCT FROM nsrc THEN
+                PERFORM electric_sync.os_retired_error(u, prev, old.replaced_by_source_id);
+            END IF;
+            IF nw.state = 'retired' THEN
+                PERFORM electric_sync.os_raise(409, 'source_replacement_invalid', format('new source %s is retired', nsrc));
+            END IF;
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved') ON CONFLICT DO NOTHING;
+        ELSE
+            IF nw.source_id IS NOT NULL THEN
+                PERFORM electric_sync.os_raise(409, 'source_replacement_invalid',
+                    format('new source %s is already known for user %s', nsrc, u));
+            END IF;
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved');
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state, replaced_by_source_id, retirement_reason)
+            VALUES (u, prev, 'retired', nsrc, repl->>'reason')
+            ON CONFLICT (user_id, source_id) DO UPDATE SET state = 'retired', replaced_by_source_id = EXCLUDED.replaced_by_source_id,
+                retirement_reason = EXCLUDED.retirement_reason, updated_at = now();
+        END IF;
+    END IF;
+    seq := coalesce((SELECT next_bundle_seq - 1 FROM electric_sync.os_user_state WHERE user_id = u), 0);
+    exp := now() + coalesce(make_interval(secs => ttl), electric_sync.os_ttl('snapshot_session_ttl'));
+    INSERT INTO electric_sync.os_snapshot_sessions (snapshot_id, user_id, snapshot_bundle_seq, row_count, byte_count, expires_at)
+    VALUES (sid, u, seq, 0, 0, exp);
+    FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
+        EXECUTE format($q$
+            INSERT INTO electric_sync.os_snapshot_rows (snapshot_id, row_ordinal, schema_name, table_name, key_json, row_version, payload)
+            SELECT $1, $3 + row_number() OVER (ORDER BY x.k COLLATE "C"), %L, %L,
+                   electric_sync.os_canonical_json(jsonb_build_object(%L, x.k)),
+                   coalesce((SELECT rs.bundle_seq FROM electric_sync.os_row_state rs
+                              WHERE rs.user_id = $2 AND rs.table_id = %s AND rs.key_text = x.k), greatest($4, 1)),
+                   electric_sync.os_canonical_json(electric_sync.os_wire_payload(x.p, $5))
+              FROM (SELECT y.%I::text AS k, to_jsonb(y) - '_sync_scope_id' AS p FROM %I.%I y WHERE y._sync_scope_id = $2) x$q$,
+            t.schema_name, t.table_name, t.key_column, t.table_id, t.key_column, t.schema_name, t.table_name)
+        USING sid, u, cnt, seq, t.bytea_columns;
+        cnt := (SELECT count(*) FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid);
+    END LOOP;
+    SELECT coalesce(sum(octet_length(payload)), 0) INTO bytes FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid;
+    IF (max_rows > 0 AND cnt > max_rows) OR (max_bytes > 0 AND bytes > max_bytes) THEN
+        PERFORM electric_sync.os_raise(500, 'snapshot_session_create_failed',
+            format('snapshot of %s rows / %s bytes exceeds the configured limits', cnt, bytes));
+    END IF;
+    UPDATE electric_sync.os_snapshot_sessions SET row_count = cnt, byte_count = bytes WHERE snapshot_id = sid;
+    RETURN json_build_object('snapshot_id', sid, 'snapshot_bundle_seq', seq, 'row_count', cnt, 'byte_count', bytes,
+                             'expires_at', electric_sync.os_ts(exp))::text;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_snapshot_chunk(u text, snapshot_id text, after bigint, max_rows int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_snapshot_sessions; body text; n int;
+        lim bigint := electric_sync.os_setting('max_rows_per_snapshot_chunk');
+BEGIN
+    -- max_rows: NULL = min(1000, the limit); larger values are lowered to the limit.
+    max_rows := least(coalesce(max_rows, least(1000, lim)), lim);
+    s := electric_sync.os_snapshot_for(u, snapshot_id, true);
+    SELECT string_agg(electric_sync.os_row_json(x.schema_name, x.table_name, x.key_json, NULL, x.row_version, x.payload), ',' ORDER BY x.row_ordinal),
+           count(*) INTO body, n
+      FROM (SELECT * FROM electric_sync.os_snapshot_rows r WHERE r.snapshot_id = s.snapshot_id AND r.row_ordinal > after
+             ORDER BY r.row_ordinal LIMIT max_rows) x;
+    RETURN '{"snapshot_id":"' || s.snapshot_id || '","snapshot_bundle_seq":' || s.snapshot_bundle_seq
+        || ',"rows":[' || coalesce(body, '') || '],"next_row_ordinal":' || (after + n)
+        || ',"has_more":' || (after + n < s.row_count) || '}';
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_limits() RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'max_rows_per_bundle', electric_sync.os_setting('max_rows_per_bundle'),
+        'max_bundles_per_pull', electric_sync.os_setting('max_bundles_per_pull'),
+        'default_rows_per_push_chunk', least(1000, electric_sync.os_setting('max_rows_per_push_chunk')),
+        'max_rows_per_push_chunk', electric_sync.os_setting('max_rows_per_push_chunk'),
+        'push_session_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('push_session_ttl'))::bigint,
+        'default_rows_per_snapshot_chunk', least(1000, electric_sync.os_setting('max_rows_per_snapshot_chunk')),
+        'max_rows_per_snapshot_chunk', electric_sync.os_setting('max_rows_per_snapshot_chunk'),
+        'snapshot_session_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('snapshot_session_ttl'))::bigint,
+        'initialization_lease_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('initialization_lease_ttl'))::bigint)
+$$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_registered() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'registered_tables', coalesce((SELECT json_agg(schema_name || '.' || table_name ORDER BY schema_name || '.' || table_name COLLATE "C")
+                                         FROM electric_sync.os_tables), '[]'::json),
+        'registered_table_specs', coalesce((SELECT json_agg(json_build_object('schema', schema_name, 'table', table_name,
+                                                   'sync_key_columns', json_build_array(key_column))
+                                                   ORDER BY schema_name || '.' || table_name COLLATE "C")
+                                              FROM electric_sync.os_tables), '[]'::json),
+        'bundle_limits', electric_sync.os_api_limits())::text
+$$;
+DROP TABLE electric_sync.os_settings;
+
+-- oversync write path: pruning, reset and read-only inspection (docs/oversync.md, "Operations").
+
+-- Deletes committed bundles at or below their user's retained floor (the floor moved by
+-- automatic retention or by oversync_set_retention_floor), oldest first: one user's, or every
+-- user's when scope_id is NULL; at most max_bundles of them (NULL = all). Returns how many bundle
+-- rows of os_bundle_log were deleted (their os_bundle_rows go with them). Clients never see the
+-- difference: every position at or below the floor already answers 409 history_pruned.
+CREATE FUNCTION electric_sync.oversync_prune(scope_id text DEFAULT NULL, max_bundles int DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    IF max_bundles < 0 THEN
+        RAISE EXCEPTION 'oversync: max_bundles must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH doomed AS (
+        SELECT b.user_id, b.bundle_seq FROM electric_sync.os_bundle_log b
+          JOIN electric_sync.os_user_state s ON s.user_id = b.user_id
+         WHERE b.bundle_seq <= s.retained_floor AND (oversync_prune.scope_id IS NULL OR b.user_id = oversync_prune.scope_id)
+         ORDER BY b.bundle_seq, b.user_id LIMIT oversync_prune.max_bundles)
+    DELETE FROM electric_sync.os_bundle_log b USING doomed d WHERE b.user_id = d.user_id AND b.bundle_seq = d.bundle_seq;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- Superuser only. Forgets the write-path state of one user (scope_id) or of every user (NULL):
+-- bundles and their rows, row versions and tombstones, sources, the connect lifecycle (the
+-- scope is UNINITIALIZED again), push and snapshot sessions, the bundle sequence and floor.
+-- For every user it also restarts the three status counters. With delete_rows, the user's rows
+-- of every registered table are deleted too (all rows: TRUNCATE of every registered table),
+-- without capturing them as bundles. Registrations are kept. Returns what was removed.
+CREATE FUNCTION electric_sync.oversync_reset(scope_id text DEFAULT NULL, delete_rows boolean DEFAULT false)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+    t record; u text; n_users bigint; n_bundles bigint; n_rows bigint := 0; k bigint; names text;
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'oversync_reset is for superusers only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF scope_id = '' THEN
+        RAISE EXCEPTION 'oversync: scope_id must not be empty (NULL = every user)' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF scope_id IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(scope_id, 0));
+    END IF;
+    SELECT count(*) INTO n_users FROM (
+        SELECT s.user_id FROM electric_sync.os_user_state s UNION SELECT c.user_id FROM electric_sync.os_scope_state c) x
+     WHERE scope_id IS NULL OR x.user_id = scope_id;
+    SELECT count(*) INTO n_bundles FROM electric_sync.os_bundle_log b WHERE scope_id IS NULL OR b.user_id = scope_id;
+    IF delete_rows THEN
+        -- The registered tables' own triggers would capture the deletes as bundles (and refuse
+        -- TRUNCATE): they are disabled for this transaction's statements.
+        FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
+            EXECUTE format('ALTER TABLE %I.%I DISABLE TRIGGER oversync_bundle_owner_guard, '
+                           'DISABLE TRIGGER oversync_bundle_capture_row, DISABLE TRIGGER oversync_no_truncate',
+                           t.schema_name, t.table_name);
+        END LOOP;
+        SET CONSTRAINTS ALL DEFERRED;
+        IF scope_id IS NULL THEN
+            SELECT string_agg(format('%I.%I', schema_name, table_name), ', ' ORDER BY table_id) INTO names
+              FROM electric_sync.os_tables;
+            FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
+                EXECUTE format('SELECT count(*) FROM %I.%I', t.schema_name, t.table_name) INTO k;
+                n_rows := n_rows + k;
+            END LOOP;
+            IF names IS NOT NULL THEN EXECUTE 'TRUNCATE ' || names; END IF;
+        ELSE
+            FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id DESC LOOP
+                EXECUTE format('DELETE FROM %I.%I WHERE _sync_scope_id = $1', t.schema_name, t.table_name) USING scope_id;
+                GET DIAGNOSTICS k = ROW_COUNT;
+                n_rows := n_rows + k;
+            END LOOP;
+        END IF;
+        SET CONSTRAINTS ALL IMMEDIATE;  -- the deferred FK checks now: ALTER TABLE refuses pending events
+        FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
+            EXECUTE format('ALTER TABLE %I.%I ENABLE TRIGGER oversync_bundle_owner_guard, '
+                           'ENABLE TRIGGER oversync_bundle_capture_row, ENABLE TRIGGER oversync_no_truncate',
+                           t.schema_name, t.table_name);
+        END LOOP;
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions p WHERE scope_id IS NULL OR p.user_id = scope_id;
+    DELETE FROM electric_sync.os_snapshot_sessions s WHERE scope_id IS NULL OR s.user_id = scope_id;
+    DELETE FROM electric_sync.os_bundle_log b WHERE scope_id IS NULL OR b.user_id = scope_id;
+    DELETE FROM electric_sync.os_row_state r WHERE scope_id IS NULL OR r.user_id = scope_id;
+    DELETE FROM electric_sync.os_source_state s WHERE scope_id IS NULL OR s.user_id = scope_id;
+    DELETE FROM electric_sync.os_scope_state s WHERE scope_id IS NULL OR s.user_id = scope_id;
+    DELETE FROM electric_sync.os_user_state s WHERE scope_id IS NULL OR s.user_id = scope_id;
+    IF scope_id IS NULL THEN
+        PERFORM setval('electric_sync.os_history_pruned_error_seq', 1, false);
+        PERFORM setval('electric_sync.os_accepted_push_replay_seq', 1, false);
+        PERFORM setval('electric_sync.os_rejected_registered_write_seq', 1, false);
+    END IF;
+    RETURN jsonb_build_object('users', n_users, 'bundles', n_bundles, 'rows_deleted', n_rows);
+END $$;
+
+-- Read-only inspection (superuser; nothing is granted to PUBLIC).
+
+-- One row per user the write path knows: connect lifecycle, bundle sequence, retention.
+CREATE VIEW electric_sync.oversync_users AS
+SELECT coalesce(us.user_id, sc.user_id) AS user_id,
+       CASE coalesce(sc.state, 0) WHEN 0 THEN 'uninitialized' WHEN 1 THEN 'initializing' ELSE 'initialized' END AS scope_state,
+       sc.initialization_id, sc.initializer_source_id, sc.lease_expires_at,
+       sc.initialized_by_source_id, sc.initialized_at,
+       coalesce(us.next_bundle_seq - 1, 0) AS latest_bundle_seq,
+       coalesce(us.retained_floor, 0) AS retained_floor,
+       (SELECT count(*) FROM electric_sync.os_bundle_log b WHERE b.user_id = us.user_id AND b.bundle_seq > us.retained_floor) AS retained_bundles,
+       (SELECT count(*) FROM electric_sync.os_bundle_log b WHERE b.user_id = us.user_id AND b.bundle_seq <= us.retained_floor) AS prunable_bundles
+  FROM electric_sync.os_user_state us
+  FULL JOIN electric_sync.os_scope_state sc ON sc.user_id = us.user_id;
+
+-- One row per (user, source): sequence and retirement.
+CREATE VIEW electric_sync.oversync_sources AS
+SELECT user_id, source_id, state, max_committed_source_bundle_id, replaced_by_source_id, retirement_reason, updated_at
+  FROM electric_sync.os_source_state;
+
+-- Committed bundles still stored; retained = above the user's floor (served to clients).
+CREATE VIEW electric_sync.oversync_bundles AS
+SELECT b.user_id, b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.byte_count, b.bundle_hash,
+       b.committed_at, b.bundle_seq > coalesce(us.retained_floor, 0) AS retained
+  FROM electric_sync.os_bundle_log b
+  LEFT JOIN electric_sync.os_user_state us ON us.user_id = b.user_id;
+
+-- Authoritative row versions and tombstones.
+CREATE VIEW electric_sync.oversync_row_versions AS
+SELECT r.user_id, t.schema_name, t.table_name, r.key_text AS key, r.bundle_seq AS row_version, r.deleted
+  FROM electric_sync.os_row_state r
+  JOIN electric_sync.os_tables t ON t.table_id = r.table_id;
+
+-- Staged pushes.
+CREATE VIEW electric_sync.oversync_push_sessions AS
+SELECT p.push_id, p.user_id, p.source_id, p.source_bundle_id, p.planned_row_count, p.next_expected_row_ordinal,
+       (SELECT count(*) FROM electric_sync.os_push_rows r WHERE r.push_id = p.push_id) AS staged_rows,
+       p.initialization_id, p.created_at, p.expires_at, p.expires_at <= now() AS expired
+  FROM electric_sync.os_push_sessions p;
+
+-- Materialized snapshots.
+CREATE VIEW electric_sync.oversync_snapshot_sessions AS
+SELECT snapshot_id, user_id, snapshot_bundle_seq, row_count, byte_count, created_at, expires_at,
+       expires_at <= now() AS expired
+  FROM electric_sync.os_snapshot_sessions;
+
+REVOKE ALL ON electric_sync.oversync_users, electric_sync.oversync_sources, electric_sync.oversync_bundles,
+              electric_sync.oversync_row_versions, electric_sync.oversync_push_sessions,
+              electric_sync.oversync_snapshot_sessions FROM PUBLIC;
+REVOKE ALL ON FUNCTION electric_sync.oversync_prune(text, int), electric_sync.oversync_reset(text, boolean) FROM PUBLIC;
+
+-- The new internal functions are not callable by PUBLIC (as in 53_oversync_api2.sql).
+REVOKE ALL ON FUNCTION electric_sync.os_setting(text), electric_sync.os_ttl(text), electric_sync.os_api_limits() FROM PUBLIC;

@@ -65,16 +65,23 @@ INSERT INTO osc.items VALUES ('c-dan', 'd1', 'x', 1, NULL, NULL);
 SELECT state, initialized_by_source_id FROM electric_sync.os_scope_state WHERE user_id = 'c-dan';
 
 -- Retention: keep 2 bundles per user, prune at most 1 per commit.
-UPDATE electric_sync.os_settings SET value = 2 WHERE name = 'retained_bundles_per_user';
-UPDATE electric_sync.os_settings SET value = 1 WHERE name = 'retention_prune_batch';
+-- (settings: ALTER SYSTEM + reload; a backend picks the reload up before its next command)
+ALTER SYSTEM SET electric_sync.oversync_retained_bundles_per_user = 2;
+ALTER SYSTEM SET electric_sync.oversync_retention_prune_batch = 1;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW electric_sync.oversync_retained_bundles_per_user;
 INSERT INTO osc.items VALUES ('c-eve', 'e1', 'x', 1, NULL, NULL);
 INSERT INTO osc.items VALUES ('c-eve', 'e2', 'x', 1, NULL, NULL);
 INSERT INTO osc.items VALUES ('c-eve', 'e3', 'x', 1, NULL, NULL);
 INSERT INTO osc.items VALUES ('c-eve', 'e4', 'x', 1, NULL, NULL);
 SELECT next_bundle_seq, retained_floor FROM electric_sync.os_user_state WHERE user_id = 'c-eve';
 SELECT array_agg(bundle_seq ORDER BY bundle_seq) FROM electric_sync.os_bundle_log WHERE user_id = 'c-eve';
-UPDATE electric_sync.os_settings SET value = 10000 WHERE name = 'retained_bundles_per_user';
-UPDATE electric_sync.os_settings SET value = 1000 WHERE name = 'retention_prune_batch';
+ALTER SYSTEM RESET electric_sync.oversync_retained_bundles_per_user;
+ALTER SYSTEM RESET electric_sync.oversync_retention_prune_batch;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW electric_sync.oversync_retained_bundles_per_user;
 
 -- Canonical JSON follows Go's encoding/json.
 SELECT electric_sync.os_canonical_json('{"b":1e21,"a":[0.000001,1e-7,100,"<&>\u2028"],"é":null}');

@@ -8,6 +8,7 @@ PGDLLEXPORT void _PG_init(void);
 }
 #include "guc.hpp"
 #include "guc_where.hpp"
+#include "guc_oversync.hpp"
 #include "shmem.hpp"
 
 void _PG_init(void) {
@@ -19,6 +20,7 @@ void _PG_init(void) {
                          "(and set wal_level = logical), then restart the server.")));
     es_define_gucs();
     es_define_where_gucs();
+    es_define_oversync_gucs();
     es_shmem_init_hooks();
 
     BackgroundWorker bgw;

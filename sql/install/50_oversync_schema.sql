@@ -3,14 +3,16 @@
 -- PUBLIC: applications reach it through the HTTP routes, the registered tables' triggers
 -- (SECURITY DEFINER) and the superuser-only SQL API.
 
--- Tunables read inside the database (the HTTP limits and TTLs live in es::oversync::Config).
-CREATE TABLE electric_sync.os_settings (
-    name  text PRIMARY KEY,
-    value bigint NOT NULL CHECK (value >= 0)
-);
-INSERT INTO electric_sync.os_settings VALUES
-    ('retained_bundles_per_user', 10000),   -- RetainedBundlesPerUser
-    ('retention_prune_batch', 1000);        -- RetentionPruneBatchSize
+-- Limits, TTLs and retention are the electric_sync.oversync_* settings (src/guc_oversync.cpp,
+-- docs/configuration.md), read per call with current_setting(): a reload applies to the next
+-- request. (0.2.0 kept the retention pair in a table, electric_sync.os_settings; 0.3.0 drops it.)
+CREATE FUNCTION electric_sync.os_setting(name text) RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT current_setting('electric_sync.oversync_' || name)::bigint
+$$;
+-- A TTL setting (unit: seconds; current_setting shows it as e.g. '15min') as an interval.
+CREATE FUNCTION electric_sync.os_ttl(name text) RETURNS interval LANGUAGE sql STABLE AS $$
+    SELECT current_setting('electric_sync.oversync_' || name)::interval
+$$;
 
 -- Registered tables. table_id is stable for the life of a registration and never reused
 -- (deviation: Go numbers tables 1..N by name and demands a rebuild when the set changes).

@@ -156,7 +156,7 @@ DECLARE
     g_src text := coalesce(current_setting('oversync.bundle_source_id', true), '');
     g_sbid text := coalesce(current_setting('oversync.bundle_source_bundle_id', true), '');
     u text; rows electric_sync.os_frow[]; src text; sbid bigint; seq bigint; fl bigint;
-    st record; canon text; n int; h text; keep bigint; batch bigint; target bigint;
+    st record; canon text; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
 BEGIN
     DELETE FROM electric_sync.os_capture_marker m WHERE m.txid = tx;
     PERFORM set_config('oversync.capture_txid', '', true);
@@ -240,14 +240,18 @@ BEGIN
         DO UPDATE SET state = 'active', max_committed_source_bundle_id = EXCLUDED.max_committed_source_bundle_id,
                       updated_at = now();
 
-        -- Retention: keep RetainedBundlesPerUser bundles, move the floor by at most one batch.
-        SELECT value INTO keep FROM electric_sync.os_settings WHERE name = 'retained_bundles_per_user';
-        SELECT value INTO batch FROM electric_sync.os_settings WHERE name = 'retention_prune_batch';
-        target := seq - coalesce(keep, 10000);
-        IF target > fl THEN
-            fl := least(target, fl + greatest(coalesce(batch, 1000), 1));
-            UPDATE electric_sync.os_user_state s SET retained_floor = fl WHERE s.user_id = u;
-            DELETE FROM electric_sync.os_bundle_log b WHERE b.user_id = u AND b.bundle_seq <= fl;
+        -- Retention: keep oversync_retained_bundles_per_user bundles (0 = keep all); the floor
+        -- moves by at most oversync_retention_prune_batch per commit, and the bundles it moves
+        -- past are deleted. Bundles already below the old floor (left by
+        -- oversync_set_retention_floor) are oversync_prune's job.
+        keep := electric_sync.os_setting('retained_bundles_per_user');
+        batch := electric_sync.os_setting('retention_prune_batch');
+        target := seq - keep;
+        IF keep > 0 AND target > fl THEN
+            nfl := least(target, fl + greatest(batch, 1));
+            UPDATE electric_sync.os_user_state s SET retained_floor = nfl WHERE s.user_id = u;
+            DELETE FROM electric_sync.os_bundle_log b WHERE b.user_id = u AND b.bundle_seq > fl AND b.bundle_seq <= nfl;
+            fl := nfl;
         END IF;
 
         PERFORM pg_notify('oversync_bundle_change_v1',
@@ -333,18 +337,32 @@ BEGIN
         'row_count', res.row_count, 'bundle_hash', res.bundle_hash));
 END $$;
 
--- Test/ops helpers (the example server's /test/retention-floor): moves a user's retained floor
--- and prunes history at or below it.
+-- Moves a user's retained floor (the example server's /test/retention-floor). Only the floor:
+-- from now on, positions at or below it answer 409 history_pruned (pull, committed-bundle rows,
+-- push replays). The bundle rows stay until electric_sync.oversync_prune deletes them. The floor
+-- may move back only while every bundle above the new floor is still stored (no silent gaps).
 CREATE FUNCTION electric_sync.oversync_set_retention_floor(scope_id text, new_floor bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
-DECLARE latest bigint;
+DECLARE us record; stored bigint;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM electric_sync.os_user_state WHERE user_id = scope_id) THEN
+        RAISE EXCEPTION 'oversync: user % has no write-path state', scope_id USING ERRCODE = 'undefined_object';
+    END IF;
     PERFORM electric_sync.os_lock_user(scope_id);
-    SELECT next_bundle_seq - 1 INTO latest FROM electric_sync.os_user_state WHERE user_id = scope_id;
-    IF new_floor < 0 OR new_floor > latest THEN
-        RAISE EXCEPTION 'oversync: floor % is outside 0..%', new_floor, latest USING ERRCODE = 'invalid_parameter_value';
+    SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = scope_id;
+    IF new_floor IS NULL OR new_floor < 0 OR new_floor > us.next_bundle_seq - 1 THEN
+        RAISE EXCEPTION 'oversync: floor % is outside 0..%', new_floor, us.next_bundle_seq - 1
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF new_floor < us.retained_floor THEN
+        SELECT count(*) INTO stored FROM electric_sync.os_bundle_log
+         WHERE user_id = scope_id AND bundle_seq > new_floor AND bundle_seq <= us.retained_floor;
+        IF stored <> us.retained_floor - new_floor THEN
+            RAISE EXCEPTION 'oversync: cannot lower the floor of % to %: bundles above it were pruned', scope_id, new_floor
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The floor can move back only over bundles that are still stored.';
+        END IF;
     END IF;
     UPDATE electric_sync.os_user_state SET retained_floor = new_floor WHERE user_id = scope_id;
-    DELETE FROM electric_sync.os_bundle_log WHERE user_id = scope_id AND bundle_seq <= new_floor;
     RETURN new_floor;
 END $$;

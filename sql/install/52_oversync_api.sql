@@ -39,7 +39,9 @@ BEGIN
     IF st.state <> 1 OR st.initialization_id::text <> init_id OR st.initializer_source_id <> src THEN
         PERFORM electric_sync.os_raise(409, 'initialization_stale', format('initialization %s for user %s is no longer current', init_id, u));
     END IF;
-    UPDATE electric_sync.os_scope_state SET lease_expires_at = now() + make_interval(secs => lease_ttl), updated_at = now()
+    UPDATE electric_sync.os_scope_state
+       SET lease_expires_at = now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl')),
+           updated_at = now()
      WHERE user_id = u;
 END $$;
 
@@ -52,7 +54,8 @@ $$;
 -- POST /sync/connect
 CREATE FUNCTION electric_sync.os_api_connect(u text, src text, has_pending boolean, lease_ttl int) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE st record; iid uuid; lease timestamptz := now() + make_interval(secs => lease_ttl);
+DECLARE st record; iid uuid;
+        lease timestamptz := now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl'));
 BEGIN
     PERFORM electric_sync.os_lock_user(u);
     INSERT INTO electric_sync.os_scope_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
@@ -88,11 +91,24 @@ CREATE FUNCTION electric_sync.os_api_push_create(u text, src text, sbid bigint, 
                                                  push_ttl int, lease_ttl int) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
 BEGIN
+    IF max_rows > 0 AND planned > max_rows THEN
+        PERFORM electric_sync.os_raise(400, 'push_session_invalid',
+            format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
+    END IF;
     DELETE FROM electric_sync.os_push_sessions WHERE expires_at < now();
     PERFORM electric_sync.os_lock_user(u);
     SELECT * INTO b FROM electric_sync.os_bundle_log WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
     IF FOUND THEN
+        -- A replay applies only while the bundle is above the retained floor (it may still be
+        -- stored below it until oversync_prune runs).
+        SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
+        IF b.bundle_seq <= fl THEN
+            PERFORM electric_sync.os_raise(409, 'history_pruned', format(
+                'source_bundle_id %s of source %s was committed as bundle %s, which is older than retained history floor %s for user %s',
+                sbid, src, b.bundle_seq, fl, u));
+        END IF;
         RETURN json_build_object('status', 'already_committed', 'bundle_seq', b.bundle_seq, 'source_id', b.source_id,
             'source_bundle_id', b.source_bundle_id, 'row_count', b.row_count, 'bundle_hash', b.bundle_hash)::text;
     END IF;
@@ -123,7 +139,8 @@ BEGIN
     DELETE FROM electric_sync.os_push_sessions WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
     INSERT INTO electric_sync.os_push_sessions (push_id, user_id, source_id, source_bundle_id, planned_row_count,
                                                 initialization_id, expires_at)
-    VALUES (pid, u, src, sbid, planned, sess_init, now() + make_interval(secs => push_ttl));
+    VALUES (pid, u, src, sbid, planned, sess_init,
+            now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl')));
     RETURN json_build_object('push_id', pid, 'status', 'staging', 'planned_row_count', planned)::text;
 END $$;
 
@@ -153,8 +170,11 @@ CREATE FUNCTION electric_sync.os_api_push_chunk(u text, src text, push_id text, 
                                                 push_ttl int, lease_ttl int) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); r record; t electric_sync.os_tables;
-        k text; p jsonb; col text; bad text;
+        k text; p jsonb; col text; bad text; max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
 BEGIN
+    IF n > max_rows THEN
+        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
+    END IF;
     PERFORM electric_sync.os_lock_user(u);
     s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
     IF s.initialization_id IS NOT NULL THEN
@@ -212,7 +232,7 @@ BEGIN
                 CASE WHEN r.v->>'op' = 'DELETE' THEN NULL ELSE p END);
     END LOOP;
     UPDATE electric_sync.os_push_sessions SET next_expected_row_ordinal = start_ord + n,
-           expires_at = now() + make_interval(secs => push_ttl)
+           expires_at = now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl'))
      WHERE os_push_sessions.push_id = s.push_id;
     RETURN json_build_object('push_id', s.push_id, 'next_expected_row_ordinal', start_ord + n)::text;
 END $$;

@@ -142,7 +142,14 @@ END $$;
 CREATE FUNCTION electric_sync.os_api_pull(u text, after bigint, max_bundles int, target bigint) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE us record; stable bigint; body text; n int; last_seq bigint; more boolean;
+        lim bigint := electric_sync.os_setting('max_bundles_per_pull');
 BEGIN
+    -- max_bundles: NULL = min(1000, the limit); outside 1..oversync_max_bundles_per_pull: 400.
+    IF max_bundles IS NULL THEN
+        max_bundles := least(1000, lim);
+    ELSIF max_bundles < 1 OR max_bundles > lim THEN
+        PERFORM electric_sync.os_raise(400, 'invalid_request', format('max_bundles must be between 1 and %s', lim));
+    END IF;
     PERFORM electric_sync.os_require_initialized(u);
     SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = u;
     IF NOT FOUND THEN
@@ -156,6 +163,14 @@ BEGIN
     END IF;
     -- (a ceiling above the latest bundle is clamped: a checkpoint must never skip future bundles)
     stable := CASE WHEN target > 0 THEN least(target, us.next_bundle_seq - 1) ELSE us.next_bundle_seq - 1 END;
+    -- The resolved ceiling too (go-oversync pull.go): a follower at 0 whose user's history is
+    -- all at or below the floor must rebuild from a snapshot, not read an empty page forever.
+    IF stable > 0 AND stable <= us.retained_floor THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise(409, 'history_pruned',
+            format('requested checkpoint %s is older than retained history floor %s for user %s (stable bundle seq %s)',
+                   after, us.retained_floor, u, stable));
+    END IF;
     IF after >= stable THEN
         RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[],"has_more":false}';
     END IF;
@@ -210,7 +225,7 @@ BEGIN
         END IF;
     END IF;
     seq := coalesce((SELECT next_bundle_seq - 1 FROM electric_sync.os_user_state WHERE user_id = u), 0);
-    exp := now() + make_interval(secs => ttl);
+    exp := now() + coalesce(make_interval(secs => ttl), electric_sync.os_ttl('snapshot_session_ttl'));
     INSERT INTO electric_sync.os_snapshot_sessions (snapshot_id, user_id, snapshot_bundle_seq, row_count, byte_count, expires_at)
     VALUES (sid, u, seq, 0, 0, exp);
     FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
@@ -259,7 +274,10 @@ END $$;
 CREATE FUNCTION electric_sync.os_api_snapshot_chunk(u text, snapshot_id text, after bigint, max_rows int) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE s electric_sync.os_snapshot_sessions; body text; n int;
+        lim bigint := electric_sync.os_setting('max_rows_per_snapshot_chunk');
 BEGIN
+    -- max_rows: NULL = min(1000, the limit); larger values are lowered to the limit.
+    max_rows := least(coalesce(max_rows, least(1000, lim)), lim);
     s := electric_sync.os_snapshot_for(u, snapshot_id, true);
     SELECT string_agg(electric_sync.os_row_json(x.schema_name, x.table_name, x.key_json, NULL, x.row_version, x.payload), ',' ORDER BY x.row_ordinal),
            count(*) INTO body, n
@@ -279,6 +297,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- The limits of the electric_sync.oversync_* settings, as capabilities' bundle_limits shows them.
+CREATE FUNCTION electric_sync.os_api_limits() RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'max_rows_per_bundle', electric_sync.os_setting('max_rows_per_bundle'),
+        'max_bundles_per_pull', electric_sync.os_setting('max_bundles_per_pull'),
+        'default_rows_per_push_chunk', least(1000, electric_sync.os_setting('max_rows_per_push_chunk')),
+        'max_rows_per_push_chunk', electric_sync.os_setting('max_rows_per_push_chunk'),
+        'push_session_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('push_session_ttl'))::bigint,
+        'default_rows_per_snapshot_chunk', least(1000, electric_sync.os_setting('max_rows_per_snapshot_chunk')),
+        'max_rows_per_snapshot_chunk', electric_sync.os_setting('max_rows_per_snapshot_chunk'),
+        'snapshot_session_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('snapshot_session_ttl'))::bigint,
+        'initialization_lease_ttl_seconds', extract(epoch FROM electric_sync.os_ttl('initialization_lease_ttl'))::bigint)
+$$;
+
 -- Registered tables for capabilities and status.
 CREATE FUNCTION electric_sync.os_api_registered() RETURNS text LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
@@ -287,7 +319,8 @@ CREATE FUNCTION electric_sync.os_api_registered() RETURNS text LANGUAGE sql STAB
         'registered_table_specs', coalesce((SELECT json_agg(json_build_object('schema', schema_name, 'table', table_name,
                                                    'sync_key_columns', json_build_array(key_column))
                                                    ORDER BY schema_name || '.' || table_name COLLATE "C")
-                                              FROM electric_sync.os_tables), '[]'::json))::text
+                                              FROM electric_sync.os_tables), '[]'::json),
+        'bundle_limits', electric_sync.os_api_limits())::text
 $$;
 
 -- GET /syncx/status: the database counters.

@@ -124,21 +124,33 @@ json features(const Config &cfg) {
     return f;
 }
 
-json bundle_limits(const Config &c) {
-    return {{"max_rows_per_bundle", c.max_rows_per_bundle},
-            {"max_bytes_per_bundle", c.max_bytes_per_bundle},
-            {"max_bundles_per_pull", c.max_bundles_per_pull},
-            {"default_rows_per_push_chunk", c.default_rows_per_push_chunk},
-            {"max_rows_per_push_chunk", c.max_rows_per_push_chunk},
-            {"push_session_ttl_seconds", c.push_session_ttl_seconds},
-            {"default_rows_per_committed_bundle_chunk", c.default_rows_per_committed_bundle_chunk},
-            {"max_rows_per_committed_bundle_chunk", c.max_rows_per_committed_bundle_chunk},
-            {"default_rows_per_snapshot_chunk", c.default_rows_per_snapshot_chunk},
-            {"max_rows_per_snapshot_chunk", c.max_rows_per_snapshot_chunk},
-            {"snapshot_session_ttl_seconds", c.snapshot_session_ttl_seconds},
-            {"max_rows_per_snapshot_session", c.max_rows_per_snapshot_session},
-            {"max_bytes_per_snapshot_session", c.max_bytes_per_snapshot_session},
-            {"initialization_lease_ttl_seconds", c.initialization_lease_ttl_seconds}};
+// db: electric_sync.os_api_limits() (the oversync_* settings); Config adds the rest.
+json bundle_limits(const Config &c, json db) {
+    if (!db.is_object()) db = json::object();
+    db["max_bytes_per_bundle"] = c.max_bytes_per_bundle;
+    db["default_rows_per_committed_bundle_chunk"] = c.default_rows_per_committed_bundle_chunk;
+    db["max_rows_per_committed_bundle_chunk"] = c.max_rows_per_committed_bundle_chunk;
+    db["max_rows_per_snapshot_session"] = c.max_rows_per_snapshot_session;
+    db["max_bytes_per_snapshot_session"] = c.max_bytes_per_snapshot_session;
+    if (c.push_session_ttl_seconds > 0) db["push_session_ttl_seconds"] = c.push_session_ttl_seconds;
+    if (c.snapshot_session_ttl_seconds > 0) db["snapshot_session_ttl_seconds"] = c.snapshot_session_ttl_seconds;
+    if (c.initialization_lease_ttl_seconds > 0)
+        db["initialization_lease_ttl_seconds"] = c.initialization_lease_ttl_seconds;
+    return db;
+}
+
+// A TTL override for the SQL functions: NULL = the database's setting.
+std::optional<std::string> ttl_param(int seconds) {
+    if (seconds <= 0) return std::nullopt;
+    return std::to_string(seconds);
+}
+
+// An int parameter for SQL from an int64 the client sent: out-of-range values are pinned to the
+// int range (the SQL check against the setting then refuses them).
+std::string int_param(int64_t v) {
+    if (v > INT32_MAX) v = INT32_MAX;
+    if (v < INT32_MIN) v = INT32_MIN;
+    return std::to_string(v);
 }
 
 // Splits "/sync/a/b/c" into {"a","b","c"}.
@@ -183,8 +195,8 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
     auto seg = segments(req.path, 6);  // after "/sync/"
     auto q = parse_query(req.query);
     const int att = cfg.max_attempts;
-    const std::string lease = std::to_string(cfg.initialization_lease_ttl_seconds);
-    const std::string push_ttl = std::to_string(cfg.push_session_ttl_seconds);
+    const std::optional<std::string> lease = ttl_param(cfg.initialization_lease_ttl_seconds);
+    const std::optional<std::string> push_ttl = ttl_param(cfg.push_session_ttl_seconds);
     if (seg.size() == 1 && seg[0] == "connect") {
         require_method(req, "POST");
         auto r = parse_connect(req.body);
@@ -203,7 +215,7 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         c["registered_tables"] = reg["registered_tables"];
         c["registered_table_specs"] = reg["registered_table_specs"];
         c["features"] = features(cfg);
-        c["bundle_limits"] = bundle_limits(cfg);
+        c["bundle_limits"] = bundle_limits(cfg, reg["bundle_limits"]);
         return json_reply(200, c.dump());
     }
     if (seg.size() == 1 && seg[0] == "push-sessions") {
@@ -223,7 +235,7 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
     }
     if (seg.size() == 3 && seg[0] == "push-sessions" && seg[2] == "chunks") {
         require_method(req, "POST");
-        auto r = parse_push_chunk(req.body, cfg.max_rows_per_push_chunk);
+        auto r = parse_push_chunk(req.body, kMaxPushChunkRowsCeiling);  // the setting: in SQL
         return json_reply(200, *call(conn,
             "SELECT electric_sync.os_api_push_chunk($1, $2, $3, $4::int, $5::jsonb, $6::int, $7::int)",
             {user, source, seg[1], std::to_string(r.start_row_ordinal), r.rows.dump(), push_ttl, lease}, false,
@@ -251,16 +263,16 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         require_method(req, "GET");
         auto after = opt_nonneg(q, "after_bundle_seq", "invalid_request").value_or(0);
         auto target = opt_nonneg(q, "target_bundle_seq", "invalid_request").value_or(0);
-        int64_t max = cfg.default_bundles_per_pull;
+        // max_bundles: absent = NULL (SQL picks the default); its range is the
+        // electric_sync.oversync_max_bundles_per_pull setting, checked in SQL.
+        std::optional<std::string> max;
         if (auto it = q.find("max_bundles"); it != q.end() && !it->second.empty()) {
             auto v = parse_int64(it->second);
-            if (!v || *v < 1 || *v > cfg.max_bundles_per_pull)
-                throw ApiError(400, "invalid_request",
-                               "max_bundles must be between 1 and " + std::to_string(cfg.max_bundles_per_pull));
-            max = *v;
+            if (!v) throw ApiError(400, "invalid_request", "max_bundles must be an integer");
+            max = int_param(*v);
         }
         return json_reply(200, *call(conn, "SELECT electric_sync.os_api_pull($1, $2::bigint, $3::int, $4::bigint)",
-                                     {user, std::to_string(after), std::to_string(max), std::to_string(target)},
+                                     {user, std::to_string(after), max, std::to_string(target)},
                                      true, "pull_failed", "", att));
     }
     if (seg.size() == 1 && seg[0] == "snapshot-sessions") {
@@ -270,7 +282,7 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         if (!r.source_replacement.is_null()) repl = r.source_replacement.dump();
         return json_reply(200, *call(conn,
             "SELECT electric_sync.os_api_snapshot_create($1, $2, $3::jsonb, $4::int, $5::bigint, $6::bigint)",
-            {user, source, repl, std::to_string(cfg.snapshot_session_ttl_seconds),
+            {user, source, repl, ttl_param(cfg.snapshot_session_ttl_seconds),
              std::to_string(cfg.max_rows_per_snapshot_session), std::to_string(cfg.max_bytes_per_snapshot_session)},
             true, "snapshot_session_create_failed", "", att));
     }
@@ -282,10 +294,11 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         }
         require_method(req, "GET");
         auto after = opt_nonneg(q, "after_row_ordinal", "snapshot_chunk_invalid").value_or(0);
-        int max = clamp_rows(q, "max_rows", cfg.default_rows_per_snapshot_chunk, cfg.max_rows_per_snapshot_chunk,
-                             "snapshot_chunk_invalid");
+        // max_rows: absent = NULL; lowered to electric_sync.oversync_max_rows_per_snapshot_chunk in SQL.
+        std::optional<std::string> max;
+        if (q.count("max_rows") && !q.at("max_rows").empty()) max = std::to_string(clamp_rows(q, "max_rows", 1, INT32_MAX, "snapshot_chunk_invalid"));
         return json_reply(200, *call(conn, "SELECT electric_sync.os_api_snapshot_chunk($1, $2, $3::bigint, $4::int)",
-                                     {user, seg[1], std::to_string(after), std::to_string(max)}, true,
+                                     {user, seg[1], std::to_string(after), max}, true,
                                      "snapshot_chunk_failed", "", att));
     }
     if (seg.size() == 1 && seg[0] == "watch") {
