@@ -99,5 +99,6 @@ if [ $wire_only = 0 ]; then
     [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   fi
 fi
+"$here/quickstart.sh" || rc=1   # the quickstart of docs/oversync.md, as written
 rm -f /tmp/oversync-*.$$.log
 exit $rc

@@ -1,0 +1,3 @@
+module electric_sync/examples/oversync-quickstart
+
+go 1.22
