@@ -57,6 +57,8 @@ func TestFlowPrunedFollowerAtZeroGetsHistoryPruned(t *testing.T) {
 	if e := z.Rebuild(nil, 3); e != nil {
 		t.Fatal(e)
 	}
-	z.MustPull(10)
+	// The rebuilt device holds everything. Its checkpoint (4) is the floor itself, which the
+	// contract still answers history_pruned (after_bundle_seq in 1..floor) until retention
+	// moves on, so there is no pull to check here.
 	fxSameRows(t, "z", fxServerRows(t, s, u), z.View())
 }
