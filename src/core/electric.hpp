@@ -1,6 +1,7 @@
 // Pure C++ core of the ElectricSQL `/v1/shape` read path (no Postgres headers, no libpq).
 //
-// Wire contract: /work/shared/docs/electric-protocol.md ("the doc", sections quoted as §N).
+// Wire contract: Electric's HTTP shape API (https://electric-sql.com/docs/api/http); "the doc"
+// and its sections (§N) below refer to our notes on it, summarized in docs/read-path.md.
 // Everything here is deterministic and allocation-light; callers (HTTP handler, worker) own I/O,
 // clocks and randomness and pass them in.
 //

@@ -1,5 +1,5 @@
 // oversync v0.2.0 HTTP routes (/sync/..., /syncx/...): the write path's wire contract
-// (docs/oversync.md, shared oversync-protocol.md). Runs on a DB-pool thread with a libpq
+// (docs/oversync.md). Runs on a DB-pool thread with a libpq
 // connection; all state and logic of the routes lives in SQL (sql/install/5x_oversync_*.sql).
 #pragma once
 #include "core/http_types.hpp"
