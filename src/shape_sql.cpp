@@ -365,7 +365,8 @@ std::string create_shape(const ShapeInput &in) {
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
         {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
          d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
-         d.where && !d.where_sql.empty() ? std::optional<std::string>(d.where_sql) : std::nullopt});
+         // '' for a clause that calls allow-listed functions: snapshots filter with _where_check.
+         d.where ? std::optional<std::string>(d.where_sql) : std::nullopt});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);

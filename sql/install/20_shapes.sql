@@ -32,7 +32,8 @@ CREATE TABLE electric_sync.shapes (
     snapshot_xip   bigint[],
     snapshot_lsn   pg_lsn,
     -- The where clause as snapshots run it: deparsed from the analyzed tree with the params as
-    -- typed constants (NULL = no where, or a shape created before 0.3.0: computed on use).
+    -- typed constants; '' when it calls allow-listed functions (rows are then filtered by
+    -- _where_check); NULL = no where, or a shape created before 0.3.0 (computed on use).
     where_sql      text,
     -- 'failed': stopped by the worker (its where exceeded electric_sync.where_eval_timeout);
     -- invalid_reason says why.
