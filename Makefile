@@ -4,11 +4,24 @@ EXTVERSION  = 0.3.0
 MODULE_big  = electric_sync
 
 # Every .cpp under src/ is part of the shared library (extension + output plugin + worker).
-# src/core/ holds the pure C++ core (no Postgres headers); test/unit links it without a server.
-CORE_SRCS   = $(sort $(wildcard src/core/*.cpp))
-SVC_SRCS    = $(sort $(wildcard src/svc/*.cpp))
-PG_SRCS     = $(sort $(wildcard src/*.cpp))
-OBJS        = $(PG_SRCS:.cpp=.o) $(SVC_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
+# Folders follow the data flow (docs/architecture.md). Two sides, and a barrier between them:
+#  * Postgres side (the worker's main thread and the backends): may include server headers.
+#  * Thread side (I/O and pool threads) and src/core/ (pure C++, unit-tested without a server):
+#    compiled WITHOUT the server include path, with src/barrier/ first, so any Postgres server
+#    header there fails the build with a message that says why (test/barrier/run.sh proves it).
+PG_DIRS     = pg extension decode shape engine worker
+THREAD_DIRS = http hub pool serve oversync
+SRC_DIRS    = $(patsubst src/%/,%,$(sort $(dir $(wildcard src/*/*))))
+ifneq ($(filter-out $(PG_DIRS) $(THREAD_DIRS) core barrier,$(SRC_DIRS)),)
+$(error src/ folders not assigned to a side in the Makefile: $(filter-out $(PG_DIRS) $(THREAD_DIRS) core barrier,$(SRC_DIRS)))
+endif
+ifneq ($(wildcard src/*.cpp src/*.hpp),)
+$(error sources directly under src/ ($(wildcard src/*.cpp src/*.hpp)): put them in a folder of their side)
+endif
+CORE_SRCS   = $(sort $(wildcard src/core/*/*.cpp))
+THREAD_SRCS = $(sort $(foreach d,$(THREAD_DIRS),$(wildcard src/$(d)/*.cpp)))
+PG_SRCS     = $(sort $(foreach d,$(PG_DIRS),$(wildcard src/$(d)/*.cpp)))
+OBJS        = $(PG_SRCS:.cpp=.o) $(THREAD_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o)
 
 # The install script is assembled from sql/install/*.sql (one file per area, applied in name order).
 DATA_built  = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -33,6 +46,11 @@ include $(PGXS)
 # Header dependencies (PGXS does not track them).
 -include $(OBJS:.o=.d)
 
+# The barrier: thread-side and core objects see no server include directory.
+BARRIER_CPPFLAGS = -I$(srcdir)/src/barrier $(filter-out -I$(includedir_server) -I$(includedir_internal),$(CPPFLAGS))
+$(THREAD_SRCS:.cpp=.o) $(CORE_SRCS:.cpp=.o): %.o: %.cpp
+	$(CXX) $(CXXFLAGS) $(BARRIER_CPPFLAGS) -c -o $@ $<
+
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
 
@@ -40,13 +58,13 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
 UNIT_CXXFLAGS = -std=c++17 -O1 -g -Wall -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer -MMD -MP
 UNIT_OBJS = $(patsubst %.cpp,test/unit/build/%.o,$(notdir $(UNIT_SRCS))) \
-            $(patsubst %.cpp,test/unit/build/core_%.o,$(notdir $(CORE_SRCS)))
+            $(patsubst src/core/%.cpp,test/unit/build/core/%.o,$(CORE_SRCS))
 test/unit/build/%.o: test/unit/%.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
-test/unit/build/core_%.o: src/core/%.cpp
+test/unit/build/core/%.o: src/core/%.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(UNIT_CXXFLAGS) -c -o $@ $<
+	$(CXX) $(UNIT_CXXFLAGS) -Isrc/barrier -c -o $@ $<
 -include $(UNIT_OBJS:.o=.d)
 test/unit/unit_tests: $(UNIT_OBJS)
 	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_OBJS) -lssl -lcrypto -pthread
@@ -78,3 +96,12 @@ test/regress/regress.conf: test/regress/regress.conf.in
 	if grep -qa output_plugin_libraries $(PG_BINDIR)/postgres; then \
 	  echo "output_plugin_libraries = 'pgoutput, test_decoding, electric_sync'" >> $@; fi
 installcheck: test/regress/regress.conf
+
+# The barrier's compile command and the files behind it (test/barrier/run.sh).
+.PHONY: barrier-compile-cmd barrier-sources barrier-server-include
+barrier-compile-cmd:
+	@echo $(CXX) $(CXXFLAGS) $(BARRIER_CPPFLAGS)
+barrier-sources:
+	@echo $(THREAD_SRCS) $(CORE_SRCS)
+barrier-server-include:
+	@echo $(includedir_server)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: installs what is missing, builds, and runs every test suite:
-#   1. Catch2 unit tests of the pure C++ core (make unit)
+#   1. Catch2 unit tests of the pure C++ core (make unit), the include barrier, a fuzz smoke run
 #   2. pg_regress tests (temporary instance, run as the postgres OS user)
 #   3. end-to-end tests against a throwaway cluster with the real clients (test/e2e, test/oversync)
 # Ends with one summary line "N passed, M failed".
@@ -36,6 +36,14 @@ else
   f=$(echo "$unit_out" | sed -n 's/^test cases:.*| *\([0-9]*\) failed.*/\1/p' | tail -1)
   record unit "${p:-0}" "${f:-1}"
 fi
+
+# 1a. the include barrier: a Postgres header on the thread side or in src/core fails the build.
+es_log "include barrier (test/barrier)"
+bar_out=$(bash test/barrier/run.sh 2>&1)
+echo "$bar_out" | tail -n 8
+bp=$(echo "$bar_out" | sed -n 's/^barrier: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+bf=$(echo "$bar_out" | sed -n 's/^barrier: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+record barrier "${bp:-0}" "${bf:-1}"
 
 # 1b. libFuzzer smoke run of every parser target (test/fuzz, docs/fuzzing.md): a few seconds each.
 es_log "fuzz smoke (libFuzzer)"

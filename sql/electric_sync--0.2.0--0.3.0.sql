@@ -129,7 +129,7 @@ GRANT EXECUTE ON FUNCTION electric_sync._where_check(regclass, text, text[], rec
 
 -- ============================================================================================
 -- oversync: settings, retention floor vs pruning, reset and inspection (docs/oversync.md).
--- The limits, TTLs and retention are electric_sync.oversync_* settings (src/guc_oversync.cpp),
+-- The limits, TTLs and retention are electric_sync.oversync_* settings (src/extension/guc_oversync.cpp),
 -- read with current_setting(); the os_settings table of 0.2.0 goes (its two rows were the
 -- defaults unless changed by hand: re-apply a changed value with ALTER SYSTEM). A history-pruned
 -- check on the pull's resolved stable seq and on push replays; oversync_set_retention_floor no

@@ -3,7 +3,7 @@
 -- PUBLIC: applications reach it through the HTTP routes, the registered tables' triggers
 -- (SECURITY DEFINER) and the superuser-only SQL API.
 
--- Limits, TTLs and retention are the electric_sync.oversync_* settings (src/guc_oversync.cpp,
+-- Limits, TTLs and retention are the electric_sync.oversync_* settings (src/extension/guc_oversync.cpp,
 -- docs/configuration.md), read per call with current_setting(): a reload applies to the next
 -- request. (0.2.0 kept the retention pair in a table, electric_sync.os_settings; 0.3.0 drops it.)
 CREATE FUNCTION electric_sync.os_setting(name text) RETURNS bigint LANGUAGE sql STABLE AS $$
@@ -162,7 +162,7 @@ CREATE SEQUENCE electric_sync.os_history_pruned_error_seq;
 CREATE SEQUENCE electric_sync.os_accepted_push_replay_seq;
 CREATE SEQUENCE electric_sync.os_rejected_registered_write_seq;
 
--- Go-compatible canonical JSON (src/bundle_canonical.cpp).
+-- Go-compatible canonical JSON (src/extension/bundle_canonical.cpp).
 CREATE FUNCTION electric_sync.os_canonical_json(jsonb) RETURNS text
     AS 'MODULE_PATHNAME', 'es_os_canonical_json' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 

@@ -1,4 +1,4 @@
--- oversync write path: one function per HTTP route (called by src/svc/oversync_routes.cpp over
+-- oversync write path: one function per HTTP route (called by src/oversync/routes.cpp over
 -- libpq, each in its own transaction). They return the JSON body of the success reply; contract
 -- errors are raised by os_raise (SQLSTATE ES<status>, DETAIL = code, HINT = extra members).
 -- The caller has already authenticated user u and source src and validated the request shape.

@@ -1,7 +1,7 @@
 // A routing batch that fails (here: injected just before its commit) rolls back, and the worker
 // decodes the same changes again from its slot: clients get every change exactly once, with no
 // 409 and no worker restart. This exercises the persistent decoding context's error path
-// (src/slot_reader.cpp: the context is freed and reopened, the slot released and re-acquired).
+// (src/decode/slot_reader.cpp: the context is freed and reopened, the slot released and re-acquired).
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { setup, sql, closePool, waitFor, waitUpToDate, isChangeMessage, TEST_TIMEOUT } from './lib.mjs'

@@ -1,7 +1,7 @@
 // Go-compatible canonical JSON (canonical_json): only JsonSyntaxError may escape; the output
 // is valid JSON and canonical (canonicalizing it again changes nothing).
-// fuzz-sources: src/core/oversync_canonical.cpp
-#include "core/oversync_canonical.hpp"
+// fuzz-sources: src/core/oversync/canonical.cpp
+#include "core/oversync/canonical.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::oversync;

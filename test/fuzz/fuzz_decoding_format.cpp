@@ -1,8 +1,8 @@
 // Output-plugin text format: parse_record on the whole input, then a Decoder session over the
 // input split at '\n' (framing, relation checks) until the first error. Only ParseError may
 // escape.
-// fuzz-sources: src/core/decoding_format.cpp
-#include "core/decoding_format.hpp"
+// fuzz-sources: src/core/decode/decoding_format.cpp
+#include "core/decode/decoding_format.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::decoding;

@@ -1,7 +1,7 @@
 // Header-value parsers of the read path: If-None-Match, CORS preflight request headers, the
 // live cursor (next_cursor must strictly exceed a client cursor it accepts).
-// fuzz-sources: src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
-#include "core/electric.hpp"
+// fuzz-sources: src/core/electric/*.cpp src/core/common/json_limits.cpp src/core/common/utf8.cpp
+#include "core/electric/electric.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

@@ -1,7 +1,7 @@
 // Electric query string -> ShapeRequest (parse_query, parse_shape_request, the 400 body) and
 // the values a valid request hands to the rest of the server (must dump as JSON: valid UTF-8).
-// fuzz-sources: src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
-#include "core/electric.hpp"
+// fuzz-sources: src/core/electric/*.cpp src/core/common/json_limits.cpp src/core/common/utf8.cpp
+#include "core/electric/electric.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

@@ -1,4 +1,4 @@
-// fuzz-sources: src/svc/http_server.cpp
+// fuzz-sources: src/http/server.cpp
 // libFuzzer target for the HTTP request framing (es::http::RequestFramer: Beast's request_parser
 // with the server's header and body limits), fed the way Session::process feeds it: bytes arrive
 // in pieces, the framer consumes what belongs to the current request, unconsumed bytes are passed
@@ -10,7 +10,7 @@
 //
 // Input: byte 0 chooses the piece size (1..64, or all at once) and the limits (the server's
 // defaults, or small ones to reach 413/431); the rest is the byte stream from the client.
-#include "svc/http_server.hpp"
+#include "http/server.hpp"
 
 #include <cstddef>
 #include <cstdint>

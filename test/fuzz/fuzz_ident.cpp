@@ -1,7 +1,7 @@
 // Identifiers: parse_table / parse_columns / parse_identifier; an accepted name quotes and
 // parses back to itself.
-// fuzz-sources: src/core/electric_ident.cpp
-#include "core/electric.hpp"
+// fuzz-sources: src/core/electric/ident.cpp
+#include "core/electric/electric.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

@@ -1,7 +1,7 @@
 // The bounded JSON parser itself: never throws, depth of an accepted value is at most the
 // limit, and for accepted text it agrees with nlohmann::json::parse.
-// fuzz-sources: src/core/json_limits.cpp
-#include "core/json_limits.hpp"
+// fuzz-sources: src/core/common/json_limits.cpp
+#include "core/common/json_limits.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::json_limits;

@@ -2,8 +2,8 @@
 // secret; bearer_token); 1 = the input is a claims text, signed and verified (reaches the
 // bounded JSON parse of header and payload); 2 = base64url: accepted text is canonical
 // (decode then encode gives it back).
-// fuzz-sources: src/core/jwt.cpp src/core/oversync_canonical.cpp src/core/json_limits.cpp
-#include "core/jwt.hpp"
+// fuzz-sources: src/core/auth/jwt.cpp src/core/oversync/canonical.cpp src/core/common/json_limits.cpp
+#include "core/auth/jwt.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::jwt;

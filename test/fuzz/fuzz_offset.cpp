@@ -1,7 +1,7 @@
 // Log offsets: parse_request_offset / parse_log_offset; accepted offsets print and re-parse to
 // the same position, and no part exceeds INT64_MAX.
-// fuzz-sources: src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
-#include "core/electric.hpp"
+// fuzz-sources: src/core/electric/*.cpp src/core/common/json_limits.cpp src/core/common/utf8.cpp
+#include "core/electric/electric.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

@@ -1,8 +1,8 @@
 // Subset order_by scanner (parse_order_by): bounds hold, and the SQL it renders parses back
 // to the same items.
-// fuzz-sources: src/core/order_by.cpp src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
-#include "core/order_by.hpp"
-#include "core/utf8.hpp"
+// fuzz-sources: src/core/electric/*.cpp src/core/common/json_limits.cpp src/core/common/utf8.cpp
+#include "core/electric/order_by.hpp"
+#include "core/common/utf8.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

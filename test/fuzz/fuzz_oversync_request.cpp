@@ -1,7 +1,7 @@
 // oversync request parsers. First byte picks: connect, push create, push chunk, snapshot
 // create, query string, int64. Only ApiError (status 4xx) may escape; its body must be JSON.
-// fuzz-sources: src/core/oversync_request.cpp src/core/json_limits.cpp
-#include "core/oversync_request.hpp"
+// fuzz-sources: src/core/oversync/request.cpp src/core/common/json_limits.cpp
+#include "core/oversync/request.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::oversync;

@@ -1,7 +1,7 @@
 // POST /v1/shape subset body (merge_subset_body: bounded JSON, 400/413 bodies), then the
 // merged request validated as a whole (params JSON form, subset fields).
-// fuzz-sources: src/core/electric_*.cpp src/core/json_limits.cpp src/core/utf8.cpp
-#include "core/electric.hpp"
+// fuzz-sources: src/core/electric/*.cpp src/core/common/json_limits.cpp src/core/common/utf8.cpp
+#include "core/electric/electric.hpp"
 #include "fuzz_common.hpp"
 
 using namespace es::electric;

@@ -1,7 +1,7 @@
 // es::decoding: the parser of the electric_sync output plugin format (docs/decoding-format.md).
 #include <catch2/catch.hpp>
 
-#include "core/decoding_format.hpp"
+#include "core/decode/decoding_format.hpp"
 
 #include <string>
 

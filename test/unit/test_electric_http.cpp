@@ -1,7 +1,7 @@
 // es::electric HTTP helpers: cursor, etag, cache-control, CORS, bodies, handles (§4.4, §5, §6).
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
+#include "core/electric/electric.hpp"
 
 using namespace es::electric;
 

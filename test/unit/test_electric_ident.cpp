@@ -1,7 +1,7 @@
 // es::electric identifier parsing (table, columns) and quoting.
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
+#include "core/electric/electric.hpp"
 
 using namespace es::electric;
 

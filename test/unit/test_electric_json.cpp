@@ -1,7 +1,7 @@
 // es::electric JSON encoding: escaper, keys, change/control messages, electric-schema (§7, §12).
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
+#include "core/electric/electric.hpp"
 
 #include <nlohmann/json.hpp>
 

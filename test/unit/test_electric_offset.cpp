@@ -1,7 +1,7 @@
 // es::electric LogOffset parsing, formatting and ordering (§4.1).
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
+#include "core/electric/electric.hpp"
 
 #include <algorithm>
 

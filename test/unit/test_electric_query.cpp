@@ -1,7 +1,7 @@
 // es::electric query-string parsing and ShapeRequest validation (§2, §6.3, §9).
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
+#include "core/electric/electric.hpp"
 
 using namespace es::electric;
 

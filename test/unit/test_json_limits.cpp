@@ -2,11 +2,11 @@
 // input: deep nesting is refused before a deep value exists, sizes are capped.
 #include <catch2/catch.hpp>
 
-#include "core/electric.hpp"
-#include "core/json_limits.hpp"
-#include "core/jwt.hpp"
-#include "core/oversync_canonical.hpp"
-#include "core/oversync_request.hpp"
+#include "core/electric/electric.hpp"
+#include "core/common/json_limits.hpp"
+#include "core/auth/jwt.hpp"
+#include "core/oversync/canonical.hpp"
+#include "core/oversync/request.hpp"
 
 #include <functional>
 

@@ -1,7 +1,7 @@
 // es::electric::parse_order_by: hand-written scanner for subset order_by (§9).
 #include <catch2/catch.hpp>
 
-#include "core/order_by.hpp"
+#include "core/electric/order_by.hpp"
 
 #include <vector>
 

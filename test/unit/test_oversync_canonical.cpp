@@ -2,7 +2,7 @@
 // which is what go-oversync's canonical JSON does.
 #include <catch2/catch.hpp>
 
-#include "core/oversync_canonical.hpp"
+#include "core/oversync/canonical.hpp"
 
 using es::oversync::canonical_json;
 using es::oversync::go_format_float;

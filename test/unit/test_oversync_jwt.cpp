@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/jwt.hpp"
+#include "core/auth/jwt.hpp"
 
 using namespace es::jwt;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/oversync_request.hpp"
+#include "core/oversync/request.hpp"
 
 using namespace es::oversync;
 

@@ -2,8 +2,8 @@
 // one libpq connection per request. Lets test/oversync run before the background worker serves
 // the routes. Usage: oversync_devserver --port 3093 --db "<conninfo>" --jwt-secret S
 //   [--retain N]   (no effect here; retention is os_settings in the database)
-#include "svc/oversync_routes.hpp"
-#include "svc/oversync_watch.hpp"
+#include "oversync/routes.hpp"
+#include "oversync/watch.hpp"
 
 #include <httplib.h>
 #include <libpq-fe.h>

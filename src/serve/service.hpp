@@ -1,0 +1,100 @@
+// The HTTP side of the worker: the server, the DB pool and request routing. Pure C++: it never
+// calls Postgres internals; the worker's main thread talks to it through thread-safe methods.
+#pragma once
+#include "pool/db_pool.hpp"
+#include "http/server.hpp"
+#include "hub/shape_hub.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace es::svc {
+
+class ShapeRoutes;
+}  // namespace es::svc
+namespace es::oversync {
+class WatchHub;
+}
+namespace es::svc {
+
+// Settings that may change at runtime (SIGHUP).
+struct ServiceConfig {
+    std::string secret;          // /v1/shape secret; empty = none
+    std::string jwt_secret;      // write path HS256 secret
+    int long_poll_timeout_ms = 20000;
+    int sse_timeout_ms = 60000;
+    int chunk_bytes = 10 * 1024 * 1024;
+    size_t snapshot_cache_bytes = 256u * 1024 * 1024;  // in-memory snapshot chunks, all shapes
+    int max_age = 60;
+    int stale_age = 300;
+    bool allow_shape_deletion = true;
+    // HTTP connection limits (http::ServerOptions); 0 = off.
+    int http_header_timeout_ms = 30000;
+    int http_idle_timeout_ms = 60000;
+    int http_max_connections = 10000;
+};
+
+struct ServiceOptions {
+    std::string listen_address = "127.0.0.1";
+    int port = 3000;             // -1: no HTTP server
+    int io_threads = 1;
+    int pool_size = 4;
+    std::string conninfo;        // libpq connection string to this server
+    size_t http_fd_budget = 0;   // descriptors the HTTP server may use for clients; 0 = no limit
+};
+
+class Service {
+public:
+    Service(ServiceOptions opts, ServiceConfig cfg);
+    ~Service();
+
+    void start();
+    void stop();
+
+    void set_config(ServiceConfig cfg);
+    ServiceConfig config() const;
+
+    // /v1/health: 202 {"status":"starting"} until set_active(true), then 200 {"status":"active"},
+    // or 503 {"status":"degraded","reason":...} while the DB pool cannot reach the database.
+    void set_active(bool a) { active_ = a; }
+    bool active() const { return active_; }
+
+    int http_port() const { return server_ ? server_->port() : 0; }
+    http::Server *server() { return server_.get(); }
+    DbPool &pool() { return *pool_; }
+    ShapeHub &hub() { return hub_; }
+
+private:
+    void handle(http::ExchangePtr ex);
+    // Every few seconds: per-shape statistics (log size, last offset, waiting clients) into
+    // electric_sync.shape_stats, for electric_sync.shapes_view. Written only when changed.
+    void schedule_stats();
+    // Every second (3 s while degraded): one trivial query through the DB pool; its outcome feeds
+    // /v1/health.
+    void schedule_probe();
+    std::shared_ptr<http::Timer> probe_timer_;
+    std::atomic<bool> probe_inflight_{false};
+    std::atomic<bool> pool_degraded_{false};
+    int probe_failures_ = 0;  // consecutive failed queries (pool threads, one probe at a time)
+    // True (after a 401 is sent) when a secret is configured and the request does not carry it.
+    bool reject_without_secret(const http::ExchangePtr &ex);
+    std::string last_stats_;
+    std::shared_ptr<http::Timer> stats_timer_;
+
+    ServiceOptions opts_;
+    mutable std::mutex cfg_mu_;
+    ServiceConfig cfg_;
+    std::atomic<bool> active_{false};
+    std::unique_ptr<DbPool> pool_;
+    ShapeHub hub_;
+    std::unique_ptr<class ShapeRoutes> shapes_;
+    std::unique_ptr<oversync::WatchHub> watch_;  // GET /sync/watch (SSE)
+    std::unique_ptr<http::Server> server_;
+};
+
+// Headers every response carries (CORS exposure, server name).
+void add_common_headers(const http::Request &req, http::Response &r);
+
+}  // namespace es::svc

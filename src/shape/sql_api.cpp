@@ -1,0 +1,620 @@
+// SQL API for shapes: create_shape, validate_shape, _where_matches, _relation_signature,
+// _emit_message (delete_shape, the view and the DDL hooks are in sql/install/20_shapes.sql).
+// See docs/sql-api.md.
+#include "pg/compat.hpp"
+extern "C" {
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "storage/proc.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "replication/message.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(es_create_shape);
+PG_FUNCTION_INFO_V1(es_validate_shape);
+PG_FUNCTION_INFO_V1(es_where_matches);
+PG_FUNCTION_INFO_V1(es_where_bench);
+PG_FUNCTION_INFO_V1(es_where_sql);
+PG_FUNCTION_INFO_V1(es_where_check);
+PG_FUNCTION_INFO_V1(es_relation_signature);
+PG_FUNCTION_INFO_V1(es_emit_message);
+}
+#include "core/electric/electric.hpp"
+#include "pg/spi.hpp"
+#include "shape/relation.hpp"
+#include "shape/where.hpp"
+
+#include <cctype>
+#include <chrono>
+
+namespace es {
+namespace {
+
+using TextList = std::vector<std::optional<std::string>>;
+
+struct ShapeInput {
+    std::optional<std::string> table, where, replica, log;
+    std::optional<TextList> columns, params;
+};
+
+// A validated, normalized shape definition.
+struct ShapeDef {
+    Oid relid = InvalidOid;
+    std::string schema, table;
+    std::optional<std::string> where;          // canonical (= where_normalized); nullopt = no where
+    std::string where_normalized;              // deparsed with $n; "" = no where
+    std::string where_sql;                     // deparsed with the params as constants (snapshots)
+    std::vector<std::string> params;
+    std::optional<std::vector<std::string>> columns;   // explicit selection, table order
+    std::string replica, log_mode;
+    std::string schema_json;
+    std::vector<std::string> pk_columns;
+    std::string signature;
+    char replident = 0;
+    std::string def_key;
+};
+
+bool is_blank(const std::string &s) {
+    for (char c : s)
+        if (!isspace(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+std::optional<std::string> text_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_NARGS() <= n || PG_ARGISNULL(n)) return std::nullopt;
+    const char *s = pg_guard([&] { return text_to_cstring(PG_GETARG_TEXT_PP(n)); });
+    return std::string(s);
+}
+
+std::optional<TextList> text_array_arg(FunctionCallInfo fcinfo, int n, const char *what) {
+    if (PG_NARGS() <= n || PG_ARGISNULL(n)) return std::nullopt;
+    ArrayType *arr = pg_guard([&] { return PG_GETARG_ARRAYTYPE_P(n); });
+    if (ARR_NDIM(arr) > 1)
+        throw SqlError(ERRCODE_ARRAY_SUBSCRIPT_ERROR, std::string(what) + " must be a one-dimensional array");
+    Datum *elems;
+    bool *nulls;
+    int count;
+    pg_guard([&] { deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count); });
+    TextList out;
+    out.reserve(count);
+    for (int i = 0; i < count; i++) {
+        if (nulls[i]) {
+            out.emplace_back(std::nullopt);
+        } else {
+            const char *s = pg_guard([&] { return TextDatumGetCString(elems[i]); });
+            out.emplace_back(std::string(s));
+        }
+    }
+    return out;
+}
+
+Datum text_array_datum(const std::vector<std::string> &v) {
+    return pg_guard([&] {
+        Datum *d = static_cast<Datum *>(palloc(sizeof(Datum) * (v.size() + 1)));
+        for (size_t i = 0; i < v.size(); i++) d[i] = PointerGetDatum(cstring_to_text_with_len(v[i].data(), (int)v[i].size()));
+        return PointerGetDatum(construct_array(d, (int)v.size(), TEXTOID, -1, false, TYPALIGN_INT));
+    });
+}
+
+Datum text_datum(const std::string &s) {
+    return pg_guard([&] { return PointerGetDatum(cstring_to_text_with_len(s.data(), (int)s.size())); });
+}
+
+// {"a","b \"c\""} — a text[] literal.
+std::string array_literal(const std::vector<std::string> &v) {
+    std::string out = "{";
+    for (size_t i = 0; i < v.size(); i++) {
+        if (i) out += ',';
+        out += '"';
+        for (char c : v[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
+}
+
+std::string join(const std::vector<std::string> &v, const char *sep = ", ") {
+    std::string out;
+    for (size_t i = 0; i < v.size(); i++) {
+        if (i) out += sep;
+        out += v[i];
+    }
+    return out;
+}
+
+void append_lenpref(std::string &k, const char *tag, const std::string &v) {
+    k += tag;
+    k += std::to_string(v.size());
+    k += ':';
+    k += v;
+    k += '\n';
+}
+
+ShapeInput read_input(FunctionCallInfo fcinfo) {
+    ShapeInput in;
+    in.table = text_arg(fcinfo, 0);
+    in.where = text_arg(fcinfo, 1);
+    in.columns = text_array_arg(fcinfo, 2, "columns");
+    in.replica = text_arg(fcinfo, 3);
+    in.params = text_array_arg(fcinfo, 4, "params");
+    in.log = text_arg(fcinfo, 5);
+    return in;
+}
+
+// Validates and normalizes a definition. Leaves the table locked (AccessShareLock, or
+// AccessExclusiveLock when for_create and the replica identity must still be set).
+ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
+    ShapeDef d;
+    d.replica = in.replica.value_or("default");
+    if (d.replica != "default" && d.replica != "full")
+        throw ShapeError("replica", ERRCODE_INVALID_PARAMETER_VALUE, "invalid replica mode \"" + d.replica + "\"",
+                         "replica must be 'default' (updates carry the changed columns) or 'full' (updates carry "
+                         "the whole row and old_value).");
+    d.log_mode = in.log.value_or("full");
+    if (d.log_mode != "full" && d.log_mode != "changes_only")
+        throw ShapeError("log", ERRCODE_INVALID_PARAMETER_VALUE, "invalid log mode \"" + d.log_mode + "\"",
+                         "log_mode must be 'full' (initial snapshot, then changes) or 'changes_only' (changes "
+                         "after creation only).");
+    if (!in.table)
+        throw ShapeError("table", ERRCODE_NULL_VALUE_NOT_ALLOWED, "table name must not be NULL",
+                         "Give the table as table, schema.table or \"Quoted Name\".");
+
+    Oid relid = resolve_shape_table(*in.table, AccessShareLock, for_create, nullptr);
+    Relation rel = pg_guard([&] { return table_open(relid, NoLock); });
+    try {
+        ShapeRelation r = describe_relation(rel);
+        check_shape_relation(r);
+        d.relid = relid;
+        d.schema = r.schema;
+        d.table = r.table;
+        d.replident = r.replident;
+
+        // Columns: exact names; normalized to table order; must cover the key.
+        std::vector<int> selected;
+        if (in.columns) {
+            if (in.columns->empty())
+                throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE, "The list of columns must not be empty",
+                                 "Leave columns NULL to select every column, or list the columns to select "
+                                 "(primary key columns included).");
+            std::vector<std::string> given;
+            for (auto &c : *in.columns) {
+                if (!c)
+                    throw ShapeError("columns", ERRCODE_NULL_VALUE_NOT_ALLOWED, "column names must not be NULL",
+                                     "List the exact column names to select.");
+                given.push_back(*c);
+            }
+            auto contains = [&](const std::string &n) {
+                for (auto &g : given)
+                    if (g == n) return true;
+                return false;
+            };
+            std::vector<std::string> missing_pk, unknown, live_names;
+            for (int a : r.key_attnums())
+                if (!contains(r.attrs[a - 1].name)) missing_pk.push_back(r.attrs[a - 1].name);
+            for (int a : r.live_attnums()) live_names.push_back(r.attrs[a - 1].name);
+            for (auto &g : given) {
+                bool dup = false;
+                for (auto &u : unknown) dup = dup || u == g;
+                if (!r.attnum_of(g) && !dup) unknown.push_back(g);
+            }
+            if (!missing_pk.empty())
+                throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE,
+                                 "The list of columns must include all primary key columns, missing: " + join(missing_pk),
+                                 r.has_pk() ? "Rows are identified by their primary key; add its columns to columns."
+                                            : "The table has no primary key, so rows are identified by all their "
+                                              "columns: select every column (or add a primary key).");
+            if (!unknown.empty())
+                throw ShapeError("columns", ERRCODE_UNDEFINED_COLUMN,
+                                 "The following columns are not found on the table: " + join(unknown),
+                                 "Column names are exact, case-sensitive names (no quoting). The table's columns are: " +
+                                     join(live_names) + ".");
+            for (int a : r.live_attnums())
+                if (contains(r.attrs[a - 1].name)) selected.push_back(a);
+            std::vector<std::string> names;
+            for (int a : selected) names.push_back(r.attrs[a - 1].name);
+            d.columns = names;
+        } else {
+            selected = r.live_attnums();
+        }
+
+        // Params and where.
+        if (in.params) {
+            for (size_t i = 0; i < in.params->size(); i++) {
+                if (!(*in.params)[i])
+                    throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                                     "parameter $" + std::to_string(i + 1) + " must not be NULL",
+                                     "Parameter values are text; use IS NULL in the where clause to match NULLs.");
+                d.params.push_back(*(*in.params)[i]);
+            }
+        }
+        bool has_where = in.where && !is_blank(*in.where);
+        if (!has_where && !d.params.empty())
+            throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
+                             "Parameters ($1, $2, ...) can only be used in a where clause.");
+        if (has_where) {
+            MemoryContext cxt = pg_guard([] {
+                return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES);
+            });
+            MemoryContext old = MemoryContextSwitchTo(cxt);
+            try {
+                AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
+                d.where_normalized = aw.normalized;
+                d.where_sql = aw.executable;
+                // The definition is the canonical form, never the request's text (which could
+                // carry comments or spacing that change its meaning when pasted elsewhere).
+                d.where = d.where_normalized;
+            } catch (...) {
+                MemoryContextSwitchTo(old);
+                MemoryContextDelete(cxt);
+                throw;
+            }
+            MemoryContextSwitchTo(old);
+            MemoryContextDelete(cxt);
+        }
+
+        d.schema_json = schema_json(r, selected);
+        for (int a : r.key_attnums()) d.pk_columns.push_back(r.attrs[a - 1].name);
+        d.signature = relation_signature(r);
+    } catch (...) {
+        pg_guard([&] { table_close(rel, NoLock); });
+        throw;
+    }
+    pg_guard([&] { table_close(rel, NoLock); });
+
+    // The identity of a live shape: everything that changes what a client receives.
+    std::string &k = d.def_key;
+    k = "relid:" + std::to_string(d.relid) + "\n";
+    append_lenpref(k, "where:", d.where_normalized);
+    k += "params:" + std::to_string(d.params.size()) + "\n";
+    for (auto &p : d.params) append_lenpref(k, "param:", p);
+    if (d.columns) {
+        k += "columns:" + std::to_string(d.columns->size()) + "\n";
+        for (auto &c : *d.columns) append_lenpref(k, "column:", c);
+    } else {
+        k += "columns:*\n";
+    }
+    k += "replica:" + d.replica + "\nlog:" + d.log_mode;
+    return d;
+}
+
+int64 unix_micros_now() {
+    return static_cast<int64>(GetCurrentTimestamp()) + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+struct LiveShape {
+    std::string shape_id, handle, signature;
+};
+
+std::optional<LiveShape> find_live_shape(const std::string &def_key) {
+    auto res = spi::exec(
+        "SELECT shape_id::text, handle, rel_signature FROM electric_sync.shapes "
+        "WHERE md5(def_key) = md5($1) AND def_key = $1 AND status = 'active'",
+        {def_key});
+    if (res.rows.empty()) return std::nullopt;
+    return LiveShape{*res.rows[0][0], *res.rows[0][1], *res.rows[0][2]};
+}
+
+std::string create_shape(const ShapeInput &in) {
+    ShapeDef d = validate_definition(in, true);
+    pg_guard([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    });
+    // Concurrent creations of one definition take turns (until the end of the transaction): the
+    // second finds the first's shape. Without it both could compute the same handle in the same
+    // microsecond and one failed on the handle's unique index (seen when many clients re-synced
+    // after a rotation at once).
+    uint64_t h64 = electric::fnv1a64(d.def_key);
+    uint32_t h32 = static_cast<uint32_t>(h64 ^ (h64 >> 32));
+    spi::exec("SELECT pg_advisory_xact_lock(1163085825, $1::int)", {std::to_string(static_cast<int32_t>(h32))});
+    if (auto live = find_live_shape(d.def_key)) {
+        if (live->signature == d.signature) {
+            pg_guard([] { SPI_finish(); });
+            return live->handle;
+        }
+        // The table changed without the DDL hooks noticing (event triggers disabled, or
+        // session_replication_role = replica): that shape is stale, replace it.
+        spi::exec("SELECT electric_sync._invalidate_shape($1::bigint, 'relation changed')", {live->shape_id});
+    }
+
+    // The live log needs old tuples (unchanged TOAST values, replica=full, PK-less tables).
+    if (d.replident != REPLICA_IDENTITY_FULL) {
+        try {
+            spi::exec("ALTER TABLE " + quote_qualified_pg(d.schema, d.table) + " REPLICA IDENTITY FULL");
+        } catch (const PgException &e) {
+            const ErrorData *ed = e.edata();
+            throw ShapeError("table", ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,
+                             "cannot set REPLICA IDENTITY FULL on table " + quote_qualified_pg(d.schema, d.table) +
+                                 ": " + e.what(),
+                             "The first shape on a table sets its replica identity to FULL, which needs the table's "
+                             "owner: run ALTER TABLE ... REPLICA IDENTITY FULL as the owner once, or create the "
+                             "shape as the owner.");
+        }
+        bool found = false;
+        d.signature = relation_signature_by_oid(d.relid, &found);
+    }
+
+    // "<hash of the definition>-<unix microseconds>", never reused (bumped on a clash).
+    int64 micros = unix_micros_now();
+    std::string handle;
+    for (;;) {
+        handle = electric::make_shape_handle(h32, micros);
+        auto r = spi::exec("SELECT 1 FROM electric_sync.shapes WHERE handle = $1", {handle});
+        if (r.rows.empty()) break;
+        micros++;
+    }
+
+    std::optional<std::string> params_lit, columns_lit, where;
+    if (!d.params.empty()) params_lit = array_literal(d.params);
+    if (d.columns) columns_lit = array_literal(*d.columns);
+    auto ins = spi::exec(
+        "INSERT INTO electric_sync.shapes (handle, def_key, relid, schema_name, table_name, where_clause, params, "
+        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql) "
+        "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14) "
+        "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
+        {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
+         d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
+         // '' for a clause that calls allow-listed functions: snapshots filter with _where_check.
+         d.where ? std::optional<std::string>(d.where_sql) : std::nullopt});
+    if (ins.rows.empty()) {
+        // A concurrent create_shape of the same definition committed first: use its shape.
+        auto live = find_live_shape(d.def_key);
+        if (!live) throw SqlError(ERRCODE_T_R_SERIALIZATION_FAILURE, "concurrent shape creation conflict, retry");
+        pg_guard([] { SPI_finish(); });
+        return live->handle;
+    }
+    std::string msg = "shape_created " + *ins.rows[0][0];
+    pg_guard([&] {
+        LogLogicalMessage("electric_sync", msg.c_str(), msg.size(), true);
+        SPI_finish();
+    });
+    return handle;
+}
+
+}  // namespace
+}  // namespace es
+
+using namespace es;
+
+// electric_sync.create_shape(table, where, columns, replica, params, log_mode) -> handle
+extern "C" Datum es_create_shape(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        ShapeInput in = read_input(fcinfo);
+        std::string handle = create_shape(in);
+        return text_datum(handle);
+    });
+}
+
+// electric_sync.validate_shape(...) -> record (never raises for bad input)
+extern "C" Datum es_validate_shape(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        TupleDesc td = nullptr;
+        TypeFuncClass cls = pg_guard([&] { return get_call_result_type(fcinfo, nullptr, &td); });
+        if (cls != TYPEFUNC_COMPOSITE) throw SqlError(ERRCODE_FEATURE_NOT_SUPPORTED, "validate_shape must return a record");
+        ShapeInput in = read_input(fcinfo);
+        ShapeDef d;
+        bool ok = false;
+        std::string field, message, hint, detail;
+        int code = 0, position = 0;
+        try {
+            run_in_subtransaction([&] { d = validate_definition(in, false); });
+            ok = true;
+        } catch (const ShapeError &e) {
+            field = e.field, code = e.sqlstate, message = e.msg, hint = e.hint, detail = e.detail, position = e.position;
+        } catch (const SqlError &e) {
+            code = e.sqlstate, message = e.msg, hint = e.hint, detail = e.detail;
+        } catch (const PgException &e) {
+            const ErrorData *ed = e.edata();
+            code = ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR;
+            message = e.what();
+            if (ed && ed->hint) hint = ed->hint;
+            if (ed && ed->detail) detail = ed->detail;
+        }
+        constexpr int N = 17;
+        Datum v[N];
+        bool n[N];
+        for (int i = 0; i < N; i++) v[i] = (Datum)0, n[i] = true;
+        v[0] = BoolGetDatum(ok), n[0] = false;
+        auto set_text = [&](int i, const std::string &s, bool present = true) {
+            if (present) v[i] = text_datum(s), n[i] = false;
+        };
+        if (!ok) {
+            set_text(1, field, !field.empty());
+            const char *st = pg_guard([&] { return unpack_sql_state(code); });
+            set_text(2, st);
+            set_text(3, message);
+            set_text(4, hint, !hint.empty());
+            set_text(5, detail, !detail.empty());
+            if (position > 0) v[6] = Int32GetDatum(position), n[6] = false;
+        } else {
+            v[7] = ObjectIdGetDatum(d.relid), n[7] = false;
+            set_text(8, d.schema);
+            set_text(9, d.table);
+            set_text(10, d.where_normalized, !d.where_normalized.empty());
+            if (d.columns) v[11] = text_array_datum(*d.columns), n[11] = false;
+            v[12] = text_array_datum(d.pk_columns), n[12] = false;
+            set_text(13, d.replica);
+            set_text(14, d.log_mode);
+            set_text(15, d.schema_json);
+            set_text(16, d.def_key);
+        }
+        return pg_guard([&] { return HeapTupleGetDatum(heap_form_tuple(td, v, n)); });
+    });
+}
+
+// electric_sync._where_matches(tbl, where_clause, params, row_values) -> boolean
+extern "C" Datum es_where_matches(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(3)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        std::string where = text_arg(fcinfo, 1).value_or("");
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params")) {
+            for (auto &v : *p) {
+                if (!v) throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "parameter values must not be NULL");
+                params.push_back(*v);
+            }
+        }
+        TextList row = *text_array_arg(fcinfo, 3, "row_values");
+        auto cw = CompiledWhere::compile(relid, where, params);
+        bool r = cw->matches(row);
+        return BoolGetDatum(r);
+    });
+}
+
+// electric_sync._where_sql(tbl, where_clause, params) -> text: the where clause analyzed and
+// checked like a shape's, deparsed with the parameters as typed constants. What the read path
+// runs in snapshot and subset queries (never the request's text). Raises for a bad clause.
+extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        std::string where = *text_arg(fcinfo, 1);
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params")) {
+            for (auto &v : *p) {
+                if (!v) throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED, "parameter values must not be NULL");
+                params.push_back(*v);
+            }
+        }
+        if (is_blank(where))
+            throw ShapeError("where", ERRCODE_SYNTAX_ERROR, "invalid where clause: it is empty",
+                             "Give a boolean SQL expression over the table's columns.");
+        Relation rel = pg_guard([&] { return try_table_open(relid, AccessShareLock); });
+        if (!rel) throw ShapeError("table", ERRCODE_UNDEFINED_TABLE, "the shape's table does not exist any more");
+        std::string sql;
+        try {
+            sql = analyze_where(rel, where, params).executable;
+        } catch (...) {
+            pg_guard([&] { table_close(rel, AccessShareLock); });
+            throw;
+        }
+        pg_guard([&] { table_close(rel, AccessShareLock); });
+        if (sql.empty()) {  // calls allow-listed functions: evaluate with _where_check
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        return text_datum(sql);
+    });
+}
+
+// electric_sync._where_check(tbl, where_clause, params, row) -> boolean: the where clause
+// evaluated on one row of the table, as electric_sync_where in a security-restricted operation
+// (how snapshots and subsets filter rows when the clause calls allow-listed functions). The
+// compiled clause is kept for the rest of the transaction (a few at a time).
+extern "C" Datum es_where_check(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        std::string where = *text_arg(fcinfo, 1);
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params"))
+            for (auto &v : *p) params.push_back(v.value_or(""));
+        HeapTupleHeader row = pg_guard([&] { return PG_GETARG_HEAPTUPLEHEADER(3); });
+        struct Entry {
+            LocalTransactionId lxid = InvalidLocalTransactionId;
+            Oid relid = InvalidOid;
+            std::string where;
+            std::vector<std::string> params;
+            std::unique_ptr<CompiledWhere> cw;
+        };
+        // On the heap and never freed: a static with a destructor would run at process exit,
+        // after Postgres has torn its memory down.
+        static Entry *cache = new Entry[4];
+        static int next = 0;
+        CompiledWhere *cw = nullptr;
+        for (int i = 0; i < 4; i++) {
+            Entry &e = cache[i];
+            if (e.cw && e.lxid != MyProc->lxid) e.cw.reset();
+            if (e.cw && e.relid == relid && e.where == where && e.params == params) cw = e.cw.get();
+        }
+        if (!cw) {
+            Entry &e = cache[next];
+            next = (next + 1) % 4;
+            e.cw.reset();
+            e.cw = CompiledWhere::compile(relid, where, params, true);
+            e.lxid = MyProc->lxid;
+            e.relid = relid;
+            e.where = where;
+            e.params = params;
+            cw = e.cw.get();
+        }
+        return BoolGetDatum(cw->matches_row(row));
+    });
+}
+
+// electric_sync._where_bench(tbl, where_clause, params, row_values, iterations) -> float8:
+// compiles once, then evaluates `iterations` times; returns nanoseconds per evaluation.
+extern "C" Datum es_where_bench(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(3) || PG_ARGISNULL(4)) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        Oid relid = PG_GETARG_OID(0);
+        int iterations = PG_GETARG_INT32(4);
+        std::string where = text_arg(fcinfo, 1).value_or("");
+        std::vector<std::string> params;
+        if (auto p = text_array_arg(fcinfo, 2, "params"))
+            for (auto &v : *p) params.push_back(v.value_or(""));
+        TextList row = *text_array_arg(fcinfo, 3, "row_values");
+        auto cw = CompiledWhere::compile(relid, where, params);
+        auto t0 = std::chrono::steady_clock::now();
+        long hits = 0;
+        for (int i = 0; i < iterations; i++) {
+            if ((i & 1023) == 0) pg_guard([] { CHECK_FOR_INTERRUPTS(); });
+            hits += cw->matches(row) ? 1 : 0;
+        }
+        auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+        (void)hits;
+        return Float8GetDatum(iterations > 0 ? ns / iterations : 0.0);
+    });
+}
+
+// electric_sync._relation_signature(relid) -> text (NULL if the relation does not exist)
+extern "C" Datum es_relation_signature(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        Oid relid = PG_GETARG_OID(0);
+        bool exists = pg_guard([&] { return get_rel_relkind(relid) == RELKIND_RELATION; });
+        bool found = false;
+        std::string sig;
+        if (exists) sig = relation_signature_by_oid(relid, &found);
+        if (!found) {
+            fcinfo->isnull = true;
+            return (Datum)0;
+        }
+        return text_datum(sig);
+    });
+}
+
+// electric_sync._emit_message(message) -> pg_lsn: a transactional logical decoding message
+// with prefix 'electric_sync' (what pg_logical_emit_message(true, 'electric_sync', m) writes).
+extern "C" Datum es_emit_message(PG_FUNCTION_ARGS) {
+    return pg_entry([&]() -> Datum {
+        return pg_guard([&] {
+            text *t = PG_GETARG_TEXT_PP(0);
+            XLogRecPtr lsn = LogLogicalMessage("electric_sync", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
+            return LSNGetDatum(lsn);
+        });
+    });
+}

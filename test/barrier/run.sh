@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The include barrier fails the build: compiles test/barrier/*.cpp with the flags of the thread
+# side (make barrier-flags) and checks that the bad files fail (with the barrier's message where
+# it applies) and the good one compiles. Prints "barrier: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+read -r -a CMD <<< "$(make -s barrier-compile-cmd | sed 's/ -MMD//; s/ -MP//')"
+pass=0; fail=0
+check() {  # name expect(ok|fail) file [message]
+  local out; out=$("${CMD[@]}" -fsyntax-only "$3" 2>&1); local rc=$?
+  if [ "$2" = ok ] && [ $rc = 0 ]; then pass=$((pass + 1)); echo "ok   $1"; return; fi
+  if [ "$2" = fail ] && [ $rc != 0 ] && { [ -z "${4:-}" ] || grep -q "$4" <<< "$out"; }; then
+    pass=$((pass + 1)); echo "ok   $1"; return
+  fi
+  fail=$((fail + 1)); echo "FAIL $1 (exit $rc)"; echo "$out" | head -5
+}
+check "thread-side file including postgres.h after other headers fails with the barrier's message" fail test/barrier/bad_postgres_h.cpp "electric_sync barrier"
+check "thread-side file including another server header fails" fail test/barrier/bad_server_header.cpp
+check "thread-side file including only C++ and libpq headers compiles" ok test/barrier/good.cpp
+# The build really compiles every thread-side and core source that way: the commands make would
+# run name src/barrier and never the server include directory.
+server=$(make -s barrier-server-include); before=$fail
+for f in $(make -s barrier-sources); do
+  line=$(make -s -n -B "${f%.cpp}.o" 2>/dev/null | grep -- " -c -o ${f%.cpp}.o")
+  if [ -z "$line" ] || ! grep -q -- "src/barrier" <<< "$line" || grep -q -- "-I$server " <<< "$line "; then
+    fail=$((fail + 1)); echo "FAIL $f is not compiled behind the barrier"
+  fi
+done
+[ $fail = $before ] && pass=$((pass + 1)) && echo "ok   every thread-side and core source is compiled behind the barrier"
+echo "barrier: $pass passed, $fail failed"
+[ $fail = 0 ]
