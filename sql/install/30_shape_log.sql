@@ -41,6 +41,43 @@ SELECT l.shape_id, u.lsn, u.op, u.xid, u.chunk_end, u.entry
 FROM electric_sync.shape_log l,
      unnest(l.lsns, l.ops, l.xids, l.chunk_ends, l.entries) AS u(lsn, op, xid, chunk_end, entry);
 
+-- The log store's SQL (the engine writes segments itself, src/engine/log_store.cpp).
+-- The one reader of a shape's log: one row per entry, in offset order. The engine (over SPI)
+-- and the pool connections (over libpq) both read through it.
+CREATE FUNCTION electric_sync._shape_log_read(shape bigint)
+RETURNS TABLE (lsn bigint, op integer, chunk_end boolean, entry text)
+LANGUAGE sql STABLE AS $$
+    SELECT e.lsn, e.op, e.chunk_end, e.entry FROM electric_sync.shape_log_entries e
+     WHERE e.shape_id = shape ORDER BY e.lsn, e.op
+$$;
+
+-- Once a shape's snapshot is known, removes from its log the entries of transactions the
+-- snapshot already saw. Logged xids are 32-bit: each is widened to the 64-bit xid nearest the
+-- snapshot's xmax (wraparound-safe), then the snapshot's visibility rule applies (xid < xmin,
+-- or xid < xmax and not in xip). The shape's segments are rewritten as one segment of the
+-- surviving entries (few: only what was logged while its snapshot ran). No runtime row, or a
+-- NULL bound: every entry stays.
+CREATE FUNCTION electric_sync._shape_log_apply_snapshot(shape bigint) RETURNS void
+LANGUAGE sql AS $$
+    WITH seg AS (DELETE FROM electric_sync.shape_log WHERE shape_id = shape RETURNING *),
+    e AS (SELECT u.* FROM seg, unnest(seg.lsns, seg.ops, seg.xids, seg.chunk_ends, seg.entries)
+            AS u(lsn, op, xid, chunk_end, entry)),
+    r AS (SELECT snapshot_xmin, snapshot_xmax, coalesce(snapshot_xip, '{}') AS xip
+            FROM electric_sync.shape_runtime WHERE shape_id = shape),
+    keep AS (SELECT e.* FROM e LEFT JOIN r ON true,
+               LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | e.xid) AS raw) w,
+               LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296
+                                    WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296
+                                    ELSE w.raw END AS fx) f
+              WHERE NOT coalesce(f.fx < r.snapshot_xmin OR (f.fx < r.snapshot_xmax AND f.fx <> ALL (r.xip)), false))
+    INSERT INTO electric_sync.shape_log (shape_id, lsn, op, lsns, ops, xids, chunk_ends, entries, bytes)
+    SELECT shape, (array_agg(lsn ORDER BY lsn, op))[1], (array_agg(op ORDER BY lsn, op))[1],
+           array_agg(lsn ORDER BY lsn, op), array_agg(op ORDER BY lsn, op), array_agg(xid ORDER BY lsn, op),
+           array_agg(chunk_end ORDER BY lsn, op), array_agg(entry ORDER BY lsn, op), sum(length(entry))
+      FROM keep HAVING count(*) > 0
+$$;
+REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint) FROM PUBLIC;
+
 -- The worker's progress: every transaction with a commit LSN at or below processed_lsn is in
 -- the shape logs. Committed in the same transaction as the log entries (exactly once).
 CREATE TABLE electric_sync.engine_state (

@@ -1,13 +1,15 @@
 // The read path's engine on the worker's main thread: consumes the slot (our output plugin),
-// routes each change to the shapes whose where clause it matches, appends the encoded entries
-// to the shape logs and records the processed LSN in the same transaction, publishes to the
-// in-memory ShapeHub after the commit (waking waiting requests), then confirms the slot
-// (throttled, after flushing the batch's WAL).
+// routes each change to the shapes whose where clause it matches (router), turns it into each
+// shape's Electric messages (core/electric/row_change), appends them to the shape logs and
+// records the processed LSN in the same transaction (log_store), publishes to the in-memory
+// ShapeHub after the commit (waking waiting requests), then confirms the slot (throttled, after
+// flushing the batch's WAL).
 #pragma once
 #include "core/decode/decoding_format.hpp"
-#include "pg/compat.hpp"
 #include "decode/slot_reader.hpp"
+#include "engine/router.hpp"
 #include "hub/shape_hub.hpp"
+#include "pg/compat.hpp"
 
 #include <memory>
 #include <string>
@@ -15,10 +17,6 @@
 #include <vector>
 
 namespace es {
-
-class CompiledWhere;
-
-struct RoutedShape;
 
 class ShapeEngine {
 public:
@@ -32,13 +30,27 @@ public:
 
 private:
     struct Batch;
+    // Loading shapes and the decoding options.
     void load_all();
     RoutedShape *load_shape(int64_t id);
+    // The steps of one batch, in order.
+    bool step_inner(int batch_changes, int chunk_bytes, int64_t max_log_bytes);
+    void read_batch(int batch_changes);
+    void apply(const decoding::Record &rec, Batch &b);
+    void on_begin(const decoding::Record &rec, Batch &b);
+    void on_commit(const decoding::Record &rec, Batch &b);
+    void on_truncate(const decoding::Record &rec, Batch &b);
+    void on_message(const std::string &content, Batch &b);
+    void on_change(const decoding::Record &rec, Batch &b);
+    void finish_batch(Batch &b);
+    void publish(Batch &b);
+    void confirm_slot(const Batch &b);
+    // Shape lifecycle inside a batch.
     void drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid);
     void fail_shape(int64_t id, Batch &b);
-    void on_message(const std::string &content, Batch &b);
-    void flush_inserts(Batch &b);
-    bool step_inner(int batch_changes, int chunk_bytes, int64_t max_log_bytes);
+    void snapshot_applied(int64_t id, Batch &b);
+    bool where_matches(RoutedShape *s, const RelAttrs &ra, const electric::RowValues &r, Batch &b,
+                       const decoding::RelationInfo &rel);
 
     std::string slot_;
     svc::ShapeHub &hub_;
@@ -50,17 +62,8 @@ private:
     int64_t last_advance_ = 0, last_standby_snapshot_ = 0;
     uint64_t engine_commit_end_ = 0;  // end of our newest commit record (flushed before confirming)
     std::unordered_map<int64_t, std::unique_ptr<RoutedShape>> shapes_;
-    // Shapes of one table: all of them, the ones whose where must be evaluated for every change
-    // (scan), and an index attnum -> column text -> shapes for `col = const` / `col IN (...)`.
-    struct RelRoute {
-        std::vector<RoutedShape *> all, scan;
-        std::unordered_map<int, std::unordered_map<std::string, std::vector<RoutedShape *>>> index;
-    };
-    void route_add(RoutedShape *s);
-    void route_remove(RoutedShape *s);
-    std::unordered_map<uint32_t, RelRoute> by_rel_;
-    uint64_t visit_stamp_ = 0;
-    std::vector<RoutedShape *> cand_;  // routing scratch
+    Router router_;
+    AttrCache attrs_;
     // Decoding: one context kept across batches (the plugin's options, incl. a skip-origin per
     // snapshot origin), its output rows and their parser (relations are described once per
     // context, so the parser lives as long as the context).
@@ -69,6 +72,7 @@ private:
     std::vector<std::string> rows_;
     decoding::Decoder dec_;
     uint64_t dec_generation_ = 0;
+    std::vector<std::optional<std::string>> wvals_;  // where evaluation scratch
 };
 
 }  // namespace es

@@ -28,6 +28,15 @@ LogSlice Shape::slice_after(const LogOffset &after) const {
     return s;
 }
 
+LogEntry log_entry_from_row(const std::string &lsn, const std::string &op, const std::string &chunk_end,
+                            std::string entry) {
+    LogEntry e;
+    e.off = LogOffset::at(std::stoull(lsn), std::stoull(op));
+    e.chunk_end = chunk_end == "t" || chunk_end == "true";
+    e.json = std::move(entry);
+    return e;
+}
+
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

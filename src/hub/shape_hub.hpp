@@ -25,6 +25,13 @@ struct LogEntry {
     std::string json;        // the encoded message
 };
 
+// The one way a shape's stored log is read back, by the engine (SPI) and the pool (libpq): the
+// query (parameter: shape id) and its row, as text, turned into an entry.
+inline constexpr const char *kReadShapeLogSql =
+    "SELECT lsn, op, chunk_end, entry FROM electric_sync._shape_log_read($1::bigint)";
+LogEntry log_entry_from_row(const std::string &lsn, const std::string &op, const std::string &chunk_end,
+                            std::string entry);
+
 struct ShapeInfo {
     int64_t id = 0;
     std::string handle;

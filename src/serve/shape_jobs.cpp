@@ -225,16 +225,10 @@ void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn,
     }
     s->set_snapshot_stored(nchunks);
     if (!log_ready) return;  // the engine publishes the log once it has filtered it
-    auto r = pq_exec(conn, "SELECT lsn, op, chunk_end, entry FROM electric_sync.shape_log_entries WHERE shape_id = $1 ORDER BY lsn, op", {id});
+    auto r = pq_exec(conn, kReadShapeLogSql, {id});
     std::vector<LogEntry> log;
     log.reserve(r.rows());
-    for (int i = 0; i < r.rows(); i++) {
-        LogEntry e;
-        e.off = LogOffset::at(std::stoull(r.str(i, 0)), std::stoull(r.str(i, 1)));
-        e.chunk_end = r.str(i, 2) == "t";
-        e.json = r.str(i, 3);
-        log.push_back(std::move(e));
-    }
+    for (int i = 0; i < r.rows(); i++) log.push_back(log_entry_from_row(r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3)));
     s->set_log(std::move(log));
 }
 
