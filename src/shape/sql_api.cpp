@@ -153,10 +153,9 @@ ShapeInput read_input(FunctionCallInfo fcinfo) {
     return in;
 }
 
-// Validates and normalizes a definition. Leaves the table locked (AccessShareLock, or
-// AccessExclusiveLock when for_create and the replica identity must still be set).
-ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
-    ShapeDef d;
+namespace {
+
+void check_modes(const ShapeInput &in, ShapeDef &d) {
     d.replica = in.replica.value_or("default");
     if (d.replica != "default" && d.replica != "full")
         throw ShapeError("replica", ERRCODE_INVALID_PARAMETER_VALUE, "invalid replica mode \"" + d.replica + "\"",
@@ -167,6 +166,119 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
         throw ShapeError("log", ERRCODE_INVALID_PARAMETER_VALUE, "invalid log mode \"" + d.log_mode + "\"",
                          "log_mode must be 'full' (initial snapshot, then changes) or 'changes_only' (changes "
                          "after creation only).");
+}
+
+// Columns: exact names; normalized to table order; must cover the key. Returns the selected
+// attnums.
+std::vector<int> select_columns(const ShapeInput &in, const ShapeRelation &r, ShapeDef &d) {
+    std::vector<int> selected;
+    if (in.columns) {
+        if (in.columns->empty())
+            throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE, "The list of columns must not be empty",
+                             "Leave columns NULL to select every column, or list the columns to select "
+                             "(primary key columns included).");
+        std::vector<std::string> given;
+        for (auto &c : *in.columns) {
+            if (!c)
+                throw ShapeError("columns", ERRCODE_NULL_VALUE_NOT_ALLOWED, "column names must not be NULL",
+                                 "List the exact column names to select.");
+            given.push_back(*c);
+        }
+        auto contains = [&](const std::string &n) {
+            for (auto &g : given)
+                if (g == n) return true;
+            return false;
+        };
+        std::vector<std::string> missing_pk, unknown, live_names;
+        for (int a : r.key_attnums())
+            if (!contains(r.attrs[a - 1].name)) missing_pk.push_back(r.attrs[a - 1].name);
+        for (int a : r.live_attnums()) live_names.push_back(r.attrs[a - 1].name);
+        for (auto &g : given) {
+            bool dup = false;
+            for (auto &u : unknown) dup = dup || u == g;
+            if (!r.attnum_of(g) && !dup) unknown.push_back(g);
+        }
+        if (!missing_pk.empty())
+            throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE,
+                             "The list of columns must include all primary key columns, missing: " + join(missing_pk),
+                             r.has_pk() ? "Rows are identified by their primary key; add its columns to columns."
+                                        : "The table has no primary key, so rows are identified by all their "
+                                          "columns: select every column (or add a primary key).");
+        if (!unknown.empty())
+            throw ShapeError("columns", ERRCODE_UNDEFINED_COLUMN,
+                             "The following columns are not found on the table: " + join(unknown),
+                             "Column names are exact, case-sensitive names (no quoting). The table's columns are: " +
+                                 join(live_names) + ".");
+        for (int a : r.live_attnums())
+            if (contains(r.attrs[a - 1].name)) selected.push_back(a);
+        std::vector<std::string> names;
+        for (int a : selected) names.push_back(r.attrs[a - 1].name);
+        d.columns = names;
+        return selected;
+    }
+    return r.live_attnums();
+}
+
+// Params and the where clause: analyzed, stored in canonical form (never the request's text).
+void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
+    if (in.params) {
+        for (size_t i = 0; i < in.params->size(); i++) {
+            if (!(*in.params)[i])
+                throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                                 "parameter $" + std::to_string(i + 1) + " must not be NULL",
+                                 "Parameter values are text; use IS NULL in the where clause to match NULLs.");
+            d.params.push_back(*(*in.params)[i]);
+        }
+    }
+    bool has_where = in.where && !is_blank(*in.where);
+    if (!has_where && !d.params.empty())
+        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
+                         "Parameters ($1, $2, ...) can only be used in a where clause.");
+    if (has_where) {
+        MemoryContext cxt = pg_guard([] {
+            return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES);
+        });
+        MemoryContext old = MemoryContextSwitchTo(cxt);
+        try {
+            AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
+            d.where_normalized = aw.normalized;
+            d.where_sql = aw.executable;
+            // The definition is the canonical form, never the request's text (which could
+            // carry comments or spacing that change its meaning when pasted elsewhere).
+            d.where = d.where_normalized;
+        } catch (...) {
+            MemoryContextSwitchTo(old);
+            MemoryContextDelete(cxt);
+            throw;
+        }
+        MemoryContextSwitchTo(old);
+        MemoryContextDelete(cxt);
+    }
+}
+
+// The identity of a live shape: everything that changes what a client receives.
+void set_def_key(ShapeDef &d) {
+    std::string &k = d.def_key;
+    k = "relid:" + std::to_string(d.relid) + "\n";
+    append_lenpref(k, "where:", d.where_normalized);
+    k += "params:" + std::to_string(d.params.size()) + "\n";
+    for (auto &p : d.params) append_lenpref(k, "param:", p);
+    if (d.columns) {
+        k += "columns:" + std::to_string(d.columns->size()) + "\n";
+        for (auto &c : *d.columns) append_lenpref(k, "column:", c);
+    } else {
+        k += "columns:*\n";
+    }
+    k += "replica:" + d.replica + "\nlog:" + d.log_mode;
+}
+
+}  // namespace
+
+// Validates and normalizes a definition. Leaves the table locked (AccessShareLock, or
+// AccessExclusiveLock when for_create and the replica identity must still be set).
+ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
+    ShapeDef d;
+    check_modes(in, d);
     if (!in.table)
         throw ShapeError("table", ERRCODE_NULL_VALUE_NOT_ALLOWED, "table name must not be NULL",
                          "Give the table as table, schema.table or \"Quoted Name\".");
@@ -180,90 +292,8 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
         d.schema = r.schema;
         d.table = r.table;
         d.replident = r.replident;
-
-        // Columns: exact names; normalized to table order; must cover the key.
-        std::vector<int> selected;
-        if (in.columns) {
-            if (in.columns->empty())
-                throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE, "The list of columns must not be empty",
-                                 "Leave columns NULL to select every column, or list the columns to select "
-                                 "(primary key columns included).");
-            std::vector<std::string> given;
-            for (auto &c : *in.columns) {
-                if (!c)
-                    throw ShapeError("columns", ERRCODE_NULL_VALUE_NOT_ALLOWED, "column names must not be NULL",
-                                     "List the exact column names to select.");
-                given.push_back(*c);
-            }
-            auto contains = [&](const std::string &n) {
-                for (auto &g : given)
-                    if (g == n) return true;
-                return false;
-            };
-            std::vector<std::string> missing_pk, unknown, live_names;
-            for (int a : r.key_attnums())
-                if (!contains(r.attrs[a - 1].name)) missing_pk.push_back(r.attrs[a - 1].name);
-            for (int a : r.live_attnums()) live_names.push_back(r.attrs[a - 1].name);
-            for (auto &g : given) {
-                bool dup = false;
-                for (auto &u : unknown) dup = dup || u == g;
-                if (!r.attnum_of(g) && !dup) unknown.push_back(g);
-            }
-            if (!missing_pk.empty())
-                throw ShapeError("columns", ERRCODE_INVALID_PARAMETER_VALUE,
-                                 "The list of columns must include all primary key columns, missing: " + join(missing_pk),
-                                 r.has_pk() ? "Rows are identified by their primary key; add its columns to columns."
-                                            : "The table has no primary key, so rows are identified by all their "
-                                              "columns: select every column (or add a primary key).");
-            if (!unknown.empty())
-                throw ShapeError("columns", ERRCODE_UNDEFINED_COLUMN,
-                                 "The following columns are not found on the table: " + join(unknown),
-                                 "Column names are exact, case-sensitive names (no quoting). The table's columns are: " +
-                                     join(live_names) + ".");
-            for (int a : r.live_attnums())
-                if (contains(r.attrs[a - 1].name)) selected.push_back(a);
-            std::vector<std::string> names;
-            for (int a : selected) names.push_back(r.attrs[a - 1].name);
-            d.columns = names;
-        } else {
-            selected = r.live_attnums();
-        }
-
-        // Params and where.
-        if (in.params) {
-            for (size_t i = 0; i < in.params->size(); i++) {
-                if (!(*in.params)[i])
-                    throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                                     "parameter $" + std::to_string(i + 1) + " must not be NULL",
-                                     "Parameter values are text; use IS NULL in the where clause to match NULLs.");
-                d.params.push_back(*(*in.params)[i]);
-            }
-        }
-        bool has_where = in.where && !is_blank(*in.where);
-        if (!has_where && !d.params.empty())
-            throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
-                             "Parameters ($1, $2, ...) can only be used in a where clause.");
-        if (has_where) {
-            MemoryContext cxt = pg_guard([] {
-                return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES);
-            });
-            MemoryContext old = MemoryContextSwitchTo(cxt);
-            try {
-                AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
-                d.where_normalized = aw.normalized;
-                d.where_sql = aw.executable;
-                // The definition is the canonical form, never the request's text (which could
-                // carry comments or spacing that change its meaning when pasted elsewhere).
-                d.where = d.where_normalized;
-            } catch (...) {
-                MemoryContextSwitchTo(old);
-                MemoryContextDelete(cxt);
-                throw;
-            }
-            MemoryContextSwitchTo(old);
-            MemoryContextDelete(cxt);
-        }
-
+        std::vector<int> selected = select_columns(in, r, d);
+        check_where(in, rel, d);
         d.schema_json = schema_json(r, selected);
         for (int a : r.key_attnums()) d.pk_columns.push_back(r.attrs[a - 1].name);
         d.signature = relation_signature(r);
@@ -272,20 +302,7 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
         throw;
     }
     pg_guard([&] { table_close(rel, NoLock); });
-
-    // The identity of a live shape: everything that changes what a client receives.
-    std::string &k = d.def_key;
-    k = "relid:" + std::to_string(d.relid) + "\n";
-    append_lenpref(k, "where:", d.where_normalized);
-    k += "params:" + std::to_string(d.params.size()) + "\n";
-    for (auto &p : d.params) append_lenpref(k, "param:", p);
-    if (d.columns) {
-        k += "columns:" + std::to_string(d.columns->size()) + "\n";
-        for (auto &c : *d.columns) append_lenpref(k, "column:", c);
-    } else {
-        k += "columns:*\n";
-    }
-    k += "replica:" + d.replica + "\nlog:" + d.log_mode;
+    set_def_key(d);
     return d;
 }
 

@@ -1,4 +1,4 @@
-// fuzz-sources: src/http/server.cpp
+// fuzz-sources: src/http/framer.cpp
 // libFuzzer target for the HTTP request framing (es::http::RequestFramer: Beast's request_parser
 // with the server's header and body limits), fed the way Session::process feeds it: bytes arrive
 // in pieces, the framer consumes what belongs to the current request, unconsumed bytes are passed
