@@ -881,3 +881,53 @@ LANGUAGE sql AS $$
       FROM keep HAVING count(*) > 0
 $$;
 REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint) FROM PUBLIC;
+
+-- ============================================================================================
+-- Messages to the engine: _emit_message takes the kind, the shape and a detail (the message
+-- format is defined once, in C++).
+-- ============================================================================================
+DROP FUNCTION electric_sync._emit_message(text);
+-- A message to the worker's engine, in the change stream (a transactional logical decoding
+-- message, without needing EXECUTE on pg_logical_emit_message). kind: shape_created,
+-- shape_snapshot, shape_deleted or shape_invalidated (src/core/common/engine_message.hpp; any
+-- other kind is an error); detail: free text (a reason), or NULL.
+CREATE FUNCTION electric_sync._emit_message(kind text, shape_id bigint, detail text DEFAULT NULL)
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'es_emit_message' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION electric_sync._emit_message(text, bigint, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION electric_sync._invalidate_shape(p_shape_id bigint, p_reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE electric_sync.shapes
+       SET status = 'invalidated', invalidated_at = now(), invalid_reason = p_reason
+     WHERE shape_id = p_shape_id AND status = 'active';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM electric_sync._emit_message('shape_invalidated', p_shape_id, p_reason);
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION electric_sync.delete_shape(handle text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    UPDATE electric_sync.shapes s
+       SET status = 'deleted', invalidated_at = now(), invalid_reason = 'deleted'
+     WHERE s.handle = delete_shape.handle AND s.status = 'active'
+    RETURNING s.shape_id INTO v_id;
+    IF v_id IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM electric_sync._emit_message('shape_deleted', v_id);
+    RETURN true;
+END
+$$;

@@ -58,11 +58,13 @@ CREATE TABLE electric_sync.shape_stats (
 
 REVOKE ALL ON electric_sync.shapes, electric_sync.shape_stats FROM PUBLIC;
 
--- Writes pg_logical_emit_message(true, 'electric_sync', message) (transactional), without
--- needing EXECUTE on pg_logical_emit_message.
-CREATE FUNCTION electric_sync._emit_message(message text)
+-- A message to the worker's engine, in the change stream (a transactional logical decoding
+-- message, without needing EXECUTE on pg_logical_emit_message). kind: shape_created,
+-- shape_snapshot, shape_deleted or shape_invalidated (src/core/common/engine_message.hpp; any
+-- other kind is an error); detail: free text (a reason), or NULL.
+CREATE FUNCTION electric_sync._emit_message(kind text, shape_id bigint, detail text DEFAULT NULL)
 RETURNS pg_lsn
-AS 'MODULE_PATHNAME', 'es_emit_message' LANGUAGE C STRICT VOLATILE;
+AS 'MODULE_PATHNAME', 'es_emit_message' LANGUAGE C VOLATILE;
 
 -- Layout signature of a relation (NULL if it does not exist); see rel_signature.
 CREATE FUNCTION electric_sync._relation_signature(relid oid)
@@ -136,7 +138,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM electric_sync._emit_message('shape_invalidated ' || p_shape_id || ' ' || p_reason);
+    PERFORM electric_sync._emit_message('shape_invalidated', p_shape_id, p_reason);
     RETURN true;
 END
 $$;
@@ -158,7 +160,7 @@ BEGIN
     IF v_id IS NULL THEN
         RETURN false;
     END IF;
-    PERFORM electric_sync._emit_message('shape_deleted ' || v_id);
+    PERFORM electric_sync._emit_message('shape_deleted', v_id);
     RETURN true;
 END
 $$;
@@ -167,7 +169,7 @@ REVOKE EXECUTE ON FUNCTION electric_sync.create_shape(text, text, text[], text, 
                            electric_sync.validate_shape(text, text, text[], text, text[], text),
                            electric_sync.delete_shape(text),
                            electric_sync._invalidate_shape(bigint, text),
-                           electric_sync._emit_message(text),
+                           electric_sync._emit_message(text, bigint, text),
                            electric_sync._where_matches(regclass, text, text[], text[]),
                            electric_sync._where_bench(regclass, text, text[], text[], integer)
     FROM PUBLIC;

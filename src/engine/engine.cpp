@@ -7,9 +7,11 @@ extern "C" {
 #include "storage/standby.h"
 #include "utils/timestamp.h"
 }
+#include "core/common/engine_message.hpp"
 #include "core/decode/decoding_format.hpp"
 #include "core/electric/electric.hpp"
 #include "core/electric/row_change.hpp"
+#include "core/electric/shape_description.hpp"
 #include "engine/engine.hpp"
 #include "engine/log_store.hpp"
 #include "extension/guc.hpp"
@@ -19,14 +21,11 @@ extern "C" {
 #include "shape/eval_watchdog.hpp"
 #include "shape/where.hpp"
 
-#include <nlohmann/json.hpp>
-
 namespace es {
 
 using electric::LogOffset;
 using electric::OffsetMessage;
 using electric::RowValues;
-using json = nlohmann::json;
 
 struct ShapeEngine::Batch {
     int chunk_bytes = 0;
@@ -60,15 +59,6 @@ struct ShapeEngine::Batch {
 };
 
 namespace {
-
-std::vector<std::string> json_list(const std::optional<std::string> &s) {
-    std::vector<std::string> out;
-    if (!s) return out;
-    auto j = json::parse(*s, nullptr, false);
-    if (j.is_array())
-        for (auto &e : j) out.push_back(e.get<std::string>());
-    return out;
-}
 
 // Values of one tuple by column index of the decoded relation; unchanged TOAST values are taken
 // from `fallback` (the old tuple) when it has them.
@@ -131,32 +121,16 @@ void ShapeEngine::reset() {
 RoutedShape *ShapeEngine::load_shape(int64_t id) {
     auto it = shapes_.find(id);
     if (it != shapes_.end()) return it->second.get();
-    auto r = spi::exec(
-        "SELECT s.relid::bigint::text, s.schema_name, s.table_name, coalesce(s.where_clause, ''), "
-        "coalesce(array_to_json(s.params), '[]')::text, "
-        "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a "
-        "  WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped)))::text, "
-        "coalesce(array_to_json(s.pk_columns), '[]')::text, s.replica, s.log_mode, "
-        "coalesce(rt.log_ready, false)::text "
-        "FROM electric_sync.shapes s LEFT JOIN electric_sync.shape_runtime rt USING (shape_id) "
-        "WHERE s.shape_id = $1::bigint AND s.status = 'active'",
-        {std::to_string(id)});
+    auto r = spi::exec(std::string(electric::kShapeDescriptionSelect) + electric::kShapeDescriptionFrom +
+                           " WHERE s.shape_id = $1::bigint AND s.status = 'active'",
+                       {std::to_string(id)});
     if (r.rows.empty()) return nullptr;
-    auto &row = r.rows[0];
     auto s = std::make_unique<RoutedShape>();
-    s->id = id;
-    s->relid = static_cast<uint32_t>(std::stoul(*row[0]));
-    s->schema = *row[1];
-    s->table = *row[2];
-    std::vector<std::string> params = json_list(row[4]);
-    s->columns = json_list(row[5]);
-    s->pk_columns = json_list(row[6]);
-    s->full = *row[7] == "full";
-    s->changes_only = *row[8] == "changes_only";
-    s->filter_pending = !s->changes_only && *row[9] != "true";
+    static_cast<electric::ShapeDescription &>(*s) = electric::shape_description_from_row(r.rows[0]);
+    s->filter_pending = !s->changes_only && !s->log_ready;
     s->log_bytes = logstore::bytes(id);
     try {
-        s->where = CompiledWhere::compile(s->relid, *row[3], params);
+        s->compiled = CompiledWhere::compile(s->relid, s->where, s->params);
     } catch (const std::exception &e) {
         ereport(WARNING, (errmsg("electric_sync: shape %lld cannot be compiled: %s", (long long)id, e.what())));
         return nullptr;
@@ -295,7 +269,7 @@ void ShapeEngine::apply(const decoding::Record &rec, Batch &b) {
     case decoding::RecordKind::Commit: on_commit(rec, b); break;
     case decoding::RecordKind::Relation: attrs_.forget(rec.relation.oid); break;
     case decoding::RecordKind::Message:
-        if (!b.skip_txn && rec.message.prefix == "electric_sync") on_message(rec.message.content, b);
+        if (!b.skip_txn && rec.message.prefix == engine_message::kPrefix) on_message(rec.message.content, b);
         break;
     case decoding::RecordKind::Truncate: on_truncate(rec, b); break;
     case decoding::RecordKind::Insert:
@@ -358,16 +332,11 @@ void ShapeEngine::on_truncate(const decoding::Record &rec, Batch &b) {
 void ShapeEngine::on_message(const std::string &content, Batch &b) {
     b.wrote = true;
     // Anyone may emit a message with our prefix: ignore what is not ours rather than stall.
-    auto sp = content.find(' ');
-    if (sp == std::string::npos) return;
-    std::string kind = content.substr(0, sp);
-    int64_t id = 0;
-    try {
-        id = std::stoll(content.substr(sp + 1));
-    } catch (const std::exception &) {
-        return;
-    }
-    if (kind == "shape_created") {
+    auto m = engine_message::parse(content);
+    if (!m) return;
+    using engine_message::Kind;
+    const int64_t id = m->shape_id;
+    if (m->kind == Kind::ShapeCreated) {
         RoutedShape *s = load_shape(id);
         if (s && s->changes_only) {
             spi::exec("INSERT INTO electric_sync.shape_runtime (shape_id, log_ready) VALUES ($1::bigint, true) "
@@ -375,11 +344,11 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
                       {std::to_string(id)});
             b.logs.emplace_back(id, std::vector<svc::LogEntry>{});
         }
-    } else if (kind == "shape_snapshot") {
+    } else if (m->kind == Kind::ShapeSnapshot) {
         snapshot_applied(id, b);
-    } else if (kind == "shape_deleted") {
+    } else if (m->kind == Kind::ShapeDeleted) {
         drop_shape(id, b, "deleted", false);
-    } else if (kind == "shape_invalidated") {
+    } else if (m->kind == Kind::ShapeInvalidated) {
         drop_shape(id, b, "invalidated", false);
     }
 }
@@ -388,7 +357,7 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
 // stops the shape (failed at the end of the batch).
 bool ShapeEngine::where_matches(RoutedShape *s, const RelAttrs &ra, const RowValues &r, Batch &b,
                                 const decoding::RelationInfo &rel) {
-    const CompiledWhere &w = *s->where;
+    const CompiledWhere &w = *s->compiled;
     if (w.always_true()) return true;
     if (w.eq_exact()) {
         int an = w.eq_attnum();
@@ -401,7 +370,7 @@ bool ShapeEngine::where_matches(RoutedShape *s, const RelAttrs &ra, const RowVal
         if (f != ra.attnum.end() && r[i]) wvals_[f->second - 1] = std::string(*r[i]);
     }
     try {
-        return s->where->matches(wvals_);
+        return s->compiled->matches(wvals_);
     } catch (const std::exception &) {
         if (watchdog::take_fired() && !s->stopped) {
             s->stopped = true;

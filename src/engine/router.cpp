@@ -14,9 +14,9 @@ RoutedShape::~RoutedShape() = default;
 void Router::add(RoutedShape *s) {
     RelRoute &rr = by_rel_[s->relid];
     rr.all.push_back(s);
-    if (s->where->eq_attnum() > 0) {
-        auto &ix = rr.index[s->where->eq_attnum()];
-        for (auto &v : s->where->eq_values()) {
+    if (s->compiled->eq_attnum() > 0) {
+        auto &ix = rr.index[s->compiled->eq_attnum()];
+        for (auto &v : s->compiled->eq_values()) {
             auto &lst = ix[v];
             if (std::find(lst.begin(), lst.end(), s) == lst.end()) lst.push_back(s);
         }

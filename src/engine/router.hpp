@@ -5,6 +5,7 @@
 #pragma once
 #include "core/decode/decoding_format.hpp"
 #include "core/electric/row_change.hpp"
+#include "core/electric/shape_description.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -16,17 +17,12 @@ namespace es {
 
 class CompiledWhere;
 
-// A shape as the engine routes it (loaded from electric_sync.shapes).
-struct RoutedShape {
+// A shape as the engine routes it: its stored description, its compiled where clause and the
+// engine's bookkeeping.
+struct RoutedShape : electric::ShapeDescription {
     RoutedShape();
     ~RoutedShape();
-    int64_t id = 0;
-    uint32_t relid = 0;
-    std::string schema, table;
-    std::unique_ptr<CompiledWhere> where;
-    std::vector<std::string> columns;     // selected, table order
-    std::vector<std::string> pk_columns;  // key order
-    bool full = false, changes_only = false;
+    std::unique_ptr<CompiledWhere> compiled;
     bool filter_pending = false;          // snapshot not applied yet: entries stay unpublished
     size_t chunk_acc = 0;                 // bytes since the last chunk end
     uint64_t visit = 0;                   // routing: already a candidate for this change

@@ -3,6 +3,7 @@
 // load a shape after a restart, and answer subset snapshots.
 #include "pool/pq.hpp"
 #include "serve/shape_routes.hpp"
+#include "core/common/engine_message.hpp"
 #include "core/electric/order_by.hpp"
 
 #include <nlohmann/json.hpp>
@@ -37,29 +38,23 @@ static std::optional<std::string> to_json_array(const std::vector<std::string> &
 
 static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
     auto r = pq_exec(conn,
-                     "SELECT s.shape_id, s.handle, s.schema_name, s.table_name, s.schema_json, s.status, "
-                     "coalesce(s.where_sql, CASE WHEN s.where_clause IS NULL THEN '' "
-                     "  ELSE electric_sync._where_sql(s.relid::regclass, s.where_clause, s.params) END), "
-                     "coalesce(array_to_json(s.params), '[]'), "
-                     "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) "
-                     "  FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped))), "
-                     "coalesce(array_to_json(s.pk_columns), '[]'), s.log_mode, coalesce(s.where_clause, '') "
-                     "FROM electric_sync.shapes s WHERE s.handle = $1",
+                     std::string(kShapeDescriptionSelect) +
+                         ", coalesce(s.where_sql, CASE WHEN s.where_clause IS NULL THEN '' "
+                         "  ELSE electric_sync._where_sql(s.relid::regclass, s.where_clause, s.params) END)" +
+                         kShapeDescriptionFrom + " WHERE s.handle = $1",
                      {handle});
-    ShapeRoutes::ShapeRow row;
     if (r.rows() == 0) throw PqError("shape not found", "P0002", "", "");
-    row.info.id = std::stoll(r.str(0, 0));
-    row.info.handle = r.str(0, 1);
-    row.info.schema_name = r.str(0, 2);
-    row.info.table_name = r.str(0, 3);
-    row.info.schema_json = r.str(0, 4);
-    row.status = r.str(0, 5);
-    row.where = r.str(0, 6);
-    row.params = json_strings(r.str(0, 7));
-    row.columns = json_strings(r.str(0, 8));
-    row.pk_columns = json_strings(r.str(0, 9));
-    row.info.changes_only = r.str(0, 10) == "changes_only";
-    row.where_canonical = r.str(0, 11);
+    std::vector<std::optional<std::string>> cols;
+    for (int c = 0; c < kShapeDescriptionColumns; c++) cols.push_back(r.opt(0, c));
+    ShapeRoutes::ShapeRow row;
+    row.desc = shape_description_from_row(cols);
+    row.where = r.str(0, kShapeDescriptionColumns);
+    row.info.id = row.desc.id;
+    row.info.handle = row.desc.handle;
+    row.info.schema_name = row.desc.schema;
+    row.info.table_name = row.desc.table;
+    row.info.schema_json = row.desc.schema_json;
+    row.info.changes_only = row.desc.changes_only;
     return row;
 }
 
@@ -247,9 +242,9 @@ static std::vector<uint64_t> parse_xip(const std::string &s) {
 // Positions of the shape's key columns among its selected columns (-1: not selected).
 static std::vector<int> pk_positions(const ShapeRoutes::ShapeRow &row) {
     std::vector<int> out;
-    for (auto &pk : row.pk_columns) {
-        auto it = std::find(row.columns.begin(), row.columns.end(), pk);
-        out.push_back(it == row.columns.end() ? -1 : static_cast<int>(it - row.columns.begin()));
+    for (auto &pk : row.desc.pk_columns) {
+        auto it = std::find(row.desc.columns.begin(), row.desc.columns.end(), pk);
+        out.push_back(it == row.desc.columns.end() ? -1 : static_cast<int>(it - row.desc.columns.begin()));
     }
     return out;
 }
@@ -261,12 +256,12 @@ static void append_row_message(std::string &out, const PgResult &r, int i, const
     thread_local ColumnValues cv;  // reused: this runs once per snapshot row
     thread_local std::string key;
     cv.clear();
-    for (size_t k = 0; k < row.columns.size(); k++) {
+    for (size_t k = 0; k < row.desc.columns.size(); k++) {
         int col = static_cast<int>(k);
         if (r.null(i, col))
-            cv.emplace_back(row.columns[k], std::nullopt);
+            cv.emplace_back(row.desc.columns[k], std::nullopt);
         else
-            cv.emplace_back(row.columns[k], std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
+            cv.emplace_back(row.desc.columns[k], std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
     }
     key.clear();
     append_key_prefix(key, row.info.schema_name, row.info.table_name);
@@ -370,15 +365,15 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     std::vector<uint64_t> xip = parse_xip(snap.substr(p2 + 1));
 
     std::string sql = "SELECT ";
-    for (size_t i = 0; i < row.columns.size(); i++) {
+    for (size_t i = 0; i < row.desc.columns.size(); i++) {
         if (i) sql += ", ";
-        sql += quote_ident(row.columns[i]);
+        sql += quote_ident(row.desc.columns[i]);
     }
     const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
     sql += " FROM " + table + " AS es_row";
     std::vector<std::optional<std::string>> binds;
-    if (!row.where_canonical.empty())
-        sql += " WHERE (" + where_filter(row.where, row.where_canonical, row.params, table, binds) + ")";
+    if (!row.desc.where.empty())
+        sql += " WHERE (" + where_filter(row.where, row.desc.where, row.desc.params, table, binds) + ")";
     std::vector<int> pk_idx = pk_positions(row);
 
     // row.where is the analyzed clause deparsed with its parameters as constants (no $n left);
@@ -452,7 +447,8 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
             " snapshot_xip = excluded.snapshot_xip, snapshot_lsn = excluded.snapshot_lsn, snapshot_chunks = excluded.snapshot_chunks, "
             " snapshot_rows = excluded.snapshot_rows, snapshot_done = true",
             {id, std::to_string(xmin), std::to_string(xmax), xip_arr, lsn, std::to_string(chunks.size()), std::to_string(rows)});
-    pq_exec(conn, "SELECT pg_logical_emit_message(true, 'electric_sync', 'shape_snapshot ' || $1)", {id});
+    pq_exec(conn, "SELECT pg_logical_emit_message(true, $1::text, $2::text)",
+            {engine_message::kPrefix, engine_message::encode(engine_message::Kind::ShapeSnapshot, std::stoll(id))});
     pq_command(conn, "COMMIT");
     s->set_snapshot(std::move(chunks));
     hub_.trim_snapshots(svc_.config().snapshot_cache_bytes);
@@ -471,9 +467,9 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             ShapeRow row = load_row(conn, s->info().handle);
             const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
             std::vector<std::optional<std::string>> binds;
-            std::string where = row.where_canonical.empty()
+            std::string where = row.desc.where.empty()
                                     ? std::string()
-                                    : where_filter(row.where, row.where_canonical, row.params, table, binds);
+                                    : where_filter(row.where, row.desc.where, row.desc.params, table, binds);
             if (sub.where && !sub.where->empty()) {
                 // The subset where is analyzed like a shape's where and deparsed by Postgres with
                 // its own parameters as constants: its text never reaches the query.
@@ -523,7 +519,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             std::string snap = sn.str(0, 0);
             uint64_t db_lsn = std::stoull(sn.str(0, 1));
             std::string sql = "SELECT ";
-            for (size_t i = 0; i < row.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.columns[i]);
+            for (size_t i = 0; i < row.desc.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.desc.columns[i]);
             sql += " FROM " + table + " AS es_row";
             if (!where.empty()) sql += " WHERE (" + where + ")";
             if (!order_sql.empty()) sql += " ORDER BY " + order_sql;

@@ -3,6 +3,7 @@
 // loads after a restart, deletion and subset snapshots run as DB-pool jobs over libpq.
 #pragma once
 #include "core/electric/electric.hpp"
+#include "core/electric/shape_description.hpp"
 #include "hub/shape_hub.hpp"
 #include "serve/service.hpp"
 
@@ -20,15 +21,9 @@ public:
 
     // Shape row as stored in electric_sync.shapes (what jobs need).
     struct ShapeRow {
-        ShapeInfo info;
-        std::string status;
-        std::string where;                      // executable form (deparsed); may be empty
-        std::string where_canonical;            // the stored definition; "" = no where
-        std::vector<std::string> params;
-        std::vector<std::string> columns;       // selected columns, table order
-        std::vector<std::string> pk_columns;    // PK order
-        bool snapshot_done = false;             // chunks stored
-        bool log_ready = false;                 // engine filtered the log
+        electric::ShapeDescription desc;  // as stored
+        ShapeInfo info;                   // what the hub serves (from desc)
+        std::string where;                // executable form of desc.where (deparsed); may be empty
     };
 
 private:

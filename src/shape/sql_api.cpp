@@ -28,6 +28,7 @@ PG_FUNCTION_INFO_V1(es_where_check);
 PG_FUNCTION_INFO_V1(es_relation_signature);
 PG_FUNCTION_INFO_V1(es_emit_message);
 }
+#include "core/common/engine_message.hpp"
 #include "core/electric/electric.hpp"
 #include "pg/spi.hpp"
 #include "shape/relation.hpp"
@@ -391,9 +392,9 @@ std::string create_shape(const ShapeInput &in) {
         pg_guard([] { SPI_finish(); });
         return live->handle;
     }
-    std::string msg = "shape_created " + *ins.rows[0][0];
+    std::string msg = engine_message::encode(engine_message::Kind::ShapeCreated, std::stoll(*ins.rows[0][0]));
     pg_guard([&] {
-        LogLogicalMessage("electric_sync", msg.c_str(), msg.size(), true);
+        LogLogicalMessage(engine_message::kPrefix, msg.c_str(), msg.size(), true);
         SPI_finish();
     });
     return handle;
@@ -624,14 +625,16 @@ extern "C" Datum es_relation_signature(PG_FUNCTION_ARGS) {
     });
 }
 
-// electric_sync._emit_message(message) -> pg_lsn: a transactional logical decoding message
-// with prefix 'electric_sync' (what pg_logical_emit_message(true, 'electric_sync', m) writes).
+// electric_sync._emit_message(kind, shape_id, detail) -> pg_lsn: a message to the engine
+// (core/common/engine_message.hpp), written as a transactional logical decoding message.
 extern "C" Datum es_emit_message(PG_FUNCTION_ARGS) {
     return pg_entry([&]() -> Datum {
-        return pg_guard([&] {
-            text *t = PG_GETARG_TEXT_PP(0);
-            XLogRecPtr lsn = LogLogicalMessage("electric_sync", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
-            return LSNGetDatum(lsn);
-        });
+        if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+            throw SqlError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "kind and shape_id must not be NULL");
+        std::string kind = *text_arg(fcinfo, 0);
+        auto k = engine_message::kind_named(kind);
+        if (!k) throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, "unknown engine message kind \"" + kind + "\"");
+        std::string msg = engine_message::encode(*k, PG_GETARG_INT64(1), text_arg(fcinfo, 2).value_or(""));
+        return pg_guard([&] { return LSNGetDatum(LogLogicalMessage(engine_message::kPrefix, msg.c_str(), msg.size(), true)); });
     });
 }

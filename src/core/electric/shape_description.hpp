@@ -1,0 +1,37 @@
+// One shape as stored in electric_sync.shapes (and its runtime row): the single description
+// the engine (over SPI) and the pool (over libpq) load, with one select list and one parser.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace es::electric {
+
+struct ShapeDescription {
+    int64_t id = 0;
+    std::string handle;
+    uint32_t relid = 0;
+    std::string schema, table;
+    std::string schema_json;              // electric-schema header value
+    std::string status;                   // active, invalidated, deleted, failed
+    std::string where;                    // canonical where clause; "" = none
+    std::vector<std::string> params;      // $n values as text
+    std::vector<std::string> columns;     // selected columns, table order (all when none given)
+    std::vector<std::string> pk_columns;  // key order
+    bool full = false;                    // replica=full
+    bool changes_only = false;            // log_mode=changes_only
+    bool log_ready = false;               // the engine has filtered the log against the snapshot
+};
+
+// "SELECT <the description's columns>" and "FROM electric_sync.shapes s LEFT JOIN ..." (alias s):
+// callers add their own WHERE, and may add columns between the two (after the first
+// kShapeDescriptionColumns columns).
+extern const char *const kShapeDescriptionSelect;
+extern const char *const kShapeDescriptionFrom;
+constexpr int kShapeDescriptionColumns = 14;
+
+// A result row of that select list, as text (nullopt = NULL; booleans as t/f or true/false).
+ShapeDescription shape_description_from_row(const std::vector<std::optional<std::string>> &row);
+
+}  // namespace es::electric
