@@ -154,35 +154,43 @@ DECLARE
     g_sbid text := coalesce(current_setting('oversync.bundle_source_bundle_id', true), '');
     u text; rows electric_sync.os_frow[]; src text; sbid bigint; seq bigint; fl bigint;
     st record; canon text; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
+    brows electric_sync.os_bundle_rows[];
 BEGIN
     DELETE FROM electric_sync.os_capture_marker m WHERE m.txid = tx;
     PERFORM set_config('oversync.capture_txid', '', true);
     FOR u IN SELECT DISTINCT c.user_id FROM electric_sync.os_capture c WHERE c.txid = tx ORDER BY 1 LOOP
-        SELECT array_agg(ROW(x.table_id, x.key_text, x.op, x.payload)::electric_sync.os_frow
-                         ORDER BY x.first_ord, x.table_id, x.key_text)
+        -- One pass: take the user's captured changes out of os_capture and collapse them per
+        -- row (first op, last op and last payload in capture order).
+        WITH d AS (DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
+                   RETURNING c.ord, c.table_id, c.key_text, c.op, c.payload),
+             g AS (SELECT d.table_id, d.key_text, min(d.ord) AS first_ord,
+                          (array_agg(d.op ORDER BY d.ord))[1] AS fop,
+                          (array_agg(d.op ORDER BY d.ord DESC))[1] AS lop,
+                          (array_agg(d.payload ORDER BY d.ord DESC))[1] AS lpayload
+                     FROM d GROUP BY d.table_id, d.key_text)
+        SELECT array_agg(ROW(g.table_id, g.key_text,
+                             CASE WHEN g.lop = 3 THEN 'DELETE'
+                                  WHEN g.fop = 1 THEN 'INSERT'
+                                  WHEN rs.deleted IS DISTINCT FROM false THEN 'INSERT'  -- never synced before
+                                  ELSE 'UPDATE' END,
+                             CASE WHEN g.lop = 3 THEN NULL ELSE g.lpayload END)::electric_sync.os_frow
+                         ORDER BY g.first_ord, g.table_id, g.key_text)
           INTO rows
-          FROM (SELECT g.table_id, g.key_text, g.first_ord, f.op AS fop, l.op AS lop,
-                       CASE WHEN l.op = 3 THEN 'DELETE'
-                            WHEN f.op = 1 THEN 'INSERT'
-                            WHEN rs.deleted IS DISTINCT FROM false THEN 'INSERT'  -- never synced before
-                            ELSE 'UPDATE' END AS op,
-                       CASE WHEN l.op = 3 THEN NULL ELSE l.payload END AS payload
-                  FROM (SELECT c.table_id, c.key_text, min(c.ord) AS first_ord, max(c.ord) AS last_ord
-                          FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
-                         GROUP BY 1, 2) g
-                  -- LATERAL: index lookups whatever the (often stale) statistics say
-                  CROSS JOIN LATERAL (SELECT f0.op FROM electric_sync.os_capture f0 WHERE f0.ord = g.first_ord) f
-                  CROSS JOIN LATERAL (SELECT l0.op, l0.payload FROM electric_sync.os_capture l0 WHERE l0.ord = g.last_ord) l
-                  LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
-                                      WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true) x
-         WHERE NOT (x.fop = 1 AND x.lop = 3);
-        DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u;
+          FROM g
+          -- LATERAL: index lookups whatever the (often stale) statistics say
+          LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
+                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true
+         WHERE NOT (g.fop = 1 AND g.lop = 3);
         CONTINUE WHEN rows IS NULL;
 
         -- The user's row lock serializes all bundles of one user (gapless, ordered bundle_seq).
-        INSERT INTO electric_sync.os_user_state AS s (user_id) VALUES (u) ON CONFLICT DO NOTHING;
         UPDATE electric_sync.os_user_state s SET next_bundle_seq = s.next_bundle_seq + 1
          WHERE s.user_id = u RETURNING s.next_bundle_seq - 1, s.retained_floor INTO seq, fl;
+        IF NOT FOUND THEN
+            INSERT INTO electric_sync.os_user_state AS s (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+            UPDATE electric_sync.os_user_state s SET next_bundle_seq = s.next_bundle_seq + 1
+             WHERE s.user_id = u RETURNING s.next_bundle_seq - 1, s.retained_floor INTO seq, fl;
+        END IF;
 
         IF g_user = u AND g_src <> '' THEN
             src := g_src;
@@ -206,25 +214,26 @@ BEGIN
              WHERE s.user_id = u AND s.source_id = src FOR UPDATE;
         END IF;
 
-        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
-        VALUES (u, seq, src, sbid, 0, 0, '');
-        INSERT INTO electric_sync.os_bundle_rows (user_id, bundle_seq, row_ordinal, schema_name, table_name, key_json, op, payload)
-        SELECT u, seq, (r.ord - 1)::int, t.schema_name, t.table_name,
-               electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)), r.op,
-               CASE WHEN r.op = 'DELETE' THEN NULL
-                    ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END
-          FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
-          JOIN electric_sync.os_tables t ON t.table_id = r.table_id;
+        -- The bundle's rows in wire form and its canonical JSON, computed once; then the log
+        -- entry (with its hash) and the rows.
+        WITH b AS MATERIALIZED (SELECT (r.ord - 1)::int AS ro, t.schema_name, t.table_name,
+                                       electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)) AS kj, r.op,
+                                       CASE WHEN r.op = 'DELETE' THEN NULL
+                                            ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END AS pl
+                                  FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
+                                  JOIN electric_sync.os_tables t ON t.table_id = r.table_id)
         SELECT '[' || string_agg(electric_sync.os_canonical_json(jsonb_build_object(
-                   'key', b.key_json::jsonb, 'op', b.op, 'payload', b.payload::jsonb,
-                   'row_ordinal', b.row_ordinal, 'row_version', seq,
-                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.row_ordinal) || ']',
-               count(*)
-          INTO canon, n
-          FROM electric_sync.os_bundle_rows b WHERE b.user_id = u AND b.bundle_seq = seq;
+                   'key', b.kj::jsonb, 'op', b.op, 'payload', b.pl::jsonb,
+                   'row_ordinal', b.ro, 'row_version', seq,
+                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.ro) || ']',
+               count(*),
+               array_agg(ROW(u, seq, b.ro, b.schema_name, b.table_name, b.kj, b.op, b.pl)::electric_sync.os_bundle_rows ORDER BY b.ro)
+          INTO canon, n, brows
+          FROM b;
         h := encode(sha256(convert_to(canon, 'UTF8')), 'hex');
-        UPDATE electric_sync.os_bundle_log b SET row_count = n, byte_count = octet_length(canon), bundle_hash = h
-         WHERE b.user_id = u AND b.bundle_seq = seq;
+        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
+        VALUES (u, seq, src, sbid, n, octet_length(canon), h);
+        INSERT INTO electric_sync.os_bundle_rows SELECT * FROM unnest(brows);
 
         INSERT INTO electric_sync.os_row_state AS rs (user_id, table_id, key_text, bundle_seq, deleted)
         SELECT u, r.table_id, r.key_text, seq, r.op = 'DELETE' FROM unnest(rows) r
@@ -393,8 +402,8 @@ END $$;
 CREATE OR REPLACE FUNCTION electric_sync.os_api_push_chunk(u text, src text, push_id text, start_ord int, rows jsonb,
                                                 push_ttl int, lease_ttl int) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); r record; t electric_sync.os_tables;
-        k text; p jsonb; col text; bad text; max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
+DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); bad text;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
 BEGIN
     IF n > max_rows THEN
         PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
@@ -411,50 +420,54 @@ BEGIN
     IF start_ord + n > s.planned_row_count THEN
         PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', 'chunk exceeds planned_row_count');
     END IF;
-    FOR r IN SELECT e.value AS v, e.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY e LOOP
-        SELECT * INTO t FROM electric_sync.os_tables WHERE schema_name = r.v->>'schema' AND table_name = r.v->>'table';
-        IF NOT FOUND THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('table %s.%s is not registered', r.v->>'schema', r.v->>'table'));
-        END IF;
-        IF jsonb_typeof(r.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                format('row %s: key must contain sync key column %s as a string', start_ord + r.i, t.key_column));
-        END IF;
-        k := r.v->'key'->>t.key_column;
-        IF t.key_kind = 'uuid' AND k !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + r.i, k, t.schema_name, t.table_name));
-        END IF;
-        p := r.v->'payload';
-        IF r.v->>'op' <> 'DELETE' THEN
-            IF p ? t.key_column THEN
-                IF p->>t.key_column IS DISTINCT FROM k THEN
-                    PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                        format('row %s: payload %s does not match the key', start_ord + r.i, t.key_column));
-                END IF;
-            ELSE
-                p := p || jsonb_build_object(t.key_column, k);
-            END IF;
-            SELECT string_agg(c, ', ') INTO bad FROM jsonb_object_keys(p) c
-             WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
-                                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '');
-            IF bad IS NOT NULL THEN
-                PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                    format('row %s: %s.%s has no writable column %s', start_ord + r.i, t.schema_name, t.table_name, bad));
-            END IF;
-            FOREACH col IN ARRAY t.bytea_columns LOOP
-                IF p ? col AND jsonb_typeof(p->col) <> 'null' THEN
-                    IF jsonb_typeof(p->col) <> 'string' OR (p->>col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' THEN
-                        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                            format('row %s: bytea column %s must be standard base64', start_ord + r.i, col));
-                    END IF;
-                END IF;
-            END LOOP;
-        END IF;
-        INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
-        VALUES (s.push_id, start_ord + r.i, t.table_id, k, r.v->>'op', (r.v->>'base_row_version')::bigint,
-                CASE WHEN r.v->>'op' = 'DELETE' THEN NULL ELSE p END);
-    END LOOP;
+    -- Validation, set-based: the rows are checked in staging order (a function scan, LIMIT 1:
+    -- the first bad row stops it) and, within a row, in the order below; the first failed
+    -- check is the error, as a row-by-row loop would report it.
+    SELECT x.msg INTO bad
+      FROM (SELECT CASE
+                   WHEN t.table_id IS NULL THEN
+                       format('table %s.%s is not registered', e.v->>'schema', e.v->>'table')
+                   WHEN jsonb_typeof(e.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
+                       format('row %s: key must contain sync key column %s as a string', start_ord + e.i, t.key_column)
+                   WHEN t.key_kind = 'uuid' AND (e.v->'key'->>t.key_column) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+                       format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + e.i,
+                              e.v->'key'->>t.key_column, t.schema_name, t.table_name)
+                   WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN NULL
+                   WHEN (e.v->'payload' ? t.key_column) AND (e.v->'payload'->>t.key_column) IS DISTINCT FROM (e.v->'key'->>t.key_column) THEN
+                       format('row %s: payload %s does not match the key', start_ord + e.i, t.key_column)
+                   ELSE (SELECT coalesce(
+                            (SELECT format('row %s: %s.%s has no writable column %s', start_ord + e.i, t.schema_name, t.table_name,
+                                           string_agg(c, ', '))
+                               FROM jsonb_object_keys(q.p) c
+                              WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
+                                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+                             HAVING count(*) > 0),
+                            (SELECT format('row %s: bytea column %s must be standard base64', start_ord + e.i, bc.col)
+                               FROM unnest(t.bytea_columns) WITH ORDINALITY bc(col, o)
+                              WHERE q.p ? bc.col AND jsonb_typeof(q.p->bc.col) <> 'null'
+                                AND (jsonb_typeof(q.p->bc.col) <> 'string'
+                                     OR (q.p->>bc.col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$')
+                              ORDER BY bc.o LIMIT 1))
+                           FROM (SELECT CASE WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                                             ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END AS p) q)
+                   END AS msg
+              FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+              LEFT JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                                  WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true) x
+     WHERE x.msg IS NOT NULL
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', bad);
+    END IF;
+    INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
+    SELECT s.push_id, start_ord + e.i, t.table_id, e.v->'key'->>t.key_column, e.v->>'op', (e.v->>'base_row_version')::bigint,
+           CASE WHEN e.v->>'op' = 'DELETE' THEN NULL
+                WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN e.v->'payload'
+                WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END
+      FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+      JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                     WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true;
     UPDATE electric_sync.os_push_sessions SET next_expected_row_ordinal = start_ord + n,
            expires_at = now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl'))
      WHERE os_push_sessions.push_id = s.push_id;
@@ -843,8 +856,6 @@ REVOKE ALL ON FUNCTION electric_sync._os_jwt_hs256(jsonb, text),
     FROM PUBLIC;
 
 -- ============================================================================================
--- The log store: one reader of log entries and the snapshot filter as SQL functions.
--- ============================================================================================
 -- The log store's SQL (the engine writes segments itself, src/engine/log_store.cpp).
 -- The one reader of a shape's log: one row per entry, in offset order. The engine (over SPI)
 -- and the pool connections (over libpq) both read through it.
@@ -931,3 +942,143 @@ BEGIN
     RETURN true;
 END
 $$;
+=======
+-- oversync: write path throughput (docs/decisions.md). Set-based push staging and conflict
+-- detection, one INSERT per run of staged INSERTs, a single-pass bundle finalization, and
+-- fewer statements per user lock. Same text as sql/install/5*_oversync_*.sql (os_finalize_tx
+-- and os_api_push_chunk above are updated in place).
+-- ============================================================================================
+CREATE OR REPLACE FUNCTION electric_sync.os_lock_user(u text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(u, 0));
+    PERFORM 1 FROM electric_sync.os_user_state WHERE user_id = u FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO electric_sync.os_user_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM electric_sync.os_user_state WHERE user_id = u FOR UPDATE;
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_scope_state_of(u text) RETURNS smallint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT CASE WHEN s.state = 1 AND s.lease_expires_at <= now() THEN 0 ELSE s.state END
+                       FROM electric_sync.os_scope_state s WHERE s.user_id = u), 0)::smallint;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_commit(u text, src text, push_id text, lease_ttl int) RETURNS text
+LANGUAGE plpgsql SET bytea_output = 'hex' AS $$
+DECLARE
+    s electric_sync.os_push_sessions; cnt int; mx int; dup int; ss record; expected bigint;
+    r record; t electric_sync.os_tables; srow jsonb; res record;
+BEGIN
+    PERFORM electric_sync.os_lock_user(u);
+    s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
+    SELECT count(*), coalesce(max(row_ordinal), -1), count(*) - count(DISTINCT (table_id, key_text))
+      INTO cnt, mx, dup FROM electric_sync.os_push_rows WHERE os_push_rows.push_id = s.push_id;
+    IF cnt <> s.planned_row_count OR mx <> cnt - 1 THEN
+        PERFORM electric_sync.os_raise(400, 'push_commit_invalid',
+            format('push session has %s staged rows, planned_row_count is %s', cnt, s.planned_row_count));
+    END IF;
+    IF dup > 0 THEN
+        PERFORM electric_sync.os_raise(400, 'push_commit_invalid', 'push session stages the same row more than once');
+    END IF;
+    SET CONSTRAINTS ALL DEFERRED;
+    IF s.initialization_id IS NOT NULL THEN
+        PERFORM electric_sync.os_check_lease(u, s.source_id, s.initialization_id::text, lease_ttl);
+    END IF;
+    SELECT * INTO ss FROM electric_sync.os_source_state WHERE user_id = u AND source_id = s.source_id FOR UPDATE;
+    IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, s.source_id, ss.replaced_by_source_id); END IF;
+    expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
+    IF expected <> s.source_bundle_id THEN
+        PERFORM electric_sync.os_raise(409, 'source_sequence_changed',
+            format('source %s advanced: expected next source_bundle_id %s, session has %s', s.source_id, expected, s.source_bundle_id));
+    END IF;
+    PERFORM set_config('oversync.bundle_user_id', u, true);
+    PERFORM set_config('oversync.bundle_source_id', s.source_id, true);
+    PERFORM set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
+
+    -- Conflict detection, in staging order, before any write (protocol §5.3): the first
+    -- staged row that conflicts.
+    SELECT x.* INTO r
+      FROM (SELECT pr.row_ordinal, pr.table_id, pr.key_text, pr.op, pr.base_row_version,
+                   tt.schema_name, tt.table_name, tt.key_column, rs.bundle_seq AS rs_seq, rs.deleted AS rs_deleted,
+                   CASE WHEN rs.deleted IS NULL THEN
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> 0 THEN format('expected version 0, got %s', pr.base_row_version) END
+                        WHEN NOT rs.deleted THEN
+                            CASE WHEN pr.op = 'INSERT' THEN format('row already exists at version %s', rs.bundle_seq)
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                        ELSE
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                   END AS what
+              FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
+              LEFT JOIN LATERAL (SELECT r0.bundle_seq, r0.deleted FROM electric_sync.os_row_state r0
+                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text) rs ON true
+             WHERE pr.push_id = s.push_id) x
+     WHERE x.what IS NOT NULL
+     ORDER BY x.row_ordinal LIMIT 1;
+    IF FOUND THEN
+        SELECT * INTO t FROM electric_sync.os_tables WHERE table_id = r.table_id;
+        srow := CASE WHEN r.rs_deleted IS DISTINCT FROM false THEN NULL ELSE electric_sync.os_server_row(t, u, r.key_text) END;
+        PERFORM electric_sync.os_raise(409, 'push_conflict',
+            format('%s conflict on %s.%s %s: %s', lower(r.op), r.schema_name, r.table_name, r.key_text, r.what),
+            jsonb_build_object('conflict', jsonb_build_object(
+                'schema', r.schema_name, 'table', r.table_name, 'key', jsonb_build_object(r.key_column, r.key_text),
+                'op', r.op, 'base_row_version', r.base_row_version,
+                'server_row_version', coalesce(r.rs_seq, 0), 'server_row_deleted', coalesce(r.rs_deleted, false),
+                'server_row', srow)));
+    END IF;
+
+    -- Apply in staging order. Consecutive INSERTs into one table with the same columns are one
+    -- statement (jsonb_populate_recordset keeps their order, so the row triggers see and
+    -- capture them in staging order); UPDATE and DELETE go row by row. UPDATE sets only the
+    -- columns present in the payload.
+    FOR r IN SELECT z.table_id, z.op, z.cols, tt.schema_name, tt.table_name, tt.key_column, tt.key_kind,
+                    z.ps, z.keys
+               FROM (SELECT y.table_id, y.op, y.cols, min(y.row_ordinal) AS first_ord,
+                            jsonb_agg(y.p ORDER BY y.row_ordinal) AS ps, array_agg(y.key_text ORDER BY y.row_ordinal) AS keys
+                       FROM (SELECT w.*, w.row_ordinal - row_number() OVER (
+                                        PARTITION BY w.table_id, w.op, w.cols, CASE WHEN w.op = 'INSERT' THEN -1 ELSE w.row_ordinal END
+                                        ORDER BY w.row_ordinal) AS island
+                               FROM (SELECT pr.row_ordinal, pr.table_id, pr.op, pr.key_text, q.p,
+                                            (SELECT string_agg(quote_ident(c), ', ' ORDER BY c) FROM jsonb_object_keys(q.p) c) AS cols
+                                       FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables t0 USING (table_id)
+                                      CROSS JOIN LATERAL (SELECT electric_sync.os_db_payload(pr.payload, t0.bytea_columns) AS p) q
+                                      WHERE pr.push_id = s.push_id) w) y
+                      GROUP BY y.table_id, y.op, y.cols, y.island) z
+               JOIN electric_sync.os_tables tt ON tt.table_id = z.table_id
+              ORDER BY z.first_ord LOOP
+        IF r.op = 'DELETE' THEN
+            EXECUTE format('DELETE FROM %I.%I WHERE %I = $1::%s AND _sync_scope_id = $2',
+                           r.schema_name, r.table_name, r.key_column, r.key_kind) USING r.keys[1], u;
+        ELSIF r.op = 'INSERT' THEN
+            EXECUTE format('INSERT INTO %I.%I (%s, _sync_scope_id) SELECT %s, $2 FROM jsonb_populate_recordset(NULL::%I.%I, $1)',
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name) USING r.ps, u;
+        ELSE
+            EXECUTE format('UPDATE %I.%I SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%I.%I, $1)) '
+                           'WHERE %I = $2::%s AND _sync_scope_id = $3',
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name,
+                           r.key_column, r.key_kind) USING r.ps->0, r.keys[1], u;
+        END IF;
+    END LOOP;
+
+    SELECT * INTO res FROM electric_sync.os_finalize_tx() f WHERE f.user_id = u;
+    IF res.bundle_seq IS NULL THEN
+        PERFORM electric_sync.os_raise(400, 'push_commit_invalid', 'push captured no changes (all rows collapsed)');
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
+    IF s.initialization_id IS NOT NULL THEN
+        UPDATE electric_sync.os_scope_state SET state = 2, initialization_id = NULL, initializer_source_id = NULL,
+               lease_expires_at = NULL, initialized_by_source_id = s.source_id, initialized_at = now(), updated_at = now()
+         WHERE user_id = u;
+    END IF;
+    PERFORM set_config('oversync.bundle_user_id', '', true);
+    PERFORM set_config('oversync.bundle_source_id', '', true);
+    PERFORM set_config('oversync.bundle_source_bundle_id', '', true);
+    RETURN json_build_object('bundle_seq', res.bundle_seq, 'source_id', res.source_id, 'source_bundle_id', res.source_bundle_id,
+                             'row_count', res.row_count, 'bundle_hash', res.bundle_hash)::text;
+END $$;
+
+-- ============================================================================================
+-- The log store: one reader of log entries and the snapshot filter as SQL functions.
+-- =====================================================================================

@@ -157,35 +157,43 @@ DECLARE
     g_sbid text := coalesce(current_setting('oversync.bundle_source_bundle_id', true), '');
     u text; rows electric_sync.os_frow[]; src text; sbid bigint; seq bigint; fl bigint;
     st record; canon text; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
+    brows electric_sync.os_bundle_rows[];
 BEGIN
     DELETE FROM electric_sync.os_capture_marker m WHERE m.txid = tx;
     PERFORM set_config('oversync.capture_txid', '', true);
     FOR u IN SELECT DISTINCT c.user_id FROM electric_sync.os_capture c WHERE c.txid = tx ORDER BY 1 LOOP
-        SELECT array_agg(ROW(x.table_id, x.key_text, x.op, x.payload)::electric_sync.os_frow
-                         ORDER BY x.first_ord, x.table_id, x.key_text)
+        -- One pass: take the user's captured changes out of os_capture and collapse them per
+        -- row (first op, last op and last payload in capture order).
+        WITH d AS (DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
+                   RETURNING c.ord, c.table_id, c.key_text, c.op, c.payload),
+             g AS (SELECT d.table_id, d.key_text, min(d.ord) AS first_ord,
+                          (array_agg(d.op ORDER BY d.ord))[1] AS fop,
+                          (array_agg(d.op ORDER BY d.ord DESC))[1] AS lop,
+                          (array_agg(d.payload ORDER BY d.ord DESC))[1] AS lpayload
+                     FROM d GROUP BY d.table_id, d.key_text)
+        SELECT array_agg(ROW(g.table_id, g.key_text,
+                             CASE WHEN g.lop = 3 THEN 'DELETE'
+                                  WHEN g.fop = 1 THEN 'INSERT'
+                                  WHEN rs.deleted IS DISTINCT FROM false THEN 'INSERT'  -- never synced before
+                                  ELSE 'UPDATE' END,
+                             CASE WHEN g.lop = 3 THEN NULL ELSE g.lpayload END)::electric_sync.os_frow
+                         ORDER BY g.first_ord, g.table_id, g.key_text)
           INTO rows
-          FROM (SELECT g.table_id, g.key_text, g.first_ord, f.op AS fop, l.op AS lop,
-                       CASE WHEN l.op = 3 THEN 'DELETE'
-                            WHEN f.op = 1 THEN 'INSERT'
-                            WHEN rs.deleted IS DISTINCT FROM false THEN 'INSERT'  -- never synced before
-                            ELSE 'UPDATE' END AS op,
-                       CASE WHEN l.op = 3 THEN NULL ELSE l.payload END AS payload
-                  FROM (SELECT c.table_id, c.key_text, min(c.ord) AS first_ord, max(c.ord) AS last_ord
-                          FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u
-                         GROUP BY 1, 2) g
-                  -- LATERAL: index lookups whatever the (often stale) statistics say
-                  CROSS JOIN LATERAL (SELECT f0.op FROM electric_sync.os_capture f0 WHERE f0.ord = g.first_ord) f
-                  CROSS JOIN LATERAL (SELECT l0.op, l0.payload FROM electric_sync.os_capture l0 WHERE l0.ord = g.last_ord) l
-                  LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
-                                      WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true) x
-         WHERE NOT (x.fop = 1 AND x.lop = 3);
-        DELETE FROM electric_sync.os_capture c WHERE c.txid = tx AND c.user_id = u;
+          FROM g
+          -- LATERAL: index lookups whatever the (often stale) statistics say
+          LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
+                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true
+         WHERE NOT (g.fop = 1 AND g.lop = 3);
         CONTINUE WHEN rows IS NULL;
 
         -- The user's row lock serializes all bundles of one user (gapless, ordered bundle_seq).
-        INSERT INTO electric_sync.os_user_state AS s (user_id) VALUES (u) ON CONFLICT DO NOTHING;
         UPDATE electric_sync.os_user_state s SET next_bundle_seq = s.next_bundle_seq + 1
          WHERE s.user_id = u RETURNING s.next_bundle_seq - 1, s.retained_floor INTO seq, fl;
+        IF NOT FOUND THEN
+            INSERT INTO electric_sync.os_user_state AS s (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+            UPDATE electric_sync.os_user_state s SET next_bundle_seq = s.next_bundle_seq + 1
+             WHERE s.user_id = u RETURNING s.next_bundle_seq - 1, s.retained_floor INTO seq, fl;
+        END IF;
 
         IF g_user = u AND g_src <> '' THEN
             src := g_src;
@@ -209,25 +217,26 @@ BEGIN
              WHERE s.user_id = u AND s.source_id = src FOR UPDATE;
         END IF;
 
-        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
-        VALUES (u, seq, src, sbid, 0, 0, '');
-        INSERT INTO electric_sync.os_bundle_rows (user_id, bundle_seq, row_ordinal, schema_name, table_name, key_json, op, payload)
-        SELECT u, seq, (r.ord - 1)::int, t.schema_name, t.table_name,
-               electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)), r.op,
-               CASE WHEN r.op = 'DELETE' THEN NULL
-                    ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END
-          FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
-          JOIN electric_sync.os_tables t ON t.table_id = r.table_id;
+        -- The bundle's rows in wire form and its canonical JSON, computed once; then the log
+        -- entry (with its hash) and the rows.
+        WITH b AS MATERIALIZED (SELECT (r.ord - 1)::int AS ro, t.schema_name, t.table_name,
+                                       electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)) AS kj, r.op,
+                                       CASE WHEN r.op = 'DELETE' THEN NULL
+                                            ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END AS pl
+                                  FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
+                                  JOIN electric_sync.os_tables t ON t.table_id = r.table_id)
         SELECT '[' || string_agg(electric_sync.os_canonical_json(jsonb_build_object(
-                   'key', b.key_json::jsonb, 'op', b.op, 'payload', b.payload::jsonb,
-                   'row_ordinal', b.row_ordinal, 'row_version', seq,
-                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.row_ordinal) || ']',
-               count(*)
-          INTO canon, n
-          FROM electric_sync.os_bundle_rows b WHERE b.user_id = u AND b.bundle_seq = seq;
+                   'key', b.kj::jsonb, 'op', b.op, 'payload', b.pl::jsonb,
+                   'row_ordinal', b.ro, 'row_version', seq,
+                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.ro) || ']',
+               count(*),
+               array_agg(ROW(u, seq, b.ro, b.schema_name, b.table_name, b.kj, b.op, b.pl)::electric_sync.os_bundle_rows ORDER BY b.ro)
+          INTO canon, n, brows
+          FROM b;
         h := encode(sha256(convert_to(canon, 'UTF8')), 'hex');
-        UPDATE electric_sync.os_bundle_log b SET row_count = n, byte_count = octet_length(canon), bundle_hash = h
-         WHERE b.user_id = u AND b.bundle_seq = seq;
+        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
+        VALUES (u, seq, src, sbid, n, octet_length(canon), h);
+        INSERT INTO electric_sync.os_bundle_rows SELECT * FROM unnest(brows);
 
         INSERT INTO electric_sync.os_row_state AS rs (user_id, table_id, key_text, bundle_seq, deleted)
         SELECT u, r.table_id, r.key_text, seq, r.op = 'DELETE' FROM unnest(rows) r
@@ -278,8 +287,11 @@ CREATE CONSTRAINT TRIGGER os_finalize_at_commit AFTER INSERT ON electric_sync.os
 CREATE FUNCTION electric_sync.os_lock_user(u text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(u, 0));
-    INSERT INTO electric_sync.os_user_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
     PERFORM 1 FROM electric_sync.os_user_state WHERE user_id = u FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO electric_sync.os_user_state (user_id) VALUES (u) ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM electric_sync.os_user_state WHERE user_id = u FOR UPDATE;
+    END IF;
 END $$;
 
 -- ExecWrite: runs `statements` as one bundle of `scope_id` written by source `writer_id`.

@@ -12,10 +12,13 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Effective scope state: an INITIALIZING scope whose lease lapsed reads as UNINITIALIZED.
-CREATE FUNCTION electric_sync.os_scope_state_of(u text) RETURNS smallint LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT CASE WHEN state = 1 AND lease_expires_at <= now() THEN 0 ELSE state END
-                       FROM electric_sync.os_scope_state WHERE user_id = u), 0)::smallint
-$$;
+-- (PL/pgSQL, not SQL: a SQL function with a sub-select is not inlined, and was planned anew on
+-- every call.)
+CREATE FUNCTION electric_sync.os_scope_state_of(u text) RETURNS smallint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT CASE WHEN s.state = 1 AND s.lease_expires_at <= now() THEN 0 ELSE s.state END
+                       FROM electric_sync.os_scope_state s WHERE s.user_id = u), 0)::smallint;
+END $$;
 
 CREATE FUNCTION electric_sync.os_require_initialized(u text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE s smallint := electric_sync.os_scope_state_of(u);
@@ -169,8 +172,8 @@ END $$;
 CREATE FUNCTION electric_sync.os_api_push_chunk(u text, src text, push_id text, start_ord int, rows jsonb,
                                                 push_ttl int, lease_ttl int) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); r record; t electric_sync.os_tables;
-        k text; p jsonb; col text; bad text; max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
+DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); bad text;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
 BEGIN
     IF n > max_rows THEN
         PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
@@ -187,50 +190,54 @@ BEGIN
     IF start_ord + n > s.planned_row_count THEN
         PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', 'chunk exceeds planned_row_count');
     END IF;
-    FOR r IN SELECT e.value AS v, e.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY e LOOP
-        SELECT * INTO t FROM electric_sync.os_tables WHERE schema_name = r.v->>'schema' AND table_name = r.v->>'table';
-        IF NOT FOUND THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('table %s.%s is not registered', r.v->>'schema', r.v->>'table'));
-        END IF;
-        IF jsonb_typeof(r.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                format('row %s: key must contain sync key column %s as a string', start_ord + r.i, t.key_column));
-        END IF;
-        k := r.v->'key'->>t.key_column;
-        IF t.key_kind = 'uuid' AND k !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-            PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + r.i, k, t.schema_name, t.table_name));
-        END IF;
-        p := r.v->'payload';
-        IF r.v->>'op' <> 'DELETE' THEN
-            IF p ? t.key_column THEN
-                IF p->>t.key_column IS DISTINCT FROM k THEN
-                    PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                        format('row %s: payload %s does not match the key', start_ord + r.i, t.key_column));
-                END IF;
-            ELSE
-                p := p || jsonb_build_object(t.key_column, k);
-            END IF;
-            SELECT string_agg(c, ', ') INTO bad FROM jsonb_object_keys(p) c
-             WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
-                                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '');
-            IF bad IS NOT NULL THEN
-                PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                    format('row %s: %s.%s has no writable column %s', start_ord + r.i, t.schema_name, t.table_name, bad));
-            END IF;
-            FOREACH col IN ARRAY t.bytea_columns LOOP
-                IF p ? col AND jsonb_typeof(p->col) <> 'null' THEN
-                    IF jsonb_typeof(p->col) <> 'string' OR (p->>col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' THEN
-                        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid',
-                            format('row %s: bytea column %s must be standard base64', start_ord + r.i, col));
-                    END IF;
-                END IF;
-            END LOOP;
-        END IF;
-        INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
-        VALUES (s.push_id, start_ord + r.i, t.table_id, k, r.v->>'op', (r.v->>'base_row_version')::bigint,
-                CASE WHEN r.v->>'op' = 'DELETE' THEN NULL ELSE p END);
-    END LOOP;
+    -- Validation, set-based: the rows are checked in staging order (a function scan, LIMIT 1:
+    -- the first bad row stops it) and, within a row, in the order below; the first failed
+    -- check is the error, as a row-by-row loop would report it.
+    SELECT x.msg INTO bad
+      FROM (SELECT CASE
+                   WHEN t.table_id IS NULL THEN
+                       format('table %s.%s is not registered', e.v->>'schema', e.v->>'table')
+                   WHEN jsonb_typeof(e.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
+                       format('row %s: key must contain sync key column %s as a string', start_ord + e.i, t.key_column)
+                   WHEN t.key_kind = 'uuid' AND (e.v->'key'->>t.key_column) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+                       format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + e.i,
+                              e.v->'key'->>t.key_column, t.schema_name, t.table_name)
+                   WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN NULL
+                   WHEN (e.v->'payload' ? t.key_column) AND (e.v->'payload'->>t.key_column) IS DISTINCT FROM (e.v->'key'->>t.key_column) THEN
+                       format('row %s: payload %s does not match the key', start_ord + e.i, t.key_column)
+                   ELSE (SELECT coalesce(
+                            (SELECT format('row %s: %s.%s has no writable column %s', start_ord + e.i, t.schema_name, t.table_name,
+                                           string_agg(c, ', '))
+                               FROM jsonb_object_keys(q.p) c
+                              WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
+                                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+                             HAVING count(*) > 0),
+                            (SELECT format('row %s: bytea column %s must be standard base64', start_ord + e.i, bc.col)
+                               FROM unnest(t.bytea_columns) WITH ORDINALITY bc(col, o)
+                              WHERE q.p ? bc.col AND jsonb_typeof(q.p->bc.col) <> 'null'
+                                AND (jsonb_typeof(q.p->bc.col) <> 'string'
+                                     OR (q.p->>bc.col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$')
+                              ORDER BY bc.o LIMIT 1))
+                           FROM (SELECT CASE WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                                             ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END AS p) q)
+                   END AS msg
+              FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+              LEFT JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                                  WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true) x
+     WHERE x.msg IS NOT NULL
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', bad);
+    END IF;
+    INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
+    SELECT s.push_id, start_ord + e.i, t.table_id, e.v->'key'->>t.key_column, e.v->>'op', (e.v->>'base_row_version')::bigint,
+           CASE WHEN e.v->>'op' = 'DELETE' THEN NULL
+                WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN e.v->'payload'
+                WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END
+      FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+      JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                     WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true;
     UPDATE electric_sync.os_push_sessions SET next_expected_row_ordinal = start_ord + n,
            expires_at = now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl'))
      WHERE os_push_sessions.push_id = s.push_id;

@@ -5,7 +5,7 @@ CREATE FUNCTION electric_sync.os_api_push_commit(u text, src text, push_id text,
 LANGUAGE plpgsql SET bytea_output = 'hex' AS $$
 DECLARE
     s electric_sync.os_push_sessions; cnt int; mx int; dup int; ss record; expected bigint;
-    r record; rs record; t electric_sync.os_tables; what text; srow jsonb; cols text; p jsonb; res record;
+    r record; t electric_sync.os_tables; srow jsonb; res record;
 BEGIN
     PERFORM electric_sync.os_lock_user(u);
     s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
@@ -33,59 +33,71 @@ BEGIN
     PERFORM set_config('oversync.bundle_source_id', s.source_id, true);
     PERFORM set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
 
-    -- Conflict detection, in staging order, before any write (protocol §5.3).
-    FOR r IN SELECT pr.*, tt.schema_name, tt.table_name, tt.key_column
-               FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
-              WHERE pr.push_id = s.push_id ORDER BY pr.row_ordinal LOOP
-        SELECT bundle_seq, deleted INTO rs FROM electric_sync.os_row_state
-         WHERE user_id = u AND table_id = r.table_id AND key_text = r.key_text;
-        what := NULL;
-        IF NOT FOUND THEN
-            IF r.op <> 'INSERT' THEN what := 'row does not exist';
-            ELSIF r.base_row_version <> 0 THEN what := format('expected version 0, got %s', r.base_row_version); END IF;
-        ELSIF NOT rs.deleted THEN
-            IF r.op = 'INSERT' THEN what := format('row already exists at version %s', rs.bundle_seq);
-            ELSIF r.base_row_version <> rs.bundle_seq THEN
-                what := format('expected version %s, got %s', rs.bundle_seq, r.base_row_version);
-            END IF;
-        ELSE
-            IF r.op <> 'INSERT' THEN what := 'row does not exist';
-            ELSIF r.base_row_version <> rs.bundle_seq THEN
-                what := format('expected version %s, got %s', rs.bundle_seq, r.base_row_version);
-            END IF;
-        END IF;
-        IF what IS NOT NULL THEN
-            SELECT * INTO t FROM electric_sync.os_tables WHERE table_id = r.table_id;
-            srow := CASE WHEN rs.deleted IS DISTINCT FROM false THEN NULL ELSE electric_sync.os_server_row(t, u, r.key_text) END;
-            PERFORM electric_sync.os_raise(409, 'push_conflict',
-                format('%s conflict on %s.%s %s: %s', lower(r.op), r.schema_name, r.table_name, r.key_text, what),
-                jsonb_build_object('conflict', jsonb_build_object(
-                    'schema', r.schema_name, 'table', r.table_name, 'key', jsonb_build_object(r.key_column, r.key_text),
-                    'op', r.op, 'base_row_version', r.base_row_version,
-                    'server_row_version', coalesce(rs.bundle_seq, 0), 'server_row_deleted', coalesce(rs.deleted, false),
-                    'server_row', srow)));
-        END IF;
-    END LOOP;
+    -- Conflict detection, in staging order, before any write (protocol §5.3): the first
+    -- staged row that conflicts.
+    SELECT x.* INTO r
+      FROM (SELECT pr.row_ordinal, pr.table_id, pr.key_text, pr.op, pr.base_row_version,
+                   tt.schema_name, tt.table_name, tt.key_column, rs.bundle_seq AS rs_seq, rs.deleted AS rs_deleted,
+                   CASE WHEN rs.deleted IS NULL THEN
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> 0 THEN format('expected version 0, got %s', pr.base_row_version) END
+                        WHEN NOT rs.deleted THEN
+                            CASE WHEN pr.op = 'INSERT' THEN format('row already exists at version %s', rs.bundle_seq)
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                        ELSE
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                   END AS what
+              FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
+              LEFT JOIN LATERAL (SELECT r0.bundle_seq, r0.deleted FROM electric_sync.os_row_state r0
+                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text) rs ON true
+             WHERE pr.push_id = s.push_id) x
+     WHERE x.what IS NOT NULL
+     ORDER BY x.row_ordinal LIMIT 1;
+    IF FOUND THEN
+        SELECT * INTO t FROM electric_sync.os_tables WHERE table_id = r.table_id;
+        srow := CASE WHEN r.rs_deleted IS DISTINCT FROM false THEN NULL ELSE electric_sync.os_server_row(t, u, r.key_text) END;
+        PERFORM electric_sync.os_raise(409, 'push_conflict',
+            format('%s conflict on %s.%s %s: %s', lower(r.op), r.schema_name, r.table_name, r.key_text, r.what),
+            jsonb_build_object('conflict', jsonb_build_object(
+                'schema', r.schema_name, 'table', r.table_name, 'key', jsonb_build_object(r.key_column, r.key_text),
+                'op', r.op, 'base_row_version', r.base_row_version,
+                'server_row_version', coalesce(r.rs_seq, 0), 'server_row_deleted', coalesce(r.rs_deleted, false),
+                'server_row', srow)));
+    END IF;
 
-    -- Apply in staging order. UPDATE sets only the columns present in the payload.
-    FOR r IN SELECT pr.*, tt.schema_name, tt.table_name, tt.key_column, tt.key_kind, tt.bytea_columns
-               FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
-              WHERE pr.push_id = s.push_id ORDER BY pr.row_ordinal LOOP
+    -- Apply in staging order. Consecutive INSERTs into one table with the same columns are one
+    -- statement (jsonb_populate_recordset keeps their order, so the row triggers see and
+    -- capture them in staging order); UPDATE and DELETE go row by row. UPDATE sets only the
+    -- columns present in the payload.
+    FOR r IN SELECT z.table_id, z.op, z.cols, tt.schema_name, tt.table_name, tt.key_column, tt.key_kind,
+                    z.ps, z.keys
+               FROM (SELECT y.table_id, y.op, y.cols, min(y.row_ordinal) AS first_ord,
+                            jsonb_agg(y.p ORDER BY y.row_ordinal) AS ps, array_agg(y.key_text ORDER BY y.row_ordinal) AS keys
+                       FROM (SELECT w.*, w.row_ordinal - row_number() OVER (
+                                        PARTITION BY w.table_id, w.op, w.cols, CASE WHEN w.op = 'INSERT' THEN -1 ELSE w.row_ordinal END
+                                        ORDER BY w.row_ordinal) AS island
+                               FROM (SELECT pr.row_ordinal, pr.table_id, pr.op, pr.key_text, q.p,
+                                            (SELECT string_agg(quote_ident(c), ', ' ORDER BY c) FROM jsonb_object_keys(q.p) c) AS cols
+                                       FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables t0 USING (table_id)
+                                      CROSS JOIN LATERAL (SELECT electric_sync.os_db_payload(pr.payload, t0.bytea_columns) AS p) q
+                                      WHERE pr.push_id = s.push_id) w) y
+                      GROUP BY y.table_id, y.op, y.cols, y.island) z
+               JOIN electric_sync.os_tables tt ON tt.table_id = z.table_id
+              ORDER BY z.first_ord LOOP
         IF r.op = 'DELETE' THEN
             EXECUTE format('DELETE FROM %I.%I WHERE %I = $1::%s AND _sync_scope_id = $2',
-                           r.schema_name, r.table_name, r.key_column, r.key_kind) USING r.key_text, u;
-            CONTINUE;
-        END IF;
-        p := electric_sync.os_db_payload(r.payload, r.bytea_columns);
-        SELECT string_agg(quote_ident(c), ', ' ORDER BY c) INTO cols FROM jsonb_object_keys(p) c;
-        IF r.op = 'INSERT' THEN
-            EXECUTE format('INSERT INTO %I.%I (%s, _sync_scope_id) SELECT %s, $2 FROM jsonb_populate_record(NULL::%I.%I, $1)',
-                           r.schema_name, r.table_name, cols, cols, r.schema_name, r.table_name) USING p, u;
+                           r.schema_name, r.table_name, r.key_column, r.key_kind) USING r.keys[1], u;
+        ELSIF r.op = 'INSERT' THEN
+            EXECUTE format('INSERT INTO %I.%I (%s, _sync_scope_id) SELECT %s, $2 FROM jsonb_populate_recordset(NULL::%I.%I, $1)',
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name) USING r.ps, u;
         ELSE
             EXECUTE format('UPDATE %I.%I SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%I.%I, $1)) '
                            'WHERE %I = $2::%s AND _sync_scope_id = $3',
-                           r.schema_name, r.table_name, cols, cols, r.schema_name, r.table_name,
-                           r.key_column, r.key_kind) USING p, r.key_text, u;
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name,
+                           r.key_column, r.key_kind) USING r.ps->0, r.keys[1], u;
         END IF;
     END LOOP;
 

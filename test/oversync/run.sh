@@ -30,7 +30,7 @@ cleanup() { :; }
 trap 'cleanup' EXIT
 
 if [ $local = 1 ]; then
-  pgbin=$(pg_config --bindir)
+  pgbin=$(${PG_CONFIG:-pg_config} --bindir)
   pgport=${OVERSYNC_PG_PORT:-54393}
   httpport=${OVERSYNC_HTTP_PORT:-3093}
   work=$(mktemp -d /tmp/oversync-e2e.XXXXXX)
