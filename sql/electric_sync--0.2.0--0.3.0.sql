@@ -856,93 +856,6 @@ REVOKE ALL ON FUNCTION electric_sync._os_jwt_hs256(jsonb, text),
     FROM PUBLIC;
 
 -- ============================================================================================
--- The log store's SQL (the engine writes segments itself, src/engine/log_store.cpp).
--- The one reader of a shape's log: one row per entry, in offset order. The engine (over SPI)
--- and the pool connections (over libpq) both read through it.
-CREATE FUNCTION electric_sync._shape_log_read(shape bigint)
-RETURNS TABLE (lsn bigint, op integer, chunk_end boolean, entry text)
-LANGUAGE sql STABLE AS $$
-    SELECT e.lsn, e.op, e.chunk_end, e.entry FROM electric_sync.shape_log_entries e
-     WHERE e.shape_id = shape ORDER BY e.lsn, e.op
-$$;
-
--- Once a shape's snapshot is known, removes from its log the entries of transactions the
--- snapshot already saw. Logged xids are 32-bit: each is widened to the 64-bit xid nearest the
--- snapshot's xmax (wraparound-safe), then the snapshot's visibility rule applies (xid < xmin,
--- or xid < xmax and not in xip). The shape's segments are rewritten as one segment of the
--- surviving entries (few: only what was logged while its snapshot ran). No runtime row, or a
--- NULL bound: every entry stays.
-CREATE FUNCTION electric_sync._shape_log_apply_snapshot(shape bigint) RETURNS void
-LANGUAGE sql AS $$
-    WITH seg AS (DELETE FROM electric_sync.shape_log WHERE shape_id = shape RETURNING *),
-    e AS (SELECT u.* FROM seg, unnest(seg.lsns, seg.ops, seg.xids, seg.chunk_ends, seg.entries)
-            AS u(lsn, op, xid, chunk_end, entry)),
-    r AS (SELECT snapshot_xmin, snapshot_xmax, coalesce(snapshot_xip, '{}') AS xip
-            FROM electric_sync.shape_runtime WHERE shape_id = shape),
-    keep AS (SELECT e.* FROM e LEFT JOIN r ON true,
-               LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | e.xid) AS raw) w,
-               LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296
-                                    WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296
-                                    ELSE w.raw END AS fx) f
-              WHERE NOT coalesce(f.fx < r.snapshot_xmin OR (f.fx < r.snapshot_xmax AND f.fx <> ALL (r.xip)), false))
-    INSERT INTO electric_sync.shape_log (shape_id, lsn, op, lsns, ops, xids, chunk_ends, entries, bytes)
-    SELECT shape, (array_agg(lsn ORDER BY lsn, op))[1], (array_agg(op ORDER BY lsn, op))[1],
-           array_agg(lsn ORDER BY lsn, op), array_agg(op ORDER BY lsn, op), array_agg(xid ORDER BY lsn, op),
-           array_agg(chunk_end ORDER BY lsn, op), array_agg(entry ORDER BY lsn, op), sum(length(entry))
-      FROM keep HAVING count(*) > 0
-$$;
-REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint) FROM PUBLIC;
-
--- ============================================================================================
--- Messages to the engine: _emit_message takes the kind, the shape and a detail (the message
--- format is defined once, in C++).
--- ============================================================================================
-DROP FUNCTION electric_sync._emit_message(text);
--- A message to the worker's engine, in the change stream (a transactional logical decoding
--- message, without needing EXECUTE on pg_logical_emit_message). kind: shape_created,
--- shape_snapshot, shape_deleted or shape_invalidated (src/core/common/engine_message.hpp; any
--- other kind is an error); detail: free text (a reason), or NULL.
-CREATE FUNCTION electric_sync._emit_message(kind text, shape_id bigint, detail text DEFAULT NULL)
-RETURNS pg_lsn
-AS 'MODULE_PATHNAME', 'es_emit_message' LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION electric_sync._emit_message(text, bigint, text) FROM PUBLIC;
-CREATE OR REPLACE FUNCTION electric_sync._invalidate_shape(p_shape_id bigint, p_reason text)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    UPDATE electric_sync.shapes
-       SET status = 'invalidated', invalidated_at = now(), invalid_reason = p_reason
-     WHERE shape_id = p_shape_id AND status = 'active';
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    PERFORM electric_sync._emit_message('shape_invalidated', p_shape_id, p_reason);
-    RETURN true;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION electric_sync.delete_shape(handle text)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_id bigint;
-BEGIN
-    UPDATE electric_sync.shapes s
-       SET status = 'deleted', invalidated_at = now(), invalid_reason = 'deleted'
-     WHERE s.handle = delete_shape.handle AND s.status = 'active'
-    RETURNING s.shape_id INTO v_id;
-    IF v_id IS NULL THEN
-        RETURN false;
-    END IF;
-    PERFORM electric_sync._emit_message('shape_deleted', v_id);
-    RETURN true;
-END
-$$;
-=======
 -- oversync: write path throughput (docs/decisions.md). Set-based push staging and conflict
 -- detection, one INSERT per run of staged INSERTs, a single-pass bundle finalization, and
 -- fewer statements per user lock. Same text as sql/install/5*_oversync_*.sql (os_finalize_tx
@@ -1081,4 +994,90 @@ END $$;
 
 -- ============================================================================================
 -- The log store: one reader of log entries and the snapshot filter as SQL functions.
--- =====================================================================================
+-- ============================================================================================
+-- The log store's SQL (the engine writes segments itself, src/engine/log_store.cpp).
+-- The one reader of a shape's log: one row per entry, in offset order. The engine (over SPI)
+-- and the pool connections (over libpq) both read through it.
+CREATE FUNCTION electric_sync._shape_log_read(shape bigint)
+RETURNS TABLE (lsn bigint, op integer, chunk_end boolean, entry text)
+LANGUAGE sql STABLE AS $$
+    SELECT e.lsn, e.op, e.chunk_end, e.entry FROM electric_sync.shape_log_entries e
+     WHERE e.shape_id = shape ORDER BY e.lsn, e.op
+$$;
+
+-- Once a shape's snapshot is known, removes from its log the entries of transactions the
+-- snapshot already saw. Logged xids are 32-bit: each is widened to the 64-bit xid nearest the
+-- snapshot's xmax (wraparound-safe), then the snapshot's visibility rule applies (xid < xmin,
+-- or xid < xmax and not in xip). The shape's segments are rewritten as one segment of the
+-- surviving entries (few: only what was logged while its snapshot ran). No runtime row, or a
+-- NULL bound: every entry stays.
+CREATE FUNCTION electric_sync._shape_log_apply_snapshot(shape bigint) RETURNS void
+LANGUAGE sql AS $$
+    WITH seg AS (DELETE FROM electric_sync.shape_log WHERE shape_id = shape RETURNING *),
+    e AS (SELECT u.* FROM seg, unnest(seg.lsns, seg.ops, seg.xids, seg.chunk_ends, seg.entries)
+            AS u(lsn, op, xid, chunk_end, entry)),
+    r AS (SELECT snapshot_xmin, snapshot_xmax, coalesce(snapshot_xip, '{}') AS xip
+            FROM electric_sync.shape_runtime WHERE shape_id = shape),
+    keep AS (SELECT e.* FROM e LEFT JOIN r ON true,
+               LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | e.xid) AS raw) w,
+               LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296
+                                    WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296
+                                    ELSE w.raw END AS fx) f
+              WHERE NOT coalesce(f.fx < r.snapshot_xmin OR (f.fx < r.snapshot_xmax AND f.fx <> ALL (r.xip)), false))
+    INSERT INTO electric_sync.shape_log (shape_id, lsn, op, lsns, ops, xids, chunk_ends, entries, bytes)
+    SELECT shape, (array_agg(lsn ORDER BY lsn, op))[1], (array_agg(op ORDER BY lsn, op))[1],
+           array_agg(lsn ORDER BY lsn, op), array_agg(op ORDER BY lsn, op), array_agg(xid ORDER BY lsn, op),
+           array_agg(chunk_end ORDER BY lsn, op), array_agg(entry ORDER BY lsn, op), sum(length(entry))
+      FROM keep HAVING count(*) > 0
+$$;
+REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint) FROM PUBLIC;
+
+-- ============================================================================================
+-- Messages to the engine: _emit_message takes the kind, the shape and a detail (the message
+-- format is defined once, in C++).
+-- ============================================================================================
+DROP FUNCTION electric_sync._emit_message(text);
+-- A message to the worker's engine, in the change stream (a transactional logical decoding
+-- message, without needing EXECUTE on pg_logical_emit_message). kind: shape_created,
+-- shape_snapshot, shape_deleted or shape_invalidated (src/core/common/engine_message.hpp; any
+-- other kind is an error); detail: free text (a reason), or NULL.
+CREATE FUNCTION electric_sync._emit_message(kind text, shape_id bigint, detail text DEFAULT NULL)
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'es_emit_message' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION electric_sync._emit_message(text, bigint, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION electric_sync._invalidate_shape(p_shape_id bigint, p_reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE electric_sync.shapes
+       SET status = 'invalidated', invalidated_at = now(), invalid_reason = p_reason
+     WHERE shape_id = p_shape_id AND status = 'active';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM electric_sync._emit_message('shape_invalidated', p_shape_id, p_reason);
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION electric_sync.delete_shape(handle text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    UPDATE electric_sync.shapes s
+       SET status = 'deleted', invalidated_at = now(), invalid_reason = 'deleted'
+     WHERE s.handle = delete_shape.handle AND s.status = 'active'
+    RETURNING s.shape_id INTO v_id;
+    IF v_id IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM electric_sync._emit_message('shape_deleted', v_id);
+    RETURN true;
+END
+$$;
