@@ -30,11 +30,15 @@ DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 # pg_regress: explicit list from test/schedule ("test: name" lines), temp instance with our config.
 REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/regress/regress.conf --port=$(or $(REGRESS_PORT),54390)
+# pg_isolation_regress: every test/isolation/specs/*.spec (expected output in test/isolation/expected/).
+ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-config=test/regress/regress.conf \
+                 --port=$(or $(ISOLATION_PORT),54391)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CXXFLAGS = -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
-EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out \
+EXTRA_CLEAN = output_iso tmp_check_iso $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out \
               test/fuzz/build
 
 PG_CONFIG ?= pg_config

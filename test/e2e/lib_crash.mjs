@@ -1,5 +1,5 @@
-// Helpers for the destructive tests that crash and restart the cluster (zy_crash) or load it
-// heavily (zx_no_stall): postmaster kill -9 and restart, /v1/health waits, SQL that tolerates
+// Helpers for the destructive tests that crash and restart the cluster (destructive/crash) or load it
+// heavily (destructive/no_stall): postmaster kill -9 and restart, /v1/health waits, SQL that tolerates
 // the server going away, and a writer connection that reconnects.
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'

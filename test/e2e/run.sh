@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the end-to-end tests with Node's built-in test runner against a running cluster.
 # Environment (set by scripts/test.sh): ELECTRIC_URL, DATABASE_URL, ES_TEST_DIR, ES_PG_BIN,
-# ES_PGPORT, ES_HTTP_PORT. Arguments: test files to run (default: every *.test.mjs).
+# ES_PGPORT, ES_HTTP_PORT. Arguments: test files to run (default: every *.test.mjs here, then the
+# destructive suites of destructive/ in the order below: they load, crash, drop and restart the
+# cluster, so they run last and one after the other).
 set -uo pipefail
 cd "$(dirname "$0")"
 
@@ -11,7 +13,8 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp
   npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; exit 1; }
 fi
 
-if [ $# -gt 0 ]; then files=("$@"); else files=(*.test.mjs); fi
+DESTRUCTIVE=(destructive/no_stall.test.mjs destructive/crash.test.mjs destructive/lifecycle.test.mjs)
+if [ $# -gt 0 ]; then files=("$@"); else files=(*.test.mjs "${DESTRUCTIVE[@]}"); fi
 
 # TAP reporter on stdout so that "# pass N" / "# fail N" are printed whatever the terminal.
 # --test-force-exit (Node >= 20.14) ends a file's process when its tests are done even if a hung

@@ -20,8 +20,8 @@
 // took ~57 s for test 1 alone and the test ran with 500k rows.)
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setup, sql, closePool, waitUpToDate, waitForShapeRows, waitFor, Shape, shapeUrl, http, sleep, uniqueName, qi } from './lib.mjs'
-import { connect } from './lib_crash.mjs'
+import { setup, sql, closePool, waitUpToDate, waitForShapeRows, waitFor, Shape, shapeUrl, http, sleep, uniqueName, qi } from '../lib.mjs'
+import { connect } from '../lib_crash.mjs'
 
 const ROWS = 1_000_000
 const TICK_MS = 50

@@ -1,4 +1,4 @@
-// Exactly once across crashes (destructive; runs after the others, before zz_lifecycle).
+// Exactly once across crashes (destructive; run.sh runs it after the others, before lifecycle).
 //
 // A writer commits 3,000 small transactions (inserts/updates/deletes over three tables) while the
 // POSTMASTER is killed with kill -9 three times at random points and restarted with pg_ctl. Four
@@ -28,8 +28,8 @@ import {
   FetchError,
   Shape,
   sleep,
-} from './lib.mjs'
-import { clusterKnown, killPostmaster, startCluster, ensureRunning, ReconnectingClient, sqlRetry, postmasterPid } from './lib_crash.mjs'
+} from '../lib.mjs'
+import { clusterKnown, killPostmaster, startCluster, ensureRunning, ReconnectingClient, sqlRetry, postmasterPid } from '../lib_crash.mjs'
 
 after(closePool)
 

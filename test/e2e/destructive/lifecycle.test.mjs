@@ -4,7 +4,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { ELECTRIC_URL, ES_TEST_DIR, ES_PG_BIN, sqlOnce, closePool, waitFor, http, getShape, sleep, uniqueName } from './lib.mjs'
+import { ELECTRIC_URL, ES_TEST_DIR, ES_PG_BIN, sqlOnce, closePool, waitFor, http, getShape, sleep, uniqueName } from '../lib.mjs'
 
 after(closePool)
 
