@@ -109,3 +109,9 @@ barrier-sources:
 	@echo $(THREAD_SRCS) $(CORE_SRCS)
 barrier-server-include:
 	@echo $(includedir_server)
+
+# C++ formatting (.clang-format): `make format` rewrites our sources in place.
+FORMAT_SRCS = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'test/unit/*.cpp' 'test/fuzz/*.cpp' 'test/fuzz/*.hpp' 'test/barrier/*.cpp' 'bench/*.cpp' 2>/dev/null)
+.PHONY: format
+format:
+	clang-format -i $(FORMAT_SRCS)

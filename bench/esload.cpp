@@ -92,8 +92,13 @@ std::string url_encode(const std::string &s) {
     static const char *hex = "0123456789ABCDEF";
     std::string o;
     for (unsigned char c : s) {
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') o += char(c);
-        else { o += '%'; o += hex[c >> 4]; o += hex[c & 15]; }
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            o += char(c);
+        else {
+            o += '%';
+            o += hex[c >> 4];
+            o += hex[c & 15];
+        }
     }
     return o;
 }
@@ -120,7 +125,10 @@ public:
         parse();
     }
     void eof() {
-        if (state_ == Body && mode_ == UntilClose) { r_.body = buf_.substr(body_start_); state_ = Done; }
+        if (state_ == Body && mode_ == UntilClose) {
+            r_.body = buf_.substr(body_start_);
+            state_ = Done;
+        }
     }
     bool done() const { return state_ == Done; }
     bool error() const { return state_ == Error; }
@@ -139,7 +147,10 @@ private:
             if (e == std::string::npos) return;
             size_t ls = buf_.find("\r\n");
             std::string sl = buf_.substr(0, ls);
-            if (sl.size() < 12 || sl.compare(0, 5, "HTTP/") != 0) { state_ = Error; return; }
+            if (sl.size() < 12 || sl.compare(0, 5, "HTTP/") != 0) {
+                state_ = Error;
+                return;
+            }
             r_.status = std::atoi(sl.c_str() + 9);
             size_t p = ls + 2;
             while (p < e) {
@@ -160,10 +171,18 @@ private:
             auto *cl = r_.h("content-length");
             auto *cn = r_.h("connection");
             if (cn && strcasestr(cn->c_str(), "close")) r_.close = true;
-            if (te && strcasestr(te->c_str(), "chunked")) mode_ = Chunked;
-            else if (cl) { mode_ = Length; need_ = std::strtoull(cl->c_str(), nullptr, 10); }
-            else if (r_.status == 204 || r_.status == 304) { mode_ = Length; need_ = 0; }
-            else { mode_ = UntilClose; r_.close = true; }
+            if (te && strcasestr(te->c_str(), "chunked"))
+                mode_ = Chunked;
+            else if (cl) {
+                mode_ = Length;
+                need_ = std::strtoull(cl->c_str(), nullptr, 10);
+            } else if (r_.status == 204 || r_.status == 304) {
+                mode_ = Length;
+                need_ = 0;
+            } else {
+                mode_ = UntilClose;
+                r_.close = true;
+            }
             state_ = Body;
         }
         if (state_ == Body) {
@@ -206,7 +225,10 @@ int tcp_connect(const std::string &host, int port, bool nonblock, bool bind_src 
         b.sin_family = AF_INET;
         inet_pton(AF_INET, g_bind.c_str(), &b.sin_addr);
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        if (bind(fd, (sockaddr *)&b, sizeof b) < 0) { close(fd); return -1; }
+        if (bind(fd, (sockaddr *)&b, sizeof b) < 0) {
+            close(fd);
+            return -1;
+        }
     }
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -235,7 +257,10 @@ HttpResp http_get(const std::string &host, int port, const std::string &target) 
     std::vector<char> buf(1 << 20);
     while (!p.done() && !p.error()) {
         ssize_t n = read(fd, buf.data(), buf.size());
-        if (n <= 0) { p.eof(); break; }
+        if (n <= 0) {
+            p.eof();
+            break;
+        }
         p.feed(buf.data(), size_t(n));
     }
     close(fd);
@@ -261,22 +286,38 @@ Opts parse_opts(int argc, char **argv) {
             if (i + 1 >= argc) die("missing value for " + a);
             return argv[++i];
         };
-        if (a == "--host") o.host = val();
-        else if (a == "--port") o.port = std::stoi(val());
-        else if (a == "--path") o.path = val();
-        else if (a == "-n") o.n = std::stoi(val());
-        else if (a == "--shapes") o.shapes = std::stoi(val());
-        else if (a == "--conninfo") o.conninfo = val();
-        else if (a == "--sql") o.sql = val();
-        else if (a == "--rate") o.rate = std::stod(val());
-        else if (a == "--count") o.count = std::stoi(val());
-        else if (a == "--settle") o.settle = std::stod(val());
-        else if (a == "--timeout") o.timeout = std::stod(val());
-        else if (a == "--ref-publish") o.ref_publish = std::stoi(val());
-        else if (a == "--lifetime") o.lifetime = std::stod(val());
-        else if (a == "--bind") g_bind = val();
-        else if (a == "--rss-pid") o.rss_pid = std::stoi(val());
-        else die("unknown option " + a);
+        if (a == "--host")
+            o.host = val();
+        else if (a == "--port")
+            o.port = std::stoi(val());
+        else if (a == "--path")
+            o.path = val();
+        else if (a == "-n")
+            o.n = std::stoi(val());
+        else if (a == "--shapes")
+            o.shapes = std::stoi(val());
+        else if (a == "--conninfo")
+            o.conninfo = val();
+        else if (a == "--sql")
+            o.sql = val();
+        else if (a == "--rate")
+            o.rate = std::stod(val());
+        else if (a == "--count")
+            o.count = std::stoi(val());
+        else if (a == "--settle")
+            o.settle = std::stod(val());
+        else if (a == "--timeout")
+            o.timeout = std::stod(val());
+        else if (a == "--ref-publish")
+            o.ref_publish = std::stoi(val());
+        else if (a == "--lifetime")
+            o.lifetime = std::stod(val());
+        else if (a == "--bind")
+            g_bind = val();
+        else if (a == "--rss-pid")
+            o.rss_pid = std::stoi(val());
+        else
+            die("unknown option " + a);
     }
     return o;
 }
@@ -287,7 +328,8 @@ int run_sync(const Opts &o) {
     std::string handle, offset = "-1";
     size_t rows = 0, bytes = 0, requests = 0;
     for (int guard = 0; guard < 100000; guard++) {
-        std::string t = o.path + "&offset=" + url_encode(offset) + (handle.empty() ? "" : "&handle=" + url_encode(handle));
+        std::string t =
+            o.path + "&offset=" + url_encode(offset) + (handle.empty() ? "" : "&handle=" + url_encode(handle));
         HttpResp r = http_get(o.host, o.port, t);
         requests++;
         if (r.status != 200) die("status " + std::to_string(r.status) + " for " + t + ": " + r.body.substr(0, 300));
@@ -298,7 +340,10 @@ int run_sync(const Opts &o) {
         offset = *off;
         bytes += r.body.size();
         const char *p = r.body.data(), *end = p + r.body.size();
-        while ((p = static_cast<const char *>(memmem(p, size_t(end - p), "\"key\":", 6)))) { rows++; p += 6; }
+        while ((p = static_cast<const char *>(memmem(p, size_t(end - p), "\"key\":", 6)))) {
+            rows++;
+            p += 6;
+        }
         if (r.h("electric-up-to-date")) break;
     }
     double s = double(now_ns() - t0) / 1e9;
@@ -318,7 +363,8 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(uint16_t(port));
         inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        if (bind(lfd_, (sockaddr *)&a, sizeof a) < 0) die("reference origin: bind failed on port " + std::to_string(port));
+        if (bind(lfd_, (sockaddr *)&a, sizeof a) < 0)
+            die("reference origin: bind failed on port " + std::to_string(port));
         listen(lfd_, 65535);
         efd_ = eventfd(0, EFD_NONBLOCK);
         ep_ = epoll_create1(0);
@@ -389,14 +435,15 @@ private:
     void answer(int fd, Conn &c, int shape, size_t from, const std::vector<int64_t> &lg) {
         std::string body = "[";
         for (size_t i = from; i < lg.size(); i++)
-            body += "{\"key\":\"\\\"public\\\".\\\"ref\\\"/\\\"" + std::to_string(lg[i]) + "\\\"\",\"value\":{\"seq\":\"" +
-                    std::to_string(lg[i]) + "\"},\"headers\":{\"operation\":\"insert\"}},";
+            body += "{\"key\":\"\\\"public\\\".\\\"ref\\\"/\\\"" + std::to_string(lg[i]) +
+                "\\\"\",\"value\":{\"seq\":\"" + std::to_string(lg[i]) + "\"},\"headers\":{\"operation\":\"insert\"}},";
         body += "{\"headers\":{\"control\":\"up-to-date\"}}]";
-        std::string h = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nelectric-handle: ref" + std::to_string(shape) +
-                        "\r\nelectric-offset: " + std::to_string(lg.size()) + "\r\nelectric-cursor: " +
-                        std::to_string(lg.size() + 1) +
-                        "\r\nelectric-up-to-date: \r\ncache-control: public, max-age=5, stale-while-revalidate=5\r\n"
-                        "content-length: " + std::to_string(body.size()) + "\r\n\r\n";
+        std::string h = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nelectric-handle: ref" +
+            std::to_string(shape) + "\r\nelectric-offset: " + std::to_string(lg.size()) +
+            "\r\nelectric-cursor: " + std::to_string(lg.size() + 1) +
+            "\r\nelectric-up-to-date: \r\ncache-control: public, max-age=5, stale-while-revalidate=5\r\n"
+            "content-length: " +
+            std::to_string(body.size()) + "\r\n\r\n";
         c.shape = -1;
         send(fd, c, h + body);
     }
@@ -412,8 +459,10 @@ private:
         int shape = hd.rfind("ref", 0) == 0 ? std::atoi(hd.c_str() + 3) : -1;
         if (shape < 0 || size_t(shape) >= log_.size()) {
             std::string b = "{\"message\":\"unknown\"}";
-            send(fd, c, "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: " +
-                            std::to_string(b.size()) + "\r\n\r\n" + b);
+            send(fd, c,
+                 "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: "
+                 "no-store\r\ncontent-length: " +
+                     std::to_string(b.size()) + "\r\n\r\n" + b);
             return;
         }
         size_t off = std::strtoull(param(target, "offset").c_str(), nullptr, 10);
@@ -455,7 +504,10 @@ private:
                     {
                         std::lock_guard<std::mutex> g(mu_);
                         for (size_t s = 0; s < dirty_.size(); s++)
-                            if (dirty_[s]) { dirty_[s] = 0; work.emplace_back(int(s), log_[s]); }
+                            if (dirty_[s]) {
+                                dirty_[s] = 0;
+                                work.emplace_back(int(s), log_[s]);
+                            }
                     }
                     for (auto &w : work) {
                         auto fds = std::move(parked_[size_t(w.first)]);
@@ -463,8 +515,10 @@ private:
                         for (int pfd : fds) {
                             auto it = conns_.find(pfd);
                             if (it == conns_.end() || it->second.shape != w.first) continue;
-                            if (w.second.size() > it->second.offset) answer(pfd, it->second, w.first, it->second.offset, w.second);
-                            else parked_[size_t(w.first)].push_back(pfd);
+                            if (w.second.size() > it->second.offset)
+                                answer(pfd, it->second, w.first, it->second.offset, w.second);
+                            else
+                                parked_[size_t(w.first)].push_back(pfd);
                         }
                     }
                     continue;
@@ -542,9 +596,11 @@ int run_live(const Opts &o) {
         }
         std::string handle, offset = "-1";
         for (int guard = 0; guard < 10000; guard++) {
-            std::string t = paths[size_t(s)] + "&offset=" + url_encode(offset) + (handle.empty() ? "" : "&handle=" + url_encode(handle));
+            std::string t = paths[size_t(s)] + "&offset=" + url_encode(offset) +
+                (handle.empty() ? "" : "&handle=" + url_encode(handle));
             HttpResp r = http_get(o.host, o.port, t);
-            if (r.status != 200) die("initial sync: status " + std::to_string(r.status) + " for " + t + ": " + r.body.substr(0, 300));
+            if (r.status != 200)
+                die("initial sync: status " + std::to_string(r.status) + " for " + t + ": " + r.body.substr(0, 300));
             if (!r.h("electric-handle") || !r.h("electric-offset")) die("initial sync: missing headers for " + t);
             handle = *r.h("electric-handle");
             offset = *r.h("electric-offset");
@@ -578,7 +634,11 @@ int run_live(const Opts &o) {
         Client &c = cl[size_t(idx)];
         if (c.fd < 0) {
             c.fd = tcp_connect(o.host, o.port, true, true);
-            if (c.fd < 0) { stats.connect_fail++; c.failed = c.done = true; return; }
+            if (c.fd < 0) {
+                stats.connect_fail++;
+                c.failed = c.done = true;
+                return;
+            }
             c.connecting = true;
             fd2c[c.fd] = idx;
             epoll_event e{};
@@ -587,7 +647,7 @@ int run_live(const Opts &o) {
             epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &e);
         }
         std::string t = paths[size_t(c.shape)] + "&cursor=" + url_encode(c.cursor) + "&handle=" + url_encode(c.handle) +
-                        "&live=true&offset=" + url_encode(c.offset);
+            "&live=true&offset=" + url_encode(c.offset);
         c.out = make_get(o.host, t);
         c.parser.reset();
         stats.requests++;
@@ -642,7 +702,11 @@ int run_live(const Opts &o) {
                 PGconn *pg = nullptr;
                 if (!o.conninfo.empty()) {
                     pg = PQconnectdb(o.conninfo.c_str());
-                    if (PQstatus(pg) != CONNECTION_OK) { commit_error = PQerrorMessage(pg); commits_done = true; return; }
+                    if (PQstatus(pg) != CONNECTION_OK) {
+                        commit_error = PQerrorMessage(pg);
+                        commits_done = true;
+                        return;
+                    }
                 }
                 int64_t t0 = now_ns();
                 for (int seq = 0; seq < M; seq++) {
@@ -653,14 +717,17 @@ int run_live(const Opts &o) {
                     }
                     t_send[size_t(seq)].store(now_ns());
                     if (pg) {
-                        std::string q = replace_all(replace_all(o.sql, "{seq}", std::to_string(seq)), "{s}", std::to_string(seq % S));
+                        std::string q = replace_all(replace_all(o.sql, "{seq}", std::to_string(seq)), "{s}",
+                                                    std::to_string(seq % S));
                         PGresult *r = PQexec(pg, q.c_str());
-                        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK && commit_error.empty())
+                        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK &&
+                            commit_error.empty())
                             commit_error = PQresultErrorMessage(r);
                         PQclear(r);
                     }
                     if (ref) {
-                        std::string req = make_get("127.0.0.1", "/publish?shape=" + std::to_string(seq % S) + "&seq=" + std::to_string(seq));
+                        std::string req = make_get(
+                            "127.0.0.1", "/publish?shape=" + std::to_string(seq % S) + "&seq=" + std::to_string(seq));
                         for (int attempt = 0; attempt < 2; attempt++) {
                             if (ref_fd < 0) ref_fd = tcp_connect("127.0.0.1", o.ref_publish, false);
                             if (ref_fd >= 0 && write(ref_fd, req.data(), req.size()) == ssize_t(req.size())) {
@@ -714,7 +781,11 @@ int run_live(const Opts &o) {
             bool eof = false;
             for (;;) {
                 ssize_t r = read(c.fd, buf.data(), buf.size());
-                if (r > 0) { c.parser.feed(buf.data(), size_t(r)); if (c.parser.done()) break; continue; }
+                if (r > 0) {
+                    c.parser.feed(buf.data(), size_t(r));
+                    if (c.parser.done()) break;
+                    continue;
+                }
                 if (r == 0 || errno != EAGAIN) eof = true;
                 break;
             }
@@ -764,7 +835,10 @@ int run_live(const Opts &o) {
                 c.done = true;
                 done_count++;
             }
-            if (reconnect) { drop_fd(c); stats.reconnects++; }
+            if (reconnect) {
+                drop_fd(c);
+                stats.reconnects++;
+            }
             if (!c.done) start_request(idx);
         }
     }
@@ -781,15 +855,16 @@ int run_live(const Opts &o) {
     auto &L = stats.lat_ms;
     std::sort(L.begin(), L.end());
     auto pct = [&](double q) { return L.empty() ? -1.0 : L[std::min(L.size() - 1, size_t(q * double(L.size())))]; };
-    std::printf("clients=%d\nclients_ok=%zu\nclients_failed=%zu\nexpected_deliveries=%zu\ndelivered=%zu\n", K, ok_clients, failed,
-                expected, L.size());
+    std::printf("clients=%d\nclients_ok=%zu\nclients_failed=%zu\nexpected_deliveries=%zu\ndelivered=%zu\n", K,
+                ok_clients, failed, expected, L.size());
     std::printf("lat_p50_ms=%.2f\nlat_p90_ms=%.2f\nlat_p99_ms=%.2f\nlat_max_ms=%.2f\n", pct(0.5), pct(0.9), pct(0.99),
                 L.empty() ? -1.0 : L.back());
-    std::printf("requests=%zu\nresponses=%zu\nheader_failures=%zu\nreconnects=%zu\nconnect_failures=%zu\n", stats.requests,
-                stats.responses, stats.header_fail, stats.reconnects, stats.connect_fail);
+    std::printf("requests=%zu\nresponses=%zu\nheader_failures=%zu\nreconnects=%zu\nconnect_failures=%zu\n",
+                stats.requests, stats.responses, stats.header_fail, stats.reconnects, stats.connect_fail);
     for (auto &s : stats.status) std::printf("status_%d=%zu\n", s.first, s.second);
     if (!stats.first_header_fail.empty()) std::printf("first_header_failure=%s\n", stats.first_header_fail.c_str());
-    std::printf("rss_after_kb=%ld\nrun_seconds=%.3f\n", rss2, double(t_end - (trigger_ns ? trigger_ns.load() : t_start)) / 1e9);
+    std::printf("rss_after_kb=%ld\nrun_seconds=%.3f\n", rss2,
+                double(t_end - (trigger_ns ? trigger_ns.load() : t_start)) / 1e9);
     if (!commit_error.empty()) std::printf("commit_error=%s\n", replace_all(commit_error, "\n", " ").c_str());
     std::fflush(stdout);
     _exit(ok_clients == size_t(K) && commit_error.empty() ? 0 : 1);
@@ -805,7 +880,10 @@ int main(int argc, char **argv) {
     if (o.mode == "live") return run_live(o);
     if (o.mode == "ref") {  // the reference origin, until killed or --lifetime seconds
         RefServer rs(o.port, std::max(1, o.shapes));
-        std::thread([lt = o.lifetime] { std::this_thread::sleep_for(std::chrono::duration<double>(lt)); _exit(0); }).detach();
+        std::thread([lt = o.lifetime] {
+            std::this_thread::sleep_for(std::chrono::duration<double>(lt));
+            _exit(0);
+        }).detach();
         rs.run();
         return 0;
     }

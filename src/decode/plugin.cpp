@@ -35,15 +35,16 @@ static void es_opt_bool(DefElem *elem, bool *out) {
         return;
     }
     if (!parse_bool(strVal(elem->arg), out))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("could not parse value \"%s\" for parameter \"%s\"", strVal(elem->arg),
-                               elem->defname)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("could not parse value \"%s\" for parameter \"%s\"", strVal(elem->arg), elem->defname)));
 }
 
 static char *es_opt_text(DefElem *elem) {
     if (elem->arg == nullptr || strVal(elem->arg)[0] == '\0')
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("parameter \"%s\" requires a non-empty value", elem->defname)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("parameter \"%s\" requires a non-empty value", elem->defname)));
     return pstrdup(strVal(elem->arg));
 }
 
@@ -68,22 +69,25 @@ static void es_parse_options(EsDecState *st, List *options) {
             errno = 0;
             long id = strtol(v, &end, 10);
             if (errno != 0 || end == v || *end != '\0' || id <= 0 || id > PG_UINT16_MAX)
-                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("invalid value \"%s\" for parameter \"%s\"", v, elem->defname),
-                                errhint("Give a replication origin id (roident of pg_replication_origin).")));
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("invalid value \"%s\" for parameter \"%s\"", v, elem->defname),
+                         errhint("Give a replication origin id (roident of pg_replication_origin).")));
             st->skip_origins = lappend_int(st->skip_origins, static_cast<int>(id));
         } else if (strcmp(elem->defname, "message-prefix") == 0) {
             st->message_prefixes = lappend(st->message_prefixes, es_opt_text(elem));
         } else if (strcmp(elem->defname, "format-version") == 0) {
             char *v = es_opt_text(elem);
             if (strcmp(v, "1") != 0)
-                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                                errmsg("unsupported value \"%s\" for parameter \"%s\"", v, elem->defname),
-                                errhint("This version of electric_sync writes format version 1.")));
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                         errmsg("unsupported value \"%s\" for parameter \"%s\"", v, elem->defname),
+                         errhint("This version of electric_sync writes format version 1.")));
         } else {
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                            errmsg("option \"%s\" = \"%s\" is unknown", elem->defname,
-                                   elem->arg ? strVal(elem->arg) : "(null)")));
+            ereport(
+                ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("option \"%s\" = \"%s\" is unknown", elem->defname, elem->arg ? strVal(elem->arg) : "(null)")));
         }
     }
 }
@@ -150,8 +154,8 @@ static void es_append_txn_fields(EsDecState *st, StringInfo out, ReorderBufferTX
     }
     if (st->include_timestamp) {
         appendStringInfoString(out, " t=");
-        es_append_i64(out, txn->xact_time.commit_time +
-                               (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+        es_append_i64(out,
+                      txn->xact_time.commit_time + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
     }
 }
 
@@ -232,8 +236,7 @@ static void es_restore_settings(const EsOutputSettings *saved) {
 
 // Appends " <section> <ncols> v1 .. vn": `n` NULL, `u` unchanged TOAST value, `-` not part of
 // the old key, else "<len>:<text output>".
-static void es_append_tuple(StringInfo out, EsDecRel *e, TupleDesc desc, HeapTuple tuple, char section,
-                            bool key_only) {
+static void es_append_tuple(StringInfo out, EsDecRel *e, TupleDesc desc, HeapTuple tuple, char section, bool key_only) {
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * (desc->natts + 1)));
     bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * (desc->natts + 1)));
     heap_deform_tuple(tuple, desc, values, nulls);
@@ -267,10 +270,16 @@ static void es_append_change(StringInfo out, EsDecRel *e, Relation relation, Reo
     ReorderBufferTupleBuf *newt = change->data.tp.newtuple;
     char kind;
     switch (change->action) {
-        case REORDER_BUFFER_CHANGE_INSERT: kind = 'I'; oldt = nullptr; break;
-        case REORDER_BUFFER_CHANGE_UPDATE: kind = 'U'; break;
-        case REORDER_BUFFER_CHANGE_DELETE: kind = 'D'; newt = nullptr; break;
-        default: elog(ERROR, "electric_sync: unexpected change action %d", (int)change->action);
+    case REORDER_BUFFER_CHANGE_INSERT:
+        kind = 'I';
+        oldt = nullptr;
+        break;
+    case REORDER_BUFFER_CHANGE_UPDATE: kind = 'U'; break;
+    case REORDER_BUFFER_CHANGE_DELETE:
+        kind = 'D';
+        newt = nullptr;
+        break;
+    default: elog(ERROR, "electric_sync: unexpected change action %d", (int)change->action);
     }
     appendStringInfoChar(out, kind);
     appendStringInfoChar(out, ' ');
@@ -291,13 +300,9 @@ static void es_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relati
         EsOutputSettings saved;
         es_force_settings(st, &saved);
         PG_TRY();
-        {
-            es_append_change(ctx->out, e, relation, change);
-        }
+        { es_append_change(ctx->out, e, relation, change); }
         PG_FINALLY();
-        {
-            es_restore_settings(&saved);
-        }
+        { es_restore_settings(&saved); }
         PG_END_TRY();
         OutputPluginWrite(ctx, true);
     }
@@ -345,8 +350,8 @@ static bool es_prefix_wanted(EsDecState *st, const char *prefix) {
     return false;
 }
 
-static void es_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn,
-                       bool transactional, const char *prefix, Size message_size, const char *message) {
+static void es_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr message_lsn, bool transactional,
+                       const char *prefix, Size message_size, const char *message) {
     auto *st = static_cast<EsDecState *>(ctx->output_plugin_private);
     if (!es_prefix_wanted(st, prefix)) return;
     MemoryContext old = MemoryContextSwitchTo(st->change_cxt);

@@ -23,37 +23,37 @@ extern "C" {
 // One non-dropped column of a decoded relation, in attnum order.
 struct EsDecColumn {
     AttrNumber attnum;  // 1-based attribute number in the relation's tuple descriptor
-    bool isvarlena;     // values may be TOAST pointers
-    bool in_ident;      // part of the replica identity key (REPLICA IDENTITY DEFAULT / USING INDEX)
-    FmgrInfo out;       // the type's output function (fn_mcxt = the entry's context)
+    bool isvarlena;  // values may be TOAST pointers
+    bool in_ident;  // part of the replica identity key (REPLICA IDENTITY DEFAULT / USING INDEX)
+    FmgrInfo out;  // the type's output function (fn_mcxt = the entry's context)
 };
 
 // Per-session cache entry of one relation (key: relid).
 struct EsDecRel {
     Oid relid;
-    bool valid;          // false after a relcache/syscache invalidation: rebuild before use
-    bool skip;           // the relation is in a skipped schema: emit nothing for it
-    bool desc_pending;   // the RELATION record must be written before the next record using it
+    bool valid;  // false after a relcache/syscache invalidation: rebuild before use
+    bool skip;  // the relation is in a skipped schema: emit nothing for it
+    bool desc_pending;  // the RELATION record must be written before the next record using it
     int ncols;
-    EsDecColumn *cols;   // ncols entries
-    char *desc;          // text of the RELATION record last built (compared on rebuild)
+    EsDecColumn *cols;  // ncols entries
+    char *desc;  // text of the RELATION record last built (compared on rebuild)
     int desc_len;
-    MemoryContext cxt;   // owns cols, desc and the output functions' cache; NULL before build
+    MemoryContext cxt;  // owns cols, desc and the output functions' cache; NULL before build
 };
 
 // Plugin state of one decoding session (ctx->output_plugin_private).
 struct EsDecState {
     MemoryContext change_cxt;  // reset after every change / truncate / message
-    MemoryContext cache_cxt;   // relation entries
-    HTAB *rels;                // Oid -> EsDecRel
+    MemoryContext cache_cxt;  // relation entries
+    HTAB *rels;  // Oid -> EsDecRel
     bool include_xids;
     bool include_timestamp;
     bool include_lsn;
     bool skip_empty_xacts;
-    List *skip_schemas;        // char * schema names whose relations are skipped
-    List *message_prefixes;    // char * prefixes of MESSAGE records to emit (NIL: all)
-    List *skip_origins;        // int replication origin ids whose changes are not decoded
-    pg_tz *utc;                // forced TimeZone while values are output
+    List *skip_schemas;  // char * schema names whose relations are skipped
+    List *message_prefixes;  // char * prefixes of MESSAGE records to emit (NIL: all)
+    List *skip_origins;  // int replication origin ids whose changes are not decoded
+    pg_tz *utc;  // forced TimeZone while values are output
     MemoryContextCallback reset_cb;  // clears the invalidation target when the state dies
 };
 

@@ -55,8 +55,7 @@ void es_dec_relcache_init(EsDecState *st) {
     ctl.keysize = sizeof(Oid);
     ctl.entrysize = sizeof(EsDecRel);
     ctl.hcxt = st->cache_cxt;
-    st->rels = hash_create("electric_sync decoded relations", 64, &ctl,
-                           HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    st->rels = hash_create("electric_sync decoded relations", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     st->reset_cb.func = es_dec_state_gone;
     st->reset_cb.arg = st;
     MemoryContextRegisterResetCallback(st->cache_cxt, &st->reset_cb);
@@ -107,8 +106,7 @@ static bool schema_is_skipped(EsDecState *st, const char *nspname) {
 static void index_positions(Oid indexoid, int16 *pos) {
     if (!OidIsValid(indexoid)) return;
     Relation idx = RelationIdGetRelation(indexoid);
-    if (!RelationIsValid(idx))
-        elog(ERROR, "electric_sync: could not open index %u", indexoid);
+    if (!RelationIsValid(idx)) elog(ERROR, "electric_sync: could not open index %u", indexoid);
     int nkeys = idx->rd_index->indnkeyatts;
     for (int i = 0; i < nkeys; i++) {
         AttrNumber a = idx->rd_index->indkey.values[i];
@@ -127,8 +125,7 @@ static void append_column(StringInfo out, Form_pg_attribute att, int pk, int ide
     if (IsTrueArrayType(typ)) {
         dims = att->attndims > 0 ? att->attndims : 1;
         elemtp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typ->typelem));
-        if (!HeapTupleIsValid(elemtp))
-            elog(ERROR, "electric_sync: cache lookup failed for type %u", typ->typelem);
+        if (!HeapTupleIsValid(elemtp)) elog(ERROR, "electric_sync: cache lookup failed for type %u", typ->typelem);
         typ = (Form_pg_type)GETSTRUCT(elemtp);
     }
     appendStringInfoChar(out, ' ');

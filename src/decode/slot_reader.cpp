@@ -23,7 +23,9 @@ extern "C" {
 namespace es {
 
 struct SlotReaderCallbacks {
-    static void prepare_write(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) { resetStringInfo(ctx->out); }
+    static void prepare_write(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) {
+        resetStringInfo(ctx->out);
+    }
     // Called from inside Postgres: must not throw (a failure is reported after the record).
     static void write(LogicalDecodingContext *ctx, XLogRecPtr, TransactionId, bool) {
         auto *self = static_cast<SlotReader *>(ctx->output_writer_private);
@@ -47,8 +49,7 @@ static XLogReaderRoutine g_routine = [] {
 SlotReader::~SlotReader() {
     try {
         close();
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 void SlotReader::open(const std::vector<std::pair<std::string, std::string>> &options) {
@@ -62,8 +63,9 @@ void SlotReader::open(const std::vector<std::pair<std::string, std::string>> &op
             MemoryContext old = MemoryContextSwitchTo(mcxt_);
             List *ol = NIL;
             for (size_t i = 0; i < opts->size(); i++)
-                ol = lappend(ol, makeDefElem(pstrdup((*opts)[i].first.c_str()),
-                                             reinterpret_cast<Node *>(makeString(pstrdup((*opts)[i].second.c_str()))), -1));
+                ol = lappend(ol,
+                             makeDefElem(pstrdup((*opts)[i].first.c_str()),
+                                         reinterpret_cast<Node *>(makeString(pstrdup((*opts)[i].second.c_str()))), -1));
             CheckLogicalDecodingRequirements();
             ReplicationSlotAcquire(slot, true);
             // Start at the slot's confirmed position: transactions committed before it are skipped.

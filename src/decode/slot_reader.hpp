@@ -34,7 +34,9 @@ public:
     // Frees the decoding context and releases the slot (idempotent). After an error too.
     void close();
     // Makes the next read() start over from the slot (no Postgres call: safe in any state).
-    void invalidate() { if (ctx_ != nullptr) broken_ = true; }
+    void invalidate() {
+        if (ctx_ != nullptr) broken_ = true;
+    }
     bool is_open() const { return ctx_ != nullptr; }
     // Incremented by every open: the plugin describes relations again in a new context.
     uint64_t generation() const { return generation_; }
@@ -45,7 +47,7 @@ private:
     std::string slot_;
     LogicalDecodingContext *ctx_ = nullptr;
     MemoryContext mcxt_ = nullptr;  // the options list and the decoding context
-    bool broken_ = false;           // an error interrupted a batch: reopen before reading
+    bool broken_ = false;  // an error interrupted a batch: reopen before reading
     uint64_t generation_ = 0;
     std::vector<std::pair<std::string, std::string>> options_;
     std::vector<std::string> *out_ = nullptr;  // target of the write callback during read()

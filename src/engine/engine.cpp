@@ -30,12 +30,12 @@ using electric::RowValues;
 struct ShapeEngine::Batch {
     int chunk_bytes = 0;
     int64_t max_log_bytes = 0;
-    logstore::Pending pending;                                          // to append to the logs
-    std::unordered_map<int64_t, std::vector<svc::LogEntry>> appends;   // published after the commit
+    logstore::Pending pending;  // to append to the logs
+    std::unordered_map<int64_t, std::vector<svc::LogEntry>> appends;  // published after the commit
     std::vector<std::pair<int64_t, std::vector<svc::LogEntry>>> logs;  // filtered logs, published
     std::vector<int64_t> gone;
-    std::vector<int64_t> to_fail;                             // stopped during routing
-    std::vector<std::pair<int64_t, std::string>> failed;      // published after the commit
+    std::vector<int64_t> to_fail;  // stopped during routing
+    std::vector<std::pair<int64_t, std::string>> failed;  // published after the commit
     uint64_t last_commit = 0, last_end = 0, changes = 0, txns = 0;
     bool wrote = false;  // anything written: then processed_lsn must be recorded with it
     // The transaction being decoded: its entries per shape (logged at COMMIT).
@@ -75,9 +75,9 @@ RowValues tuple_values(const std::vector<decoding::Value> &vals, const std::vect
 }
 
 electric::RowOp row_op(decoding::RecordKind k) {
-    return k == decoding::RecordKind::Insert   ? electric::RowOp::Insert
-           : k == decoding::RecordKind::Delete ? electric::RowOp::Delete
-                                               : electric::RowOp::Update;
+    return k == decoding::RecordKind::Insert ? electric::RowOp::Insert
+        : k == decoding::RecordKind::Delete  ? electric::RowOp::Delete
+                                             : electric::RowOp::Update;
 }
 
 // The shape's columns against the decoded relation.
@@ -151,12 +151,14 @@ void ShapeEngine::load_all() {
     // The snapshot connections write their chunk bodies under these replication origins (one
     // per pool connection: an origin is used by one session at a time), and the plugin drops
     // changes of these origins before decoding them (docs/read-path.md, "Snapshot storage").
-    spi::exec("SELECT pg_replication_origin_create(x.n) FROM (SELECT 'electric_sync_snapshot_' || g AS n "
-              "FROM generate_series(0, $1::int - 1) g) x "
-              "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin o WHERE o.roname = x.n)",
-              {std::to_string(es_guc_db_pool_size)});
-    auto o = spi::exec("SELECT roident::text FROM pg_replication_origin "
-                       "WHERE roname LIKE 'electric\\_sync\\_snapshot\\_%' ORDER BY roident");
+    spi::exec(
+        "SELECT pg_replication_origin_create(x.n) FROM (SELECT 'electric_sync_snapshot_' || g AS n "
+        "FROM generate_series(0, $1::int - 1) g) x "
+        "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin o WHERE o.roname = x.n)",
+        {std::to_string(es_guc_db_pool_size)});
+    auto o = spi::exec(
+        "SELECT roident::text FROM pg_replication_origin "
+        "WHERE roname LIKE 'electric\\_sync\\_snapshot\\_%' ORDER BY roident");
     decode_opts_ = {{"skip-schema", "electric_sync"},
                     {"include-xids", "true"},
                     {"include-lsn", "true"},
@@ -175,9 +177,10 @@ void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark
     }
     b.flush();
     if (mark_invalid)
-        spi::exec("UPDATE electric_sync.shapes SET status = 'invalidated', invalidated_at = now(), invalid_reason = $2 "
-                  "WHERE shape_id = $1::bigint AND status = 'active'",
-                  {std::to_string(id), std::string(reason)});
+        spi::exec(
+            "UPDATE electric_sync.shapes SET status = 'invalidated', invalidated_at = now(), invalid_reason = $2 "
+            "WHERE shape_id = $1::bigint AND status = 'active'",
+            {std::to_string(id), std::string(reason)});
     logstore::remove(id);
     b.appends.erase(id);
     b.gone.push_back(id);
@@ -188,13 +191,14 @@ void ShapeEngine::drop_shape(int64_t id, Batch &b, const char *reason, bool mark
 // says why, and a new request of the same definition starts a new shape.
 void ShapeEngine::fail_shape(int64_t id, Batch &b) {
     std::string reason = "the shape's where clause took longer than electric_sync.where_eval_timeout (" +
-                         std::to_string(es_guc_where_eval_timeout_ms) +
-                         " ms) on one change, so the shape was stopped; simplify the where clause or raise the limit";
+        std::to_string(es_guc_where_eval_timeout_ms) +
+        " ms) on one change, so the shape was stopped; simplify the where clause or raise the limit";
     ereport(WARNING, (errmsg("electric_sync: shape %lld stopped: %s", static_cast<long long>(id), reason.c_str())));
     drop_shape(id, b, "failed", false);
-    spi::exec("UPDATE electric_sync.shapes SET status = 'failed', invalidated_at = now(), invalid_reason = $2 "
-              "WHERE shape_id = $1::bigint AND status = 'active'",
-              {std::to_string(id), reason});
+    spi::exec(
+        "UPDATE electric_sync.shapes SET status = 'failed', invalidated_at = now(), invalid_reason = $2 "
+        "WHERE shape_id = $1::bigint AND status = 'active'",
+        {std::to_string(id), reason});
     b.gone.erase(std::remove(b.gone.begin(), b.gone.end(), id), b.gone.end());
     b.failed.emplace_back(id, reason);
 }
@@ -205,7 +209,8 @@ void ShapeEngine::snapshot_applied(int64_t id, Batch &b) {
     if (!s || !s->filter_pending) return;
     b.flush();
     logstore::apply_snapshot(id);
-    spi::exec("UPDATE electric_sync.shape_runtime SET log_ready = true WHERE shape_id = $1::bigint", {std::to_string(id)});
+    spi::exec("UPDATE electric_sync.shape_runtime SET log_ready = true WHERE shape_id = $1::bigint",
+              {std::to_string(id)});
     b.logs.emplace_back(id, logstore::read(id));
     s->filter_pending = false;
 }
@@ -239,8 +244,10 @@ bool ShapeEngine::step_inner(int batch_changes, int chunk_bytes, int64_t max_log
     for (auto &row : rows_) apply(dec_.feed(row), b);
     finish_batch(b);
     const bool full = rows_.size() >= static_cast<size_t>(batch_changes);
-    if (rows_.capacity() > 100000) std::vector<std::string>().swap(rows_);  // after a huge transaction
-    else rows_.clear();
+    if (rows_.capacity() > 100000)
+        std::vector<std::string>().swap(rows_);  // after a huge transaction
+    else
+        rows_.clear();
     tx.commit();
     if (b.wrote) {
         if (XactLastCommitEnd > engine_commit_end_) engine_commit_end_ = XactLastCommitEnd;
@@ -339,9 +346,10 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
     if (m->kind == Kind::ShapeCreated) {
         RoutedShape *s = load_shape(id);
         if (s && s->changes_only) {
-            spi::exec("INSERT INTO electric_sync.shape_runtime (shape_id, log_ready) VALUES ($1::bigint, true) "
-                      "ON CONFLICT (shape_id) DO UPDATE SET log_ready = true",
-                      {std::to_string(id)});
+            spi::exec(
+                "INSERT INTO electric_sync.shape_runtime (shape_id, log_ready) VALUES ($1::bigint, true) "
+                "ON CONFLICT (shape_id) DO UPDATE SET log_ready = true",
+                {std::to_string(id)});
             b.logs.emplace_back(id, std::vector<svc::LogEntry>{});
         }
     } else if (m->kind == Kind::ShapeSnapshot) {
@@ -422,8 +430,7 @@ void ShapeEngine::finish_batch(Batch &b) {
     for (int64_t id : b.to_fail) fail_shape(id, b);
     if (b.changes > 0) {
         uint32 n = pg_atomic_read_u32(&es_shared->fail_batches);
-        while (n > 0 && !pg_atomic_compare_exchange_u32(&es_shared->fail_batches, &n, n - 1)) {
-        }
+        while (n > 0 && !pg_atomic_compare_exchange_u32(&es_shared->fail_batches, &n, n - 1)) {}
         if (n > 0) throw std::runtime_error("injected batch failure (electric_sync._debug_fail_batches)");
     }
     // Only a batch that wrote records its position: the worker's own commits are decoded back
@@ -466,10 +473,11 @@ void ShapeEngine::confirm_slot(const Batch &b) {
     // The slot's restart point (where decoding starts after a restart or an error) only moves
     // past a running-transactions WAL record (logged every 15 s). After a large transaction
     // that would mean decoding it again after a restart: log one now.
-    auto lag = spi::exec("SELECT (confirmed_flush_lsn - restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1::text",
-                         {slot_});
+    auto lag = spi::exec(
+        "SELECT (confirmed_flush_lsn - restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1::text",
+        {slot_});
     bool log_snapshot = !lag.rows.empty() && lag.rows[0][0] && std::stoll(*lag.rows[0][0]) > 1024 * 1024 &&
-                        now - last_standby_snapshot_ >= 500 * 1000;
+        now - last_standby_snapshot_ >= 500 * 1000;
     if (log_snapshot) {
         pg_guard([] { LogStandbySnapshot(); });
         last_standby_snapshot_ = now;

@@ -57,7 +57,7 @@ private:
     bool loaded_ = false;
     uint64_t processed_lsn_ = 0;  // recorded in engine_state (exactly-once skip point)
     uint64_t last_seen_lsn_ = 0;  // newest commit decoded (global_last_seen_lsn)
-    uint64_t decoded_end_ = 0;    // end of the newest commit record decoded
+    uint64_t decoded_end_ = 0;  // end of the newest commit record decoded
     uint64_t pending_end_ = 0, advanced_end_ = 0;  // slot confirmation (throttled)
     int64_t last_advance_ = 0, last_standby_snapshot_ = 0;
     uint64_t engine_commit_end_ = 0;  // end of our newest commit record (flushed before confirming)

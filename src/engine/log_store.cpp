@@ -28,7 +28,8 @@ namespace {
 // electric_sync.shape_log's columns, in table order (sql/install/30_shape_log.sql). append()
 // checks the table against this list before writing by position.
 enum Col { kShapeId, kLsn, kOp, kLsns, kOps, kXids, kChunkEnds, kEntries, kBytes, kNcols };
-const char *const kColNames[kNcols] = {"shape_id", "lsn", "op", "lsns", "ops", "xids", "chunk_ends", "entries", "bytes"};
+const char *const kColNames[kNcols] = {"shape_id", "lsn",        "op",      "lsns", "ops",
+                                       "xids",     "chunk_ends", "entries", "bytes"};
 
 // A segment row stays below toast_tuple_target (inline, uncompressed).
 const size_t kSegmentBytes = 6000;
@@ -129,7 +130,8 @@ private:
 // One segment: entries order[i..j) of one shape. Fills the slot's values in the group context.
 void fill_segment(TupleTableSlot *sl, const Pending &p, const int *order, int i, int j, size_t bytes, Datum *scratch) {
     int m = j - i;
-    Datum *lsns = scratch, *ops = scratch + m, *xids = scratch + 2 * m, *ends = scratch + 3 * m, *ents = scratch + 4 * m;
+    Datum *lsns = scratch, *ops = scratch + m, *xids = scratch + 2 * m, *ends = scratch + 3 * m,
+          *ents = scratch + 4 * m;
     for (int k = 0; k < m; k++) {
         int e = order[i + k];
         lsns[k] = Int64GetDatum(p.lsns[e]);

@@ -53,8 +53,8 @@ void Router::consider(RoutedShape *s) {
     cand_.push_back(s);
 }
 
-const std::vector<RoutedShape *> &Router::candidates(uint32_t relid, const RelAttrs &ra, const electric::RowValues &newr,
-                                                     const electric::RowValues &oldr) {
+const std::vector<RoutedShape *> &Router::candidates(uint32_t relid, const RelAttrs &ra,
+                                                     const electric::RowValues &newr, const electric::RowValues &oldr) {
     cand_.clear();
     ++visit_stamp_;
     auto it = by_rel_.find(relid);
@@ -62,7 +62,8 @@ const std::vector<RoutedShape *> &Router::candidates(uint32_t relid, const RelAt
     const RelRoute &rr = it->second;
     for (RoutedShape *s : rr.scan) consider(s);
     for (auto &ix : rr.index) {
-        int ci = ix.first > 0 && static_cast<size_t>(ix.first) < ra.col_of_attnum.size() ? ra.col_of_attnum[ix.first] : -1;
+        int ci =
+            ix.first > 0 && static_cast<size_t>(ix.first) < ra.col_of_attnum.size() ? ra.col_of_attnum[ix.first] : -1;
         if (ci < 0) {  // column not in this relation description: evaluate them all
             for (auto &kv : ix.second)
                 for (RoutedShape *s : kv.second) consider(s);

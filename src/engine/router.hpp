@@ -23,18 +23,18 @@ struct RoutedShape : electric::ShapeDescription {
     RoutedShape();
     ~RoutedShape();
     std::unique_ptr<CompiledWhere> compiled;
-    bool filter_pending = false;          // snapshot not applied yet: entries stay unpublished
-    size_t chunk_acc = 0;                 // bytes since the last chunk end
-    uint64_t visit = 0;                   // routing: already a candidate for this change
-    int64_t log_bytes = 0;                // size of the stored log (rotation)
-    bool stopped = false;                 // its where exceeded where_eval_timeout: failed at batch end
+    bool filter_pending = false;  // snapshot not applied yet: entries stay unpublished
+    size_t chunk_acc = 0;  // bytes since the last chunk end
+    uint64_t visit = 0;  // routing: already a candidate for this change
+    int64_t log_bytes = 0;  // size of the stored log (rotation)
+    bool stopped = false;  // its where exceeded where_eval_timeout: failed at batch end
 };
 
 // A table's attribute numbers against the decoded relation's column order.
 struct RelAttrs {
     std::unordered_map<std::string, int> attnum;  // name -> attnum
-    int natts = 0;                                // max attnum (dropped included)
-    std::vector<int> col_of_attnum;               // attnum -> column index in the decoded relation
+    int natts = 0;  // max attnum (dropped included)
+    std::vector<int> col_of_attnum;  // attnum -> column index in the decoded relation
 };
 
 class Router {

@@ -2,8 +2,8 @@
 #pragma once
 
 extern "C" {
-extern int es_guc_where_eval_timeout_ms;   // one evaluation of one shape's where, per change
-extern int es_guc_snapshot_timeout_ms;     // statement timeout of snapshot and subset queries
+extern int es_guc_where_eval_timeout_ms;  // one evaluation of one shape's where, per change
+extern int es_guc_snapshot_timeout_ms;  // statement timeout of snapshot and subset queries
 }
 
 void es_define_where_gucs();

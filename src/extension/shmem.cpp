@@ -52,18 +52,13 @@ void es_wake_worker() {
 // shape), wake the worker. Cheap: one SetLatch.
 static void es_xact_callback(XactEvent event, void *) {
     switch (event) {
-    case XACT_EVENT_PRE_COMMIT:
-        xact_wrote = GetTopTransactionIdIfAny() != InvalidTransactionId;
-        break;
+    case XACT_EVENT_PRE_COMMIT: xact_wrote = GetTopTransactionIdIfAny() != InvalidTransactionId; break;
     case XACT_EVENT_COMMIT:
         if (xact_wrote && es_shared && es_shared->worker_pid != MyProcPid) es_wake_worker();
         xact_wrote = false;
         break;
-    case XACT_EVENT_ABORT:
-        xact_wrote = false;
-        break;
-    default:
-        break;
+    case XACT_EVENT_ABORT: xact_wrote = false; break;
+    default: break;
     }
 }
 

@@ -15,14 +15,14 @@ enum EsWorkerState : uint32 {
 
 struct EsShared {
     slock_t mutex;
-    pid_t worker_pid;           // 0 when no worker runs
-    int worker_procno;          // -1 when unknown
-    pg_atomic_uint32 state;     // EsWorkerState
+    pid_t worker_pid;  // 0 when no worker runs
+    int worker_procno;  // -1 when unknown
+    pg_atomic_uint32 state;  // EsWorkerState
     pg_atomic_uint64 processed_lsn;  // everything at or below is in the shape logs
     pg_atomic_uint64 changes_processed;
     pg_atomic_uint64 txns_processed;
     pg_atomic_uint32 fail_batches;  // test hook: batches that must fail before committing
-    int http_port;              // bound port, 0 if none
+    int http_port;  // bound port, 0 if none
     char http_address[64];
     char last_error[256];
 };

@@ -49,8 +49,7 @@ extern "C" Datum es_worker_info(PG_FUNCTION_ARGS) {
 // the slot). Used by test/e2e/batch_retry.test.mjs.
 extern "C" Datum es_debug_fail_batches(PG_FUNCTION_ARGS) {
     int32 n = PG_GETARG_INT32(0);
-    if (n < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be 0 or more")));
+    if (n < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be 0 or more")));
     pg_atomic_write_u32(&es_shared->fail_batches, static_cast<uint32>(n));
     es_wake_worker();
     PG_RETURN_VOID();

@@ -131,8 +131,14 @@ RequestFramer::Result RequestFramer::put(const char *data, size_t n, size_t &use
     if (ec) {
         error_status_ = 400;
         error_message_ = "Malformed HTTP request";
-        if (ec == bhttp::error::body_limit) { error_status_ = 413; error_message_ = "Request body too large"; }
-        if (ec == bhttp::error::header_limit) { error_status_ = 431; error_message_ = "Request headers too large"; }
+        if (ec == bhttp::error::body_limit) {
+            error_status_ = 413;
+            error_message_ = "Request body too large";
+        }
+        if (ec == bhttp::error::header_limit) {
+            error_status_ = 431;
+            error_message_ = "Request headers too large";
+        }
         p.reset();
         te_checked_ = false;
         return Result::Error;

@@ -70,7 +70,9 @@ public:
             fns.swap(close_fns_);
         }
         for (auto &f : fns) {
-            try { f(); } catch (...) {}
+            try {
+                f();
+            } catch (...) {}
         }
     }
 
@@ -117,10 +119,14 @@ void append_chunk(std::string &out, const std::string &data) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket sock, const Handler &h, const ServerOptions &o, const Limits &lim,
-            std::atomic<size_t> &count)
-        : sock_(std::move(sock)), timer_(sock_.get_executor()), handler_(h), opts_(o), lim_(lim),
-          count_(count), framer_(o.max_body, o.max_header) {
+    Session(tcp::socket sock, const Handler &h, const ServerOptions &o, const Limits &lim, std::atomic<size_t> &count)
+        : sock_(std::move(sock)),
+          timer_(sock_.get_executor()),
+          handler_(h),
+          opts_(o),
+          lim_(lim),
+          count_(count),
+          framer_(o.max_body, o.max_header) {
         count_++;
     }
     ~Session() { count_--; }
@@ -199,11 +205,8 @@ private:
     void on_timer() {
         if (closed_) return;
         switch (phase_) {
-        case Phase::Busy:
-            return;
-        case Phase::Linger:
-            shutdown();
-            return;
+        case Phase::Busy: return;
+        case Phase::Linger: shutdown(); return;
         case Phase::Idle:
             // A response still being written to a slow reader counts as activity while it
             // makes progress.
@@ -226,9 +229,8 @@ private:
     void read_more() {
         if (closed_) return;
         auto buf = rbuf_.prepare(8192);
-        sock_.async_read_some(buf, [self = shared_from_this()](beast::error_code ec, size_t n) {
-            self->on_read(ec, n);
-        });
+        sock_.async_read_some(buf,
+                              [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_read(ec, n); });
     }
 
     void on_read(beast::error_code ec, size_t n) {
@@ -427,6 +429,7 @@ private:
     std::atomic<bool> closed_{false};
 
     friend class ExchangeImpl;
+
 public:
     bool head_only() const { return head_only_; }
 };
@@ -441,7 +444,8 @@ public:
         static const std::string kBody = "{\"message\":\"Too many connections\"}";
         static const std::string kMsg =
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncache-control: no-store\r\n"
-            "retry-after: 5\r\ncontent-length: " + std::to_string(kBody.size()) + "\r\nconnection: close\r\n\r\n" + kBody;
+            "retry-after: 5\r\ncontent-length: " +
+            std::to_string(kBody.size()) + "\r\nconnection: close\r\n\r\n" + kBody;
         net::dispatch(sock_.get_executor(), [self = shared_from_this()] {
             self->timer_.expires_after(std::chrono::milliseconds(1000));
             self->timer_.async_wait([self](beast::error_code) { self->close(); });
@@ -546,7 +550,9 @@ struct Server::Impl {
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
 
     // Descriptors kept for connections being turned away (out of the fd budget).
-    size_t reject_slots() const { return opts.fd_budget ? std::max<size_t>(1, std::min<size_t>(64, opts.fd_budget / 8)) : 256; }
+    size_t reject_slots() const {
+        return opts.fd_budget ? std::max<size_t>(1, std::min<size_t>(64, opts.fd_budget / 8)) : 256;
+    }
     size_t cap() const {
         size_t c = max_conn.load() > 0 ? static_cast<size_t>(max_conn.load()) : SIZE_MAX;
         if (opts.fd_budget) {
@@ -581,8 +587,7 @@ struct Server::Impl {
                 } else {
                     std::make_shared<Session>(std::move(s), handler, opts, limits, conn_count)->start();
                 }
-            } catch (...) {
-            }
+            } catch (...) {}
             accept();
         });
     }
@@ -669,14 +674,18 @@ std::shared_ptr<Timer> Server::after(int ms, std::function<void()> fn) {
     t->t.expires_after(std::chrono::milliseconds(ms));
     t->t.async_wait([t, fn = std::move(fn)](beast::error_code ec) {
         if (ec) return;
-        try { fn(); } catch (...) {}
+        try {
+            fn();
+        } catch (...) {}
     });
     return t;
 }
 
 void Server::post(std::function<void()> fn) {
     net::post(impl_->ioc, [fn = std::move(fn)] {
-        try { fn(); } catch (...) {}
+        try {
+            fn();
+        } catch (...) {}
     });
 }
 

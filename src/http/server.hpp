@@ -42,7 +42,7 @@ public:
 
 struct ServerOptions {
     std::string address = "127.0.0.1";
-    int port = 3000;          // 0 = any free port
+    int port = 3000;  // 0 = any free port
     int threads = 1;
     size_t max_body = 64 * 1024 * 1024;
     size_t max_header = 64 * 1024;

@@ -38,7 +38,8 @@ LogEntry log_entry_from_row(const std::string &lsn, const std::string &op, const
 }
 
 int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 void Shape::wake_locked(std::vector<std::function<void()>> &out) {
@@ -50,8 +51,7 @@ static void run_all(std::vector<std::function<void()>> &fns) {
     for (auto &f : fns) {
         try {
             f();
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 }
 

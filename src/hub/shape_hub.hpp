@@ -22,7 +22,7 @@ int64_t now_ms();
 struct LogEntry {
     LogOffset off;
     bool chunk_end = false;  // last entry of a log chunk (always at a transaction end)
-    std::string json;        // the encoded message
+    std::string json;  // the encoded message
 };
 
 // The one way a shape's stored log is read back, by the engine (SPI) and the pool (libpq): the
@@ -37,15 +37,15 @@ struct ShapeInfo {
     std::string handle;
     std::string schema_name, table_name;
     std::string schema_json;  // electric-schema header value
-    std::string def;          // normalized request definition (electric::normalized_definition)
+    std::string def;  // normalized request definition (electric::normalized_definition)
     bool changes_only = false;
 };
 
 // What a request at some offset gets from the log.
 struct LogSlice {
     std::vector<const std::string *> entries;  // valid while the caller holds the shape's lock
-    LogOffset last;                             // offset of the last entry (or the request offset)
-    bool up_to_date = false;                    // the slice reaches the end of the log
+    LogOffset last;  // offset of the last entry (or the request offset)
+    bool up_to_date = false;  // the slice reaches the end of the log
 };
 
 class Shape {

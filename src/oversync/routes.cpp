@@ -13,9 +13,9 @@
 
 namespace es::oversync {
 
-using nlohmann::json;
 using es::http::Request;
 using es::http::Response;
+using nlohmann::json;
 using Params = std::vector<std::optional<std::string>>;
 
 namespace {
@@ -47,9 +47,7 @@ Response no_content() {
     return r;
 }
 
-bool is_retryable(const std::string &state) {
-    return state == "40001" || state == "40P01" || state == "55P03";
-}
+bool is_retryable(const std::string &state) { return state == "40001" || state == "40P01" || state == "55P03"; }
 
 // Runs `SELECT fn(params)` in its own transaction (optionally REPEATABLE READ), retrying
 // serialization failures and deadlocks. Returns the single text result (nullopt for NULL).
@@ -65,7 +63,9 @@ std::optional<std::string> call(PGconn *conn, const std::string &sql, const Para
             return r.opt(0, 0);
         } catch (const es::svc::PqError &e) {
             if (repeatable_read && conn && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-                try { es::svc::pq_command(conn, "ROLLBACK"); } catch (...) {}
+                try {
+                    es::svc::pq_command(conn, "ROLLBACK");
+                } catch (...) {}
             }
             const std::string &st = e.sqlstate;
             if (st.size() == 5 && st[0] == 'E' && st[1] == 'S') {
@@ -73,7 +73,9 @@ std::optional<std::string> call(PGconn *conn, const std::string &sql, const Para
                 if (status < 400 || status > 599) status = 500;
                 json extra;
                 if (!e.hint.empty()) {
-                    try { extra = json::parse(e.hint); } catch (...) {}
+                    try {
+                        extra = json::parse(e.hint);
+                    } catch (...) {}
                 }
                 throw ApiError(status, e.detail.empty() ? failed_code : e.detail, e.what(), extra);
             }
@@ -81,8 +83,9 @@ std::optional<std::string> call(PGconn *conn, const std::string &sql, const Para
             if (st.rfind("08", 0) == 0 || st == "57P01" || st == "57P03")
                 throw ApiError(503, "service_unavailable", "database unavailable");
             // Bad data reaching the database (types, constraints, FKs): the request's fault.
-            if (!invalid_code.empty() && (st.rfind("22", 0) == 0 || st.rfind("23", 0) == 0 ||
-                                          st == "42703" || st == "428C9" || st == "42804" || st == "55000"))
+            if (!invalid_code.empty() &&
+                (st.rfind("22", 0) == 0 || st.rfind("23", 0) == 0 || st == "42703" || st == "428C9" || st == "42804" ||
+                 st == "55000"))
                 throw ApiError(400, invalid_code, e.what());
             throw ApiError(500, failed_code, e.what());
         }
@@ -109,12 +112,12 @@ std::optional<int64_t> opt_nonneg(const std::map<std::string, std::string> &q, c
 
 json features(const Config &cfg) {
     json f = json::object();
-    for (const char *n : {"bundle_pull", "bundle_push", "push_session_chunking", "committed_bundle_row_fetch",
-                          "snapshot_chunking", "status_endpoint", "graceful_shutdown", "capabilities_endpoint",
-                          "history_pruned_errors", "structured_sync_keys", "registered_write_rejection_enforced",
-                          "accepted_push_replay_visibility", "committed_bundle_visibility",
-                          "retained_floor_visibility", "retained_window_visibility", "history_pruned_visibility",
-                          "connect_lifecycle", "scope_initialization_leases"})
+    for (const char *n :
+         {"bundle_pull", "bundle_push", "push_session_chunking", "committed_bundle_row_fetch", "snapshot_chunking",
+          "status_endpoint", "graceful_shutdown", "capabilities_endpoint", "history_pruned_errors",
+          "structured_sync_keys", "registered_write_rejection_enforced", "accepted_push_replay_visibility",
+          "committed_bundle_visibility", "retained_floor_visibility", "retained_window_visibility",
+          "history_pruned_visibility", "connect_lifecycle", "scope_initialization_leases"})
         f[n] = true;
     // Plain SQL writes are captured as bundles instead of being rejected (docs/oversync.md).
     f["registered_write_rejection_enforced"] = false;
@@ -199,14 +202,16 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
     if (seg.size() == 1 && seg[0] == "connect") {
         require_method(req, "POST");
         auto r = parse_connect(req.body);
-        return json_reply(200, *call(conn, "SELECT electric_sync.os_api_connect($1, $2, $3::boolean, $4::int)",
-                                     {user, source, r.has_local_pending_rows ? "true" : "false", lease}, false,
-                                     "connect_failed", "connect_invalid", att));
+        return json_reply(200,
+                          *call(conn, "SELECT electric_sync.os_api_connect($1, $2, $3::boolean, $4::int)",
+                                {user, source, r.has_local_pending_rows ? "true" : "false", lease}, false,
+                                "connect_failed", "connect_invalid", att));
     }
     if (seg.size() == 1 && seg[0] == "capabilities") {
         require_method(req, "GET");
-        json reg = json::parse(call(conn, "SELECT electric_sync.os_api_registered()", {}, false,
-                                    "capabilities_failed", "", 1).value_or("{}"));
+        json reg =
+            json::parse(call(conn, "SELECT electric_sync.os_api_registered()", {}, false, "capabilities_failed", "", 1)
+                            .value_or("{}"));
         nlohmann::ordered_json c;
         c["protocol_version"] = "v1";
         c["schema_version"] = cfg.schema_version;
@@ -220,11 +225,12 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
     if (seg.size() == 1 && seg[0] == "push-sessions") {
         require_method(req, "POST");
         auto r = parse_push_create(req.body);
-        return json_reply(200, *call(conn,
-            "SELECT electric_sync.os_api_push_create($1, $2, $3::bigint, $4::int, $5, $6::int, $7::int)",
-            {user, source, std::to_string(r.source_bundle_id), std::to_string(r.planned_row_count),
-             r.initialization_id, push_ttl, lease},
-            false, "push_session_create_failed", "push_session_invalid", att));
+        return json_reply(
+            200,
+            *call(conn, "SELECT electric_sync.os_api_push_create($1, $2, $3::bigint, $4::int, $5, $6::int, $7::int)",
+                  {user, source, std::to_string(r.source_bundle_id), std::to_string(r.planned_row_count),
+                   r.initialization_id, push_ttl, lease},
+                  false, "push_session_create_failed", "push_session_invalid", att));
     }
     if (seg.size() == 2 && seg[0] == "push-sessions") {
         require_method(req, "DELETE");
@@ -235,28 +241,32 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
     if (seg.size() == 3 && seg[0] == "push-sessions" && seg[2] == "chunks") {
         require_method(req, "POST");
         auto r = parse_push_chunk(req.body, kMaxPushChunkRowsCeiling);  // the setting: in SQL
-        return json_reply(200, *call(conn,
-            "SELECT electric_sync.os_api_push_chunk($1, $2, $3, $4::int, $5::jsonb, $6::int, $7::int)",
-            {user, source, seg[1], std::to_string(r.start_row_ordinal), r.rows.dump(), push_ttl, lease}, false,
-            "push_chunk_failed", "push_chunk_invalid", att));
+        return json_reply(
+            200,
+            *call(conn, "SELECT electric_sync.os_api_push_chunk($1, $2, $3, $4::int, $5::jsonb, $6::int, $7::int)",
+                  {user, source, seg[1], std::to_string(r.start_row_ordinal), r.rows.dump(), push_ttl, lease}, false,
+                  "push_chunk_failed", "push_chunk_invalid", att));
     }
     if (seg.size() == 3 && seg[0] == "push-sessions" && seg[2] == "commit") {
         require_method(req, "POST");
-        return json_reply(200, *call(conn, "SELECT electric_sync.os_api_push_commit($1, $2, $3, $4::int)",
-                                     {user, source, seg[1], lease}, false, "push_session_commit_failed",
-                                     "push_commit_invalid", att));
+        return json_reply(
+            200,
+            *call(conn, "SELECT electric_sync.os_api_push_commit($1, $2, $3, $4::int)", {user, source, seg[1], lease},
+                  false, "push_session_commit_failed", "push_commit_invalid", att));
     }
     if (seg.size() == 3 && seg[0] == "committed-bundles" && seg[2] == "rows") {
         require_method(req, "GET");
         auto seq = parse_int64(seg[1]);
-        if (!seq || *seq <= 0) throw ApiError(400, "committed_bundle_chunk_invalid", "bundle_seq must be a positive integer");
+        if (!seq || *seq <= 0)
+            throw ApiError(400, "committed_bundle_chunk_invalid", "bundle_seq must be a positive integer");
         auto after = opt_nonneg(q, "after_row_ordinal", "committed_bundle_chunk_invalid");
         int max = clamp_rows(q, "max_rows", cfg.default_rows_per_committed_bundle_chunk,
                              cfg.max_rows_per_committed_bundle_chunk, "committed_bundle_chunk_invalid");
         Params p{user, std::to_string(*seq), std::nullopt, std::to_string(max)};
         if (after) p[2] = std::to_string(*after);
-        return json_reply(200, *call(conn, "SELECT electric_sync.os_api_committed_rows($1, $2::bigint, $3::bigint, $4::int)",
-                                     p, true, "committed_bundle_rows_failed", "", att));
+        return json_reply(200,
+                          *call(conn, "SELECT electric_sync.os_api_committed_rows($1, $2::bigint, $3::bigint, $4::int)",
+                                p, true, "committed_bundle_rows_failed", "", att));
     }
     if (seg.size() == 1 && seg[0] == "pull") {
         require_method(req, "GET");
@@ -270,20 +280,23 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
             if (!v) throw ApiError(400, "invalid_request", "max_bundles must be an integer");
             max = int_param(*v);
         }
-        return json_reply(200, *call(conn, "SELECT electric_sync.os_api_pull($1, $2::bigint, $3::int, $4::bigint)",
-                                     {user, std::to_string(after), max, std::to_string(target)},
-                                     true, "pull_failed", "", att));
+        return json_reply(
+            200,
+            *call(conn, "SELECT electric_sync.os_api_pull($1, $2::bigint, $3::int, $4::bigint)",
+                  {user, std::to_string(after), max, std::to_string(target)}, true, "pull_failed", "", att));
     }
     if (seg.size() == 1 && seg[0] == "snapshot-sessions") {
         require_method(req, "POST");
         auto r = parse_snapshot_create(req.body, source);
         std::optional<std::string> repl;
         if (!r.source_replacement.is_null()) repl = r.source_replacement.dump();
-        return json_reply(200, *call(conn,
-            "SELECT electric_sync.os_api_snapshot_create($1, $2, $3::jsonb, $4::int, $5::bigint, $6::bigint)",
-            {user, source, repl, ttl_param(cfg.snapshot_session_ttl_seconds),
-             std::to_string(cfg.max_rows_per_snapshot_session), std::to_string(cfg.max_bytes_per_snapshot_session)},
-            true, "snapshot_session_create_failed", "", att));
+        return json_reply(
+            200,
+            *call(
+                conn, "SELECT electric_sync.os_api_snapshot_create($1, $2, $3::jsonb, $4::int, $5::bigint, $6::bigint)",
+                {user, source, repl, ttl_param(cfg.snapshot_session_ttl_seconds),
+                 std::to_string(cfg.max_rows_per_snapshot_session), std::to_string(cfg.max_bytes_per_snapshot_session)},
+                true, "snapshot_session_create_failed", "", att));
     }
     if (seg.size() == 2 && seg[0] == "snapshot-sessions") {
         if (req.method == "DELETE") {
@@ -295,10 +308,11 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         auto after = opt_nonneg(q, "after_row_ordinal", "snapshot_chunk_invalid").value_or(0);
         // max_rows: absent = NULL; lowered to electric_sync.oversync_max_rows_per_snapshot_chunk in SQL.
         std::optional<std::string> max;
-        if (q.count("max_rows") && !q.at("max_rows").empty()) max = std::to_string(clamp_rows(q, "max_rows", 1, INT32_MAX, "snapshot_chunk_invalid"));
-        return json_reply(200, *call(conn, "SELECT electric_sync.os_api_snapshot_chunk($1, $2, $3::bigint, $4::int)",
-                                     {user, seg[1], std::to_string(after), max}, true,
-                                     "snapshot_chunk_failed", "", att));
+        if (q.count("max_rows") && !q.at("max_rows").empty())
+            max = std::to_string(clamp_rows(q, "max_rows", 1, INT32_MAX, "snapshot_chunk_invalid"));
+        return json_reply(200,
+                          *call(conn, "SELECT electric_sync.os_api_snapshot_chunk($1, $2, $3::bigint, $4::int)",
+                                {user, seg[1], std::to_string(after), max}, true, "snapshot_chunk_failed", "", att));
     }
     if (seg.size() == 1 && seg[0] == "watch") {
         require_method(req, "GET");
@@ -312,9 +326,7 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
 
 }  // namespace
 
-bool handles(const Request &req) {
-    return req.path.rfind("/sync/", 0) == 0 || req.path.rfind("/syncx/", 0) == 0;
-}
+bool handles(const Request &req) { return req.path.rfind("/sync/", 0) == 0 || req.path.rfind("/syncx/", 0) == 0; }
 
 bool authenticate(const Request &req, const Config &cfg, std::string &user, std::string &source, Response &error) {
     const std::string *auth = req.header("authorization");
@@ -324,7 +336,8 @@ bool authenticate(const Request &req, const Config &cfg, std::string &user, std:
         error.set("www-authenticate", "Bearer");
         return false;
     }
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     auto claims = es::jwt::verify_hs256(token, cfg.jwt_secret, now, cfg.jwt_leeway_seconds);
     if (!claims.ok) {
         error = error_reply(401, "authentication_failed", claims.error);
@@ -350,13 +363,11 @@ Response handle(const Request &req, PGconn *conn, const Config &cfg) {
     InflightGuard g;
     try {
         bool syncx = req.path.rfind("/syncx/", 0) == 0;
-        if (req.body.size() > cfg.max_body_bytes)
-            return error_reply(413, "invalid_request", "request body too large");
+        if (req.body.size() > cfg.max_body_bytes) return error_reply(413, "invalid_request", "request body too large");
         if (syncx) {
             if (req.path == "/syncx/health" || req.path == "/syncx/status") {
                 if (!conn) {
-                    if (req.path == "/syncx/health")
-                        return error_reply(503, "health_failed", "database unavailable");
+                    if (req.path == "/syncx/health") return error_reply(503, "health_failed", "database unavailable");
                     return error_reply(503, "service_unavailable", "database unavailable");
                 }
                 return status_route(req, conn, cfg, req.path == "/syncx/health");

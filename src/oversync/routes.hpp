@@ -17,22 +17,22 @@ namespace es::oversync {
 // backend serving each request, so a reload applies to the next request. A TTL here that is
 // > 0 overrides its setting (the dev server's --push-ttl etc.); 0 = the database's setting.
 struct Config {
-    std::string jwt_secret;                 // electric_sync.jwt_secret (HS256); empty = every token rejected
+    std::string jwt_secret;  // electric_sync.jwt_secret (HS256); empty = every token rejected
     std::string app_name = "electric_sync";
     int schema_version = 1;
     int jwt_leeway_seconds = 0;
-    int push_session_ttl_seconds = 0;            // 0 = electric_sync.oversync_push_session_ttl
-    int initialization_lease_ttl_seconds = 0;    // 0 = electric_sync.oversync_initialization_lease_ttl
-    int snapshot_session_ttl_seconds = 0;        // 0 = electric_sync.oversync_snapshot_session_ttl
+    int push_session_ttl_seconds = 0;  // 0 = electric_sync.oversync_push_session_ttl
+    int initialization_lease_ttl_seconds = 0;  // 0 = electric_sync.oversync_initialization_lease_ttl
+    int snapshot_session_ttl_seconds = 0;  // 0 = electric_sync.oversync_snapshot_session_ttl
     int default_rows_per_committed_bundle_chunk = 1000;
     int max_rows_per_committed_bundle_chunk = 5000;
-    int64_t max_rows_per_snapshot_session = 0;   // 0 = unlimited
+    int64_t max_rows_per_snapshot_session = 0;  // 0 = unlimited
     int64_t max_bytes_per_snapshot_session = 0;  // 0 = unlimited
-    int64_t max_bytes_per_bundle = 0;            // advertised only (as v0.2.0)
-    size_t max_body_bytes = 32 * 1024 * 1024;    // larger bodies: 413
-    int max_attempts = 3;                        // serialization failure / deadlock retries
-    bool draining = false;                       // server shutting down: 503 service_unavailable
-    bool watch_enabled = false;                  // GET /sync/watch (SSE) served by the host
+    int64_t max_bytes_per_bundle = 0;  // advertised only (as v0.2.0)
+    size_t max_body_bytes = 32 * 1024 * 1024;  // larger bodies: 413
+    int max_attempts = 3;  // serialization failure / deadlock retries
+    bool draining = false;  // server shutting down: 503 service_unavailable
+    bool watch_enabled = false;  // GET /sync/watch (SSE) served by the host
 };
 
 // Structural ceiling of a push chunk's rows, checked while parsing (the maximum of

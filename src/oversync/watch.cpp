@@ -82,8 +82,7 @@ void WatchHub::start() {
                 run();
             } catch (const std::exception &e) {
                 std::fprintf(stderr, "electric_sync: oversync watch hub stopped: %s\n", e.what());
-            } catch (...) {
-            }
+            } catch (...) {}
         });
     } catch (...) {
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -97,7 +96,10 @@ void WatchHub::stop() {
     wake();
     if (thread_.joinable()) thread_.join();
     for (int &fd : pipe_)
-        if (fd >= 0) { close(fd); fd = -1; }
+        if (fd >= 0) {
+            close(fd);
+            fd = -1;
+        }
     std::lock_guard<std::mutex> g(mu_);
     subs_.clear();
 }
@@ -182,25 +184,27 @@ void WatchHub::run() {
         all_fresh = false;
         for (auto &u : users) {
             try {
-                auto r = es::svc::pq_exec(conn,
+                auto r = es::svc::pq_exec(
+                    conn,
                     "SELECT l.bundle_seq, l.source_id, l.source_bundle_id FROM electric_sync.os_bundle_log l "
-                    "JOIN electric_sync.os_user_state s ON s.user_id = l.user_id AND l.bundle_seq = s.next_bundle_seq - 1 "
-                    "WHERE l.user_id = $1", {u});
-                if (r.rows() == 1)
-                    deliver(u, std::stoll(r.str(0, 0)), r.str(0, 1), std::stoll(r.str(0, 2)));
+                    "JOIN electric_sync.os_user_state s ON s.user_id = l.user_id AND l.bundle_seq = s.next_bundle_seq "
+                    "- 1 "
+                    "WHERE l.user_id = $1",
+                    {u});
+                if (r.rows() == 1) deliver(u, std::stoll(r.str(0, 0)), r.str(0, 1), std::stoll(r.str(0, 2)));
             } catch (const std::exception &) {
                 break;  // connection trouble: reconnect on the next round
             }
         }
         struct pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {pipe_[0], POLLIN, 0}};
         int timeout = heartbeat_ms_;
-        auto since = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_beat).count();
+        auto since =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_beat).count();
         timeout = since >= heartbeat_ms_ ? 0 : int(heartbeat_ms_ - since);
         poll(fds, 2, timeout);
         if (fds[1].revents & POLLIN) {
             char buf[64];
-            while (read(pipe_[0], buf, sizeof buf) > 0) {
-            }
+            while (read(pipe_[0], buf, sizeof buf) > 0) {}
         }
         if (stopping_) break;
         if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
@@ -210,8 +214,7 @@ void WatchHub::run() {
                     auto j = json::parse(n->extra);
                     deliver(j.at("user_id").get<std::string>(), j.at("bundle_seq").get<int64_t>(),
                             j.at("source_id").get<std::string>(), j.at("source_bundle_id").get<int64_t>());
-                } catch (const std::exception &) {
-                }
+                } catch (const std::exception &) {}
                 PQfreemem(n);
             }
         }

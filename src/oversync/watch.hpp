@@ -49,7 +49,7 @@ public:
     WatchHub &operator=(const WatchHub &) = delete;
 
     void start();  // starts the listener thread (all signals blocked)
-    void stop();   // idempotent; joins the thread
+    void stop();  // idempotent; joins the thread
     uint64_t subscribe(const std::string &user, int64_t after, Sink sink);
     void unsubscribe(uint64_t id);
     size_t subscribers() const;

@@ -115,8 +115,8 @@ auto pg_entry(F &&f) -> decltype(f()) {
         msg = pstrdup("electric_sync: unknown C++ exception");
     }
     if (edata) ReThrowError(edata);
-    ereport(ERROR, (errcode(code), errmsg("%s", msg), hint ? errhint("%s", hint) : 0,
-                    detail ? errdetail("%s", detail) : 0));
+    ereport(ERROR,
+            (errcode(code), errmsg("%s", msg), hint ? errhint("%s", hint) : 0, detail ? errdetail("%s", detail) : 0));
     pg_unreachable();
 }
 

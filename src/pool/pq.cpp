@@ -17,8 +17,7 @@ PgResult pq_exec(PGconn *conn, const std::string &sql, const std::vector<std::op
         lens.push_back(p ? static_cast<int>(p->size()) : 0);
     }
     PgResult r(PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                            vals.empty() ? nullptr : vals.data(), lens.empty() ? nullptr : lens.data(),
-                            nullptr, 0));
+                            vals.empty() ? nullptr : vals.data(), lens.empty() ? nullptr : lens.data(), nullptr, 0));
     auto st = PQresultStatus(r.get());
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         std::string msg = field(r.get(), PG_DIAG_MESSAGE_PRIMARY);

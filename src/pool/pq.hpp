@@ -14,10 +14,16 @@ namespace es::svc {
 class PgResult {
 public:
     explicit PgResult(PGresult *r = nullptr) : r_(r) {}
-    ~PgResult() { if (r_) PQclear(r_); }
+    ~PgResult() {
+        if (r_) PQclear(r_);
+    }
     PgResult(PgResult &&o) noexcept : r_(o.r_) { o.r_ = nullptr; }
     PgResult &operator=(PgResult &&o) noexcept {
-        if (this != &o) { if (r_) PQclear(r_); r_ = o.r_; o.r_ = nullptr; }
+        if (this != &o) {
+            if (r_) PQclear(r_);
+            r_ = o.r_;
+            o.r_ = nullptr;
+        }
         return *this;
     }
     PgResult(const PgResult &) = delete;

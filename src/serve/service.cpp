@@ -88,8 +88,8 @@ void Service::schedule_stats() {
             waiting = s->waiting();
             if (js.size() > 1) js += ',';
             js += "{\"id\":" + std::to_string(s->info().id) + ",\"entries\":" + std::to_string(entries) +
-                  ",\"bytes\":" + std::to_string(bytes) + ",\"last\":\"" + last + "\",\"waiting\":" +
-                  std::to_string(waiting) + "}";
+                ",\"bytes\":" + std::to_string(bytes) + ",\"last\":\"" + last +
+                "\",\"waiting\":" + std::to_string(waiting) + "}";
         }
         js += "]";
         if (js != last_stats_ && js != "[]") {
@@ -100,7 +100,8 @@ void Service::schedule_stats() {
                             "INSERT INTO electric_sync.shape_stats AS st (shape_id, row_count, log_entries, log_bytes, "
                             " last_offset, waiting_clients, updated_at) "
                             "SELECT j.id, r.snapshot_rows, j.entries, j.bytes, j.last, j.waiting, now() "
-                            "FROM json_to_recordset($1::json) AS j(id bigint, entries bigint, bytes bigint, last text, waiting int) "
+                            "FROM json_to_recordset($1::json) AS j(id bigint, entries bigint, bytes bigint, last text, "
+                            "waiting int) "
                             "JOIN electric_sync.shapes s ON s.shape_id = j.id "
                             "LEFT JOIN electric_sync.shape_runtime r ON r.shape_id = j.id "
                             "ON CONFLICT (shape_id) DO UPDATE SET row_count = excluded.row_count, "
@@ -165,11 +166,11 @@ void Service::handle(http::ExchangePtr ex) {
         // path) would answer 503. 503 too, so that load balancers and orchestrators route around
         // it; the reason is in the body.
         http::Response r = !active_ ? http::json_response(202, "{\"status\":\"starting\"}")
-                           : pool_degraded_
-                               ? http::json_response(503, "{\"status\":\"degraded\",\"reason\":\"the database "
-                                                          "connection pool cannot reach the database (see "
-                                                          "electric_sync.conninfo and the server log)\"}")
-                               : http::json_response(200, "{\"status\":\"active\"}");
+            : pool_degraded_        ? http::json_response(503,
+                                                          "{\"status\":\"degraded\",\"reason\":\"the database "
+                                                                 "connection pool cannot reach the database (see "
+                                                                 "electric_sync.conninfo and the server log)\"}")
+                                    : http::json_response(200, "{\"status\":\"active\"}");
         if (r.status == 503) r.set("retry-after", "5");
         r.set("cache-control", "no-cache, no-store, must-revalidate");
         add_common_headers(req, r);
@@ -200,22 +201,23 @@ void Service::handle(http::ExchangePtr ex) {
             snapshot_bytes += s->snapshot_bytes();
         }
         std::string extra = "\"http\":{\"connections\":" + std::to_string(server_ ? server_->connections() : 0) +
-                            ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" +
-                            std::to_string(waiting) + ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
-                            ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
-                            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
-                            ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
-                            ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
-                            ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
-                            ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
-                            ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
+            ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" + std::to_string(waiting) +
+            ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
+            ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
+            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
+            ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
+            ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
+            ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
+            ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
+            ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;
             try {
-                auto q = pq_exec(conn,
-                                 "SELECT json_build_object('status', (SELECT row_to_json(w) FROM electric_sync.worker_status w), "
-                                 "'shapes', (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n "
-                                 "  FROM electric_sync.shapes GROUP BY status) c))::text");
+                auto q = pq_exec(
+                    conn,
+                    "SELECT json_build_object('status', (SELECT row_to_json(w) FROM electric_sync.worker_status w), "
+                    "'shapes', (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n "
+                    "  FROM electric_sync.shapes GROUP BY status) c))::text");
                 std::string body = q.str(0, 0);
                 body.pop_back();  // closing brace
                 body += "," + extra + "}";
@@ -244,7 +246,8 @@ void Service::handle(http::ExchangePtr ex) {
                     return;
                 }
                 if (!ex->begin_stream(std::move(w.response))) return;
-                uint64_t id = watch_->subscribe(w.user, w.after, [ex](const std::string &chunk) { return ex->send(chunk); });
+                uint64_t id =
+                    watch_->subscribe(w.user, w.after, [ex](const std::string &chunk) { return ex->send(chunk); });
                 oversync::WatchHub *hub = watch_.get();
                 ex->on_close([hub, id] { hub->unsubscribe(id); });
                 if (ex->closed()) hub->unsubscribe(id);

@@ -21,8 +21,8 @@ namespace es::svc {
 
 // Settings that may change at runtime (SIGHUP).
 struct ServiceConfig {
-    std::string secret;          // /v1/shape secret; empty = none
-    std::string jwt_secret;      // write path HS256 secret
+    std::string secret;  // /v1/shape secret; empty = none
+    std::string jwt_secret;  // write path HS256 secret
     int long_poll_timeout_ms = 20000;
     int sse_timeout_ms = 60000;
     int chunk_bytes = 10 * 1024 * 1024;
@@ -38,11 +38,11 @@ struct ServiceConfig {
 
 struct ServiceOptions {
     std::string listen_address = "127.0.0.1";
-    int port = 3000;             // -1: no HTTP server
+    int port = 3000;  // -1: no HTTP server
     int io_threads = 1;
     int pool_size = 4;
-    std::string conninfo;        // libpq connection string to this server
-    size_t http_fd_budget = 0;   // descriptors the HTTP server may use for clients; 0 = no limit
+    std::string conninfo;  // libpq connection string to this server
+    size_t http_fd_budget = 0;  // descriptors the HTTP server may use for clients; 0 = no limit
 };
 
 class Service {

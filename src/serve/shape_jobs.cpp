@@ -21,7 +21,6 @@ namespace es::svc {
 using namespace es::electric;
 using json = nlohmann::json;
 
-
 static std::vector<std::string> json_strings(const std::string &s) {
     std::vector<std::string> out;
     if (s.empty()) return out;
@@ -74,7 +73,8 @@ static std::string error_field(const PqError &e, const ShapeRequest &req) {
 void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
     try {
         if (!conn) {
-            http::Response r = http::json_response(503, "{\"code\":\"database_unreachable\",\"error\":\"Database is unreachable\"}");
+            http::Response r =
+                http::json_response(503, "{\"code\":\"database_unreachable\",\"error\":\"Database is unreachable\"}");
             r.set("retry-after", "5");
             r.set("cache-control", "no-store");
             finish(c, std::move(r));
@@ -87,21 +87,23 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
         try {
             // Analysis and constant folding of the where clause are bounded like a snapshot.
             pq_command(conn, "BEGIN");
-            pq_exec(conn, "SELECT set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)");
-            auto r = pq_exec(conn,
-                             "SELECT electric_sync.create_shape($1, $2, "
-                             "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
-                             "$4, "
-                             "CASE WHEN $5::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($5::json)) END, "
-                             "$6)",
-                             {quote_qualified(R.table_schema, R.table_name), R.where, to_json_array(R.columns),
-                              std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
+            pq_exec(conn,
+                    "SELECT set_config('statement_timeout', current_setting('electric_sync.snapshot_timeout'), true)");
+            auto r = pq_exec(
+                conn,
+                "SELECT electric_sync.create_shape($1, $2, "
+                "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
+                "$4, "
+                "CASE WHEN $5::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($5::json)) END, "
+                "$6)",
+                {quote_qualified(R.table_schema, R.table_name), R.where, to_json_array(R.columns),
+                 std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
             handle = r.str(0, 0);
             pq_command(conn, "COMMIT");
         } catch (const PqError &e) {
             if (PQtransactionStatus(conn) != PQTRANS_IDLE) PgResult(PQexec(conn, "ROLLBACK"));
-            if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" || e.sqlstate == "23505" ||
-                e.sqlstate == "57P01" || e.sqlstate == "53300") {
+            if (e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "40001" || e.sqlstate == "40P01" ||
+                e.sqlstate == "23505" || e.sqlstate == "57P01" || e.sqlstate == "53300") {
                 throw;
             }
             std::string field = error_field(e, R);
@@ -142,8 +144,10 @@ std::pair<int, std::string> ShapeRoutes::creation_failure(const std::exception &
             return {400, invalid_request_body("where", std::string("the shape's query failed: ") + e.what())};
         // Cancelled by electric_sync.snapshot_timeout: retrying would run the same query again.
         if (st == "57014")
-            return {400, invalid_request_body("where", "the shape's snapshot query took longer than "
-                                                       "electric_sync.snapshot_timeout and was cancelled")};
+            return {400,
+                    invalid_request_body("where",
+                                         "the shape's snapshot query took longer than "
+                                         "electric_sync.snapshot_timeout and was cancelled")};
     }
     return {503, message_body(std::string("Failed to create shape, please retry: ") + e.what())};
 }
@@ -223,7 +227,8 @@ void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn,
     auto r = pq_exec(conn, kReadShapeLogSql, {id});
     std::vector<LogEntry> log;
     log.reserve(r.rows());
-    for (int i = 0; i < r.rows(); i++) log.push_back(log_entry_from_row(r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3)));
+    for (int i = 0; i < r.rows(); i++)
+        log.push_back(log_entry_from_row(r.str(i, 0), r.str(i, 1), r.str(i, 2), r.str(i, 3)));
     s->set_log(std::move(log));
 }
 
@@ -261,7 +266,8 @@ static void append_row_message(std::string &out, const PgResult &r, int i, const
         if (r.null(i, col))
             cv.emplace_back(row.desc.columns[k], std::nullopt);
         else
-            cv.emplace_back(row.desc.columns[k], std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
+            cv.emplace_back(row.desc.columns[k],
+                            std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
     }
     key.clear();
     append_key_prefix(key, row.info.schema_name, row.info.table_name);
@@ -293,7 +299,8 @@ struct SnapshotOrigin {
         if (PQresultStatus(sp.get()) != PGRES_COMMAND_OK) return;
         std::string name = "electric_sync_snapshot_" + std::to_string(idx);
         const char *v[1] = {name.c_str()};
-        PgResult r(PQexecParams(conn, "SELECT pg_replication_origin_session_setup($1)", 1, nullptr, v, nullptr, nullptr, 0));
+        PgResult r(
+            PQexecParams(conn, "SELECT pg_replication_origin_session_setup($1)", 1, nullptr, v, nullptr, nullptr, 0));
         on = PQresultStatus(r.get()) == PGRES_TUPLES_OK;
         PgResult end(PQexec(conn, on ? "RELEASE SAVEPOINT es_origin" : "ROLLBACK TO SAVEPOINT es_origin"));
     }
@@ -324,7 +331,7 @@ static std::string where_filter(const std::string &executable, const std::string
     binds.emplace_back(clause);
     binds.emplace_back(json(params).dump());
     return "electric_sync._where_check($" + std::to_string(n + 1) + "::regclass, $" + std::to_string(n + 2) +
-           ", ARRAY(SELECT json_array_elements_text($" + std::to_string(n + 3) + "::json)), es_row.*)";
+        ", ARRAY(SELECT json_array_elements_text($" + std::to_string(n + 3) + "::json)), es_row.*)";
 }
 
 // Inside a snapshot or subset transaction: the rest of it runs as the unprivileged where role
@@ -380,8 +387,8 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
     // the only parameters are _where_check's.
     std::vector<const char *> pvals;
     for (auto &b : binds) pvals.push_back(b->c_str());
-    if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(pvals.size()), nullptr, pvals.empty() ? nullptr : pvals.data(),
-                           nullptr, nullptr, 0))
+    if (!PQsendQueryParams(conn, sql.c_str(), static_cast<int>(pvals.size()), nullptr,
+                           pvals.empty() ? nullptr : pvals.data(), nullptr, nullptr, 0))
         throw PqError(PQerrorMessage(conn), "08006", "", "");
     PQsetSingleRowMode(conn);
 
@@ -437,16 +444,23 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
         SnapshotOrigin origin(conn);
         pq_exec(conn, "DELETE FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
         for (size_t i = 0; i < chunks.size(); i++)
-            pq_exec(conn, "INSERT INTO electric_sync.shape_snapshot_chunks (shape_id, chunk_no, row_count, body) VALUES ($1, $2, $3, $4)",
+            pq_exec(conn,
+                    "INSERT INTO electric_sync.shape_snapshot_chunks (shape_id, chunk_no, row_count, body) VALUES ($1, "
+                    "$2, $3, $4)",
                     {id, std::to_string(i), std::to_string(chunk_rows[i]), chunks[i]});
     }
-    pq_exec(conn,
-            "INSERT INTO electric_sync.shape_runtime AS r (shape_id, snapshot_xmin, snapshot_xmax, snapshot_xip, snapshot_lsn, "
-            " snapshot_chunks, snapshot_rows, snapshot_done) VALUES ($1, $2, $3, $4::bigint[], $5::pg_lsn, $6, $7, true) "
-            "ON CONFLICT (shape_id) DO UPDATE SET snapshot_xmin = excluded.snapshot_xmin, snapshot_xmax = excluded.snapshot_xmax, "
-            " snapshot_xip = excluded.snapshot_xip, snapshot_lsn = excluded.snapshot_lsn, snapshot_chunks = excluded.snapshot_chunks, "
-            " snapshot_rows = excluded.snapshot_rows, snapshot_done = true",
-            {id, std::to_string(xmin), std::to_string(xmax), xip_arr, lsn, std::to_string(chunks.size()), std::to_string(rows)});
+    pq_exec(
+        conn,
+        "INSERT INTO electric_sync.shape_runtime AS r (shape_id, snapshot_xmin, snapshot_xmax, snapshot_xip, "
+        "snapshot_lsn, "
+        " snapshot_chunks, snapshot_rows, snapshot_done) VALUES ($1, $2, $3, $4::bigint[], $5::pg_lsn, $6, $7, true) "
+        "ON CONFLICT (shape_id) DO UPDATE SET snapshot_xmin = excluded.snapshot_xmin, snapshot_xmax = "
+        "excluded.snapshot_xmax, "
+        " snapshot_xip = excluded.snapshot_xip, snapshot_lsn = excluded.snapshot_lsn, snapshot_chunks = "
+        "excluded.snapshot_chunks, "
+        " snapshot_rows = excluded.snapshot_rows, snapshot_done = true",
+        {id, std::to_string(xmin), std::to_string(xmax), xip_arr, lsn, std::to_string(chunks.size()),
+         std::to_string(rows)});
     pq_exec(conn, "SELECT pg_logical_emit_message(true, $1::text, $2::text)",
             {engine_message::kPrefix, engine_message::encode(engine_message::Kind::ShapeSnapshot, std::stoll(id))});
     pq_command(conn, "COMMIT");
@@ -468,18 +482,19 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
             std::vector<std::optional<std::string>> binds;
             std::string where = row.desc.where.empty()
-                                    ? std::string()
-                                    : where_filter(row.where, row.desc.where, row.desc.params, table, binds);
+                ? std::string()
+                : where_filter(row.where, row.desc.where, row.desc.params, table, binds);
             if (sub.where && !sub.where->empty()) {
                 // The subset where is analyzed like a shape's where and deparsed by Postgres with
                 // its own parameters as constants: its text never reaches the query.
                 std::vector<std::string> sp;
                 for (auto &p : sub.params) sp.push_back(p.second);
-                auto v = pq_exec(conn,
-                                 "SELECT electric_sync._where_sql($1::regclass, $2, "
-                                 "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
-                                 {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
-                                  std::optional<std::string>(*sub.where), to_json_array(sp)});
+                auto v = pq_exec(
+                    conn,
+                    "SELECT electric_sync._where_sql($1::regclass, $2, "
+                    "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
+                    {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
+                     std::optional<std::string>(*sub.where), to_json_array(sp)});
                 std::string sw = v.null(0, 0) ? where_filter("", *sub.where, sp, table, binds) : v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
             }
@@ -489,10 +504,11 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             if (sub.order_by) {
                 OrderByResult ob = parse_order_by(*sub.order_by);
                 if (ob.ok()) {
-                    auto cols = pq_exec(conn,
-                                        "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
-                                        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-                                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name))});
+                    auto cols = pq_exec(
+                        conn,
+                        "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
+                        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name))});
                     std::vector<std::string> names = json_strings(cols.str(0, 0));
                     for (auto &it : ob.items)
                         if (std::find(names.begin(), names.end(), it.column) == names.end()) {
@@ -519,7 +535,8 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             std::string snap = sn.str(0, 0);
             uint64_t db_lsn = std::stoull(sn.str(0, 1));
             std::string sql = "SELECT ";
-            for (size_t i = 0; i < row.desc.columns.size(); i++) sql += (i ? ", " : "") + quote_ident(row.desc.columns[i]);
+            for (size_t i = 0; i < row.desc.columns.size(); i++)
+                sql += (i ? ", " : "") + quote_ident(row.desc.columns[i]);
             sql += " FROM " + table + " AS es_row";
             if (!where.empty()) sql += " WHERE (" + where + ")";
             if (!order_sql.empty()) sql += " ORDER BY " + order_sql;
@@ -539,7 +556,8 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 entries.emplace_back();
                 append_row_message(entries.back(), r, i, row, pk_idx, mark);
             }
-            http::Response resp = http::json_response(200, subset_response_body(xmin, xmax, xip, mark, db_lsn, entries));
+            http::Response resp =
+                http::json_response(200, subset_response_body(xmin, xmax, xip, mark, db_lsn, entries));
             resp.set("electric-handle", s->info().handle);
             resp.set("electric-offset", end.to_string());
             resp.set("electric-schema", s->info().schema_json);
@@ -554,7 +572,8 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 return;
             }
             ValidationErrors ve;
-            ve.add_subset(e.sqlstate == "42601" && std::string(e.what()).find("order") != std::string::npos ? "order_by" : "where",
+            ve.add_subset(e.sqlstate == "42601" && std::string(e.what()).find("order") != std::string::npos ? "order_by"
+                                                                                                            : "where",
                           e.what());
             respond_error(c, 400, ve.to_body());
         } catch (const std::exception &e) {

@@ -9,8 +9,6 @@ namespace es::svc {
 
 using namespace es::electric;
 
-
-
 uint64_t ShapeRoutes::random64() {
     std::lock_guard<std::mutex> g(rng_mu_);
     return rng_();
@@ -193,8 +191,9 @@ void ShapeRoutes::fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k) {
     svc_.pool().submit([this, c, s, k](PGconn *conn) {
         try {
             if (!conn) throw std::runtime_error("the database is unreachable");
-            auto r = pq_exec(conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 AND chunk_no = $2",
-                             {std::to_string(s->info().id), std::to_string(k)});
+            auto r = pq_exec(
+                conn, "SELECT body FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1 AND chunk_no = $2",
+                {std::to_string(s->info().id), std::to_string(k)});
             if (r.rows() == 0) {
                 // The shape was deleted meanwhile: this object leaves the hub (a request resolving
                 // the shape again gets a fresh one) and the usual gone path answers (409).
@@ -206,7 +205,8 @@ void ShapeRoutes::fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k) {
             c->fetched_chunk.emplace(k, r.str(0, 0));
             svc_.server()->post([this, c] { serve(c); });
         } catch (const std::exception &e) {
-            respond_failure(c, 503, message_body(std::string("Could not read the shape's snapshot, please retry: ") + e.what()));
+            respond_failure(
+                c, 503, message_body(std::string("Could not read the shape's snapshot, please retry: ") + e.what()));
         }
     });
 }
@@ -304,16 +304,19 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     r.set("electric-offset", resp_s);
     if (!R.live) r.set("electric-schema", s->info().schema_json);
     if (R.live) {
-        int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-        r.set("electric-cursor", std::to_string(next_cursor(now, std::max(1, c->cfg.long_poll_timeout_ms / 1000),
-                                                            R.cursor.value_or(""), random64())));
+        int64_t now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        r.set("electric-cursor",
+              std::to_string(next_cursor(now, std::max(1, c->cfg.long_poll_timeout_ms / 1000), R.cursor.value_or(""),
+                                         random64())));
     }
     if (utd) r.set("electric-up-to-date", "");
     r.set("electric-has-data", has_data ? "true" : "false");
     std::string suffix;
     if (R.live && !has_data)
-        suffix = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+        suffix = std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
     std::string etag = make_etag(s->info().handle, R.offset.to_string(), resp_s, suffix);
     r.set("etag", etag);
     CacheInput ci;
@@ -368,10 +371,11 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     head.set("content-type", "text/event-stream");
     head.set("electric-handle", s->info().handle);
     head.set("electric-offset", R.offset.to_string());
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
-    head.set("electric-cursor", std::to_string(next_cursor(now, std::max(1, c->cfg.long_poll_timeout_ms / 1000),
-                                                           R.cursor.value_or(""), random64())));
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    head.set("electric-cursor",
+             std::to_string(
+                 next_cursor(now, std::max(1, c->cfg.long_poll_timeout_ms / 1000), R.cursor.value_or(""), random64())));
     CacheInput ci;
     ci.live = true;
     ci.sse = true;
@@ -441,9 +445,8 @@ void ShapeRoutes::sse_pump(CtxPtr c, const ShapePtr &s) {
         }
         break;
     }
-    uint64_t id = s->wait_unless_data(c->sse_offset, [this, c, s] {
-        svc_.server()->post([this, c, s] { sse_pump(c, s); });
-    });
+    uint64_t id =
+        s->wait_unless_data(c->sse_offset, [this, c, s] { svc_.server()->post([this, c, s] { sse_pump(c, s); }); });
     if (id == 0) {
         svc_.server()->post([this, c, s] { sse_pump(c, s); });
         return;

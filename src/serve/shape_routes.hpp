@@ -22,8 +22,8 @@ public:
     // Shape row as stored in electric_sync.shapes (what jobs need).
     struct ShapeRow {
         electric::ShapeDescription desc;  // as stored
-        ShapeInfo info;                   // what the hub serves (from desc)
-        std::string where;                // executable form of desc.where (deparsed); may be empty
+        ShapeInfo info;  // what the hub serves (from desc)
+        std::string where;  // executable form of desc.where (deparsed); may be empty
     };
 
 private:
@@ -41,7 +41,7 @@ private:
         uint64_t wait_id = 0;
         Clock::time_point deadline;
         bool timed_out = false;
-        std::mutex mu;           // SSE pump state
+        std::mutex mu;  // SSE pump state
         electric::LogOffset sse_offset;
         bool sse_started = false;
         std::atomic<bool> sse_done{false};  // the stream ended (timeout or shape gone)

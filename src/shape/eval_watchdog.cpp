@@ -21,9 +21,9 @@ namespace es::watchdog {
 
 namespace {
 
-std::atomic<int64_t> g_start_ms{0};       // start of the running evaluation (coarse clock)
-std::atomic<uint64_t> g_seq{0};           // number of the running (or last) evaluation
-std::atomic<uint64_t> g_signalled_seq{0}; // the evaluation the thread signalled
+std::atomic<int64_t> g_start_ms{0};  // start of the running evaluation (coarse clock)
+std::atomic<uint64_t> g_seq{0};  // number of the running (or last) evaluation
+std::atomic<uint64_t> g_signalled_seq{0};  // the evaluation the thread signalled
 std::atomic<int> g_limit_ms{0};
 volatile sig_atomic_t g_armed = 0;
 volatile sig_atomic_t g_fired = 0;

@@ -108,8 +108,7 @@ Oid resolve_shape_table(const std::string &name, LOCKMODE lockmode, bool lock_fo
         }
     }
     Oid relid = pg_guard([&] { return RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK, nullptr, nullptr); });
-    if (!OidIsValid(relid))
-        table_error(ERRCODE_UNDEFINED_TABLE, electric::table_not_found_message(schema, table));
+    if (!OidIsValid(relid)) table_error(ERRCODE_UNDEFINED_TABLE, electric::table_not_found_message(schema, table));
     AclResult acl = pg_guard([&] { return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT); });
     if (acl != ACLCHECK_OK)
         table_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for table " + quote_qualified_pg(schema, table),
@@ -232,8 +231,8 @@ std::string relation_signature(const ShapeRelation &r) {
     for (auto &a : r.attrs) {
         if (a.dropped) continue;
         s += std::to_string(a.attnum) + ":" + std::to_string(a.typid) + ":" + std::to_string(a.typmod) + ":" +
-             std::to_string(a.ndims) + ":" + (a.not_null ? "n" : "-") + ":" +
-             (a.generated ? std::string(1, a.generated) : "-") + ";";
+            std::to_string(a.ndims) + ":" + (a.not_null ? "n" : "-") + ":" +
+            (a.generated ? std::string(1, a.generated) : "-") + ";";
     }
     s += "|schema=" + schema_json(r, r.live_attnums());
     return s;

@@ -23,15 +23,15 @@ struct ShapeColumn {
     bool not_null = false;
     bool dropped = false;
     char generated = '\0';
-    std::string type_name;   // Electric's "type": typname, or the element's typname for arrays
+    std::string type_name;  // Electric's "type": typname, or the element's typname for arrays
 };
 
 struct ShapeRelation {
     Oid relid = InvalidOid;
     std::string schema, table;
     char relkind = 0, replident = 0, relpersistence = 0;
-    std::vector<ShapeColumn> attrs;   // index attnum-1, dropped columns included
-    std::vector<int> pk_attnums;      // primary key columns in key order; empty = no PK
+    std::vector<ShapeColumn> attrs;  // index attnum-1, dropped columns included
+    std::vector<int> pk_attnums;  // primary key columns in key order; empty = no PK
 
     bool has_pk() const { return !pk_attnums.empty(); }
     // Live (not dropped) columns in table order.

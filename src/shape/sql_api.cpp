@@ -51,11 +51,11 @@ struct ShapeInput {
 struct ShapeDef {
     Oid relid = InvalidOid;
     std::string schema, table;
-    std::optional<std::string> where;          // canonical (= where_normalized); nullopt = no where
-    std::string where_normalized;              // deparsed with $n; "" = no where
-    std::string where_sql;                     // deparsed with the params as constants (snapshots)
+    std::optional<std::string> where;  // canonical (= where_normalized); nullopt = no where
+    std::string where_normalized;  // deparsed with $n; "" = no where
+    std::string where_sql;  // deparsed with the params as constants (snapshots)
     std::vector<std::string> params;
-    std::optional<std::vector<std::string>> columns;   // explicit selection, table order
+    std::optional<std::vector<std::string>> columns;  // explicit selection, table order
     std::string replica, log_mode;
     std::string schema_json;
     std::vector<std::string> pk_columns;
@@ -101,7 +101,8 @@ std::optional<TextList> text_array_arg(FunctionCallInfo fcinfo, int n, const cha
 Datum text_array_datum(const std::vector<std::string> &v) {
     return pg_guard([&] {
         Datum *d = static_cast<Datum *>(palloc(sizeof(Datum) * (v.size() + 1)));
-        for (size_t i = 0; i < v.size(); i++) d[i] = PointerGetDatum(cstring_to_text_with_len(v[i].data(), (int)v[i].size()));
+        for (size_t i = 0; i < v.size(); i++)
+            d[i] = PointerGetDatum(cstring_to_text_with_len(v[i].data(), (int)v[i].size()));
         return PointerGetDatum(construct_array(d, (int)v.size(), TEXTOID, -1, false, TYPALIGN_INT));
     });
 }
@@ -233,7 +234,8 @@ void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
     }
     bool has_where = in.where && !is_blank(*in.where);
     if (!has_where && !d.params.empty())
-        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
+        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE,
+                         "parameters were given but there is no where clause",
                          "Parameters ($1, $2, ...) can only be used in a where clause.");
     if (has_where) {
         MemoryContext cxt = pg_guard([] {
@@ -352,12 +354,12 @@ std::string create_shape(const ShapeInput &in) {
             spi::exec("ALTER TABLE " + quote_qualified_pg(d.schema, d.table) + " REPLICA IDENTITY FULL");
         } catch (const PgException &e) {
             const ErrorData *ed = e.edata();
-            throw ShapeError("table", ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,
-                             "cannot set REPLICA IDENTITY FULL on table " + quote_qualified_pg(d.schema, d.table) +
-                                 ": " + e.what(),
-                             "The first shape on a table sets its replica identity to FULL, which needs the table's "
-                             "owner: run ALTER TABLE ... REPLICA IDENTITY FULL as the owner once, or create the "
-                             "shape as the owner.");
+            throw ShapeError(
+                "table", ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,
+                "cannot set REPLICA IDENTITY FULL on table " + quote_qualified_pg(d.schema, d.table) + ": " + e.what(),
+                "The first shape on a table sets its replica identity to FULL, which needs the table's "
+                "owner: run ALTER TABLE ... REPLICA IDENTITY FULL as the owner once, or create the "
+                "shape as the owner.");
         }
         bool found = false;
         d.signature = relation_signature_by_oid(d.relid, &found);
@@ -419,7 +421,8 @@ extern "C" Datum es_validate_shape(PG_FUNCTION_ARGS) {
     return pg_entry([&]() -> Datum {
         TupleDesc td = nullptr;
         TypeFuncClass cls = pg_guard([&] { return get_call_result_type(fcinfo, nullptr, &td); });
-        if (cls != TYPEFUNC_COMPOSITE) throw SqlError(ERRCODE_FEATURE_NOT_SUPPORTED, "validate_shape must return a record");
+        if (cls != TYPEFUNC_COMPOSITE)
+            throw SqlError(ERRCODE_FEATURE_NOT_SUPPORTED, "validate_shape must return a record");
         ShapeInput in = read_input(fcinfo);
         ShapeDef d;
         bool ok = false;
@@ -429,7 +432,8 @@ extern "C" Datum es_validate_shape(PG_FUNCTION_ARGS) {
             run_in_subtransaction([&] { d = validate_definition(in, false); });
             ok = true;
         } catch (const ShapeError &e) {
-            field = e.field, code = e.sqlstate, message = e.msg, hint = e.hint, detail = e.detail, position = e.position;
+            field = e.field, code = e.sqlstate, message = e.msg, hint = e.hint, detail = e.detail,
+            position = e.position;
         } catch (const SqlError &e) {
             code = e.sqlstate, message = e.msg, hint = e.hint, detail = e.detail;
         } catch (const PgException &e) {
@@ -635,6 +639,7 @@ extern "C" Datum es_emit_message(PG_FUNCTION_ARGS) {
         auto k = engine_message::kind_named(kind);
         if (!k) throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE, "unknown engine message kind \"" + kind + "\"");
         std::string msg = engine_message::encode(*k, PG_GETARG_INT64(1), text_arg(fcinfo, 2).value_or(""));
-        return pg_guard([&] { return LSNGetDatum(LogLogicalMessage(engine_message::kPrefix, msg.c_str(), msg.size(), true)); });
+        return pg_guard(
+            [&] { return LSNGetDatum(LogLogicalMessage(engine_message::kPrefix, msg.c_str(), msg.size(), true)); });
     });
 }

@@ -56,10 +56,12 @@ std::unique_ptr<CompiledWhere> CompiledWhere::compile(Oid relid, const std::stri
     if (!IsTransactionState()) throw std::logic_error("CompiledWhere::compile needs a transaction");
     bool blank = is_blank(where_clause);
     if (blank && !params.empty())
-        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE, "parameters were given but there is no where clause",
+        throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE,
+                         "parameters were given but there is no where clause",
                          "Parameters ($1, $2, ...) can only be used in a where clause.");
     std::unique_ptr<CompiledWhere> cw(new CompiledWhere());
-    cw->cxt_ = pg_guard([] { return AllocSetContextCreate(TopMemoryContext, "electric_sync where", ALLOCSET_SMALL_SIZES); });
+    cw->cxt_ =
+        pg_guard([] { return AllocSetContextCreate(TopMemoryContext, "electric_sync where", ALLOCSET_SMALL_SIZES); });
     CompiledWhere *self = cw.get();
     const std::string empty;
     run_in_subtransaction([&] { self->build(relid, blank ? empty : where_clause, params); });
@@ -89,10 +91,8 @@ static bool text_eq_is_value_eq(Oid t) {
     case TEXTOID:
     case VARCHAROID:
     case UUIDOID:
-    case BOOLOID:
-        return true;
-    default:
-        return false;
+    case BOOLOID: return true;
+    default: return false;
     }
 }
 
@@ -137,7 +137,8 @@ void CompiledWhere::find_eq_key(Node *expr) {
         if (!IsA(a, Var) || !IsA(b, Const)) return;
         Var *v = reinterpret_cast<Var *>(a);
         Const *c = reinterpret_cast<Const *>(b);
-        if (v->varattno <= 0 || c->constisnull || !text_eq_is_value_eq(v->vartype) || !text_eq_is_value_eq(c->consttype))
+        if (v->varattno <= 0 || c->constisnull || !text_eq_is_value_eq(v->vartype) ||
+            !text_eq_is_value_eq(c->consttype))
             return;
         eq_values_.emplace_back(const_text(c));
         eq_attnum_ = v->varattno;
@@ -145,7 +146,8 @@ void CompiledWhere::find_eq_key(Node *expr) {
     }
     if (IsA(expr, ScalarArrayOpExpr)) {
         ScalarArrayOpExpr *op = reinterpret_cast<ScalarArrayOpExpr *>(expr);
-        if (!op->useOr || list_length(op->args) != 2 || !is_eq_operator(op->opno) || !deterministic(op->inputcollid)) return;
+        if (!op->useOr || list_length(op->args) != 2 || !is_eq_operator(op->opno) || !deterministic(op->inputcollid))
+            return;
         Node *a = strip_relabel(static_cast<Node *>(linitial(op->args)));
         Node *b = strip_relabel(static_cast<Node *>(lsecond(op->args)));
         if (!IsA(a, Var) || !IsA(b, Const) || reinterpret_cast<Const *>(b)->constisnull) return;
@@ -174,12 +176,14 @@ void CompiledWhere::find_eq_key(Node *expr) {
 void CompiledWhere::build(Oid relid, const std::string &where_clause, const std::vector<std::string> &params) {
     Relation rel = pg_guard([&] { return try_table_open(relid, AccessShareLock); });
     if (!rel)
-        throw ShapeError("table", ERRCODE_UNDEFINED_TABLE, "relation with OID " + std::to_string(relid) + " does not exist",
+        throw ShapeError("table", ERRCODE_UNDEFINED_TABLE,
+                         "relation with OID " + std::to_string(relid) + " does not exist",
                          "The table was dropped; the shape must be created again.");
     MemoryContext caller = CurrentMemoryContext;
     MemoryContext tmp = nullptr;
     try {
-        tmp = pg_guard([&] { return AllocSetContextCreate(caller, "electric_sync where analysis", ALLOCSET_DEFAULT_SIZES); });
+        tmp = pg_guard(
+            [&] { return AllocSetContextCreate(caller, "electric_sync where analysis", ALLOCSET_DEFAULT_SIZES); });
         pg_guard([&] {
             MemoryContext old = MemoryContextSwitchTo(cxt_);
             tupdesc_ = CreateTupleDescCopy(RelationGetDescr(rel));
@@ -189,7 +193,8 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
             // never nest; each resets it first): not one per shape (memory per shape).
             static MemoryContext shared_per_tuple = nullptr;
             if (shared_per_tuple == nullptr)
-                shared_per_tuple = AllocSetContextCreate(TopMemoryContext, "electric_sync where per tuple", ALLOCSET_DEFAULT_SIZES);
+                shared_per_tuple =
+                    AllocSetContextCreate(TopMemoryContext, "electric_sync where per tuple", ALLOCSET_DEFAULT_SIZES);
             MemoryContextDelete(econtext_->ecxt_per_tuple_memory);
             econtext_->ecxt_per_tuple_memory = shared_per_tuple;
             MemoryContextSwitchTo(old);
@@ -228,8 +233,10 @@ void CompiledWhere::build(Oid relid, const std::string &where_clause, const std:
             std::vector<bool> needed(natts_, false);
             for (int x = -1; (x = bms_next_member(attrs, x)) >= 0;) {
                 int attno = x + FirstLowInvalidHeapAttributeNumber;
-                if (attno == 0) whole_row = true;
-                else if (attno > 0 && attno <= natts_) needed[attno - 1] = true;
+                if (attno == 0)
+                    whole_row = true;
+                else if (attno > 0 && attno <= natts_)
+                    needed[attno - 1] = true;
             }
             for (int i = 0; i < natts_; i++) {
                 Form_pg_attribute att = TupleDescAttr(tupdesc_, i);
@@ -261,8 +268,10 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
     if (always_true()) return true;
     if (static_cast<int>(values.size()) != natts_)
         throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
-                       "expected " + std::to_string(natts_) + " column values (one per attribute, dropped columns "
-                       "included), got " + std::to_string(values.size()));
+                       "expected " + std::to_string(natts_) +
+                           " column values (one per attribute, dropped columns "
+                           "included), got " +
+                           std::to_string(values.size()));
     if (eq_exact_) {
         const std::optional<std::string> &v = values[eq_attnum_ - 1];
         return eq_match(v ? std::optional<std::string_view>(*v) : std::nullopt);
@@ -297,8 +306,10 @@ bool CompiledWhere::matches(const std::vector<std::optional<std::string>> &value
     if (needs_subxact_ && !IsTransactionState())
         throw std::logic_error("CompiledWhere::matches needs a transaction for this where clause");
     try {
-        if (needs_subxact_) run_in_subtransaction(eval);
-        else eval();
+        if (needs_subxact_)
+            run_in_subtransaction(eval);
+        else
+            eval();
     } catch (const PgException &e) {
         const ErrorData *ed = e.edata();
         throw SqlError(ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,

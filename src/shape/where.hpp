@@ -42,10 +42,11 @@ namespace es {
 // `position` is the 1-based character position inside the where clause (0 = unknown).
 class ShapeError : public SqlError {
 public:
-    ShapeError(std::string field, int sqlstate, std::string msg, std::string hint = {},
-               std::string detail = {}, int position = 0)
+    ShapeError(std::string field, int sqlstate, std::string msg, std::string hint = {}, std::string detail = {},
+               int position = 0)
         : SqlError(sqlstate, std::move(msg), std::move(hint), std::move(detail)),
-          field(std::move(field)), position(position) {}
+          field(std::move(field)),
+          position(position) {}
     std::string field;
     int position;
 };
@@ -57,21 +58,20 @@ constexpr int kMaxWhereDepth = 256;
 
 // Result of analyzing a where clause (palloc'd in the memory context current at the call).
 struct AnalyzedWhere {
-    Node *expr = nullptr;              // boolean expression; Params replaced by Consts
-    std::string normalized;            // deparsed form with $n (canonical, for the shape identity)
-    std::string executable;            // deparsed with the parameters as typed constants (snapshots);
-                                       // "" when it calls allow-listed (non-built-in) functions
-    bool calls_allowed = false;        // calls allow-listed functions: snapshots must evaluate it
-                                       // through _where_check (security-restricted), not as SQL
-    std::vector<Oid> param_types;      // inferred type of $1..$n
+    Node *expr = nullptr;  // boolean expression; Params replaced by Consts
+    std::string normalized;  // deparsed form with $n (canonical, for the shape identity)
+    std::string executable;  // deparsed with the parameters as typed constants (snapshots);
+        // "" when it calls allow-listed (non-built-in) functions
+    bool calls_allowed = false;  // calls allow-listed functions: snapshots must evaluate it
+        // through _where_check (security-restricted), not as SQL
+    std::vector<Oid> param_types;  // inferred type of $1..$n
 };
 
 // Parses, analyzes and checks `where_clause` against the open relation `rel` and coerces the
 // params. Throws ShapeError (field "where" or "params") on bad input. An empty where clause
 // is an error here; callers treat "no where" before calling. Errors leave the transaction in
 // an undefined state unless the caller runs this inside a subtransaction.
-AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause,
-                            const std::vector<std::string> &params);
+AnalyzedWhere analyze_where(Relation rel, const std::string &where_clause, const std::vector<std::string> &params);
 
 // The role every where clause is evaluated as (created by the extension script): no login,
 // not a superuser; it reads tables through pg_read_all_data (snapshots) and nothing else.
@@ -108,8 +108,7 @@ public:
     // clause leaves the caller's transaction usable.
     // keep_executor: keep the executor state even for `col = const` clauses (matches_row).
     static std::unique_ptr<CompiledWhere> compile(Oid relid, const std::string &where_clause,
-                                                  const std::vector<std::string> &params,
-                                                  bool keep_executor = false);
+                                                  const std::vector<std::string> &params, bool keep_executor = false);
 
     // Evaluates a whole row of the relation (its composite datum), as the where role in a
     // security-restricted operation. Errors propagate (PgException). Compile with keep_executor.
@@ -160,16 +159,16 @@ private:
         int32 typmod = -1;
     };
 
-    MemoryContext cxt_ = nullptr;        // owns everything below (child of TopMemoryContext)
+    MemoryContext cxt_ = nullptr;  // owns everything below (child of TopMemoryContext)
     int natts_ = 0;
     TupleDesc tupdesc_ = nullptr;
     TupleTableSlot *slot_ = nullptr;
-    ExprContext *econtext_ = nullptr;    // per-tuple memory reset per evaluation
-    ExprState *qual_ = nullptr;          // null = always true
+    ExprContext *econtext_ = nullptr;  // per-tuple memory reset per evaluation
+    ExprState *qual_ = nullptr;  // null = always true
     std::vector<int> attnums_;
-    std::vector<AttrInput *> inputs_;    // indexed by attnum-1; null when not referenced
-    bool needs_subxact_ = false;         // expression calls non-builtin functions
-    Oid role_ = InvalidOid;              // evaluated as this role (kWhereRole)
+    std::vector<AttrInput *> inputs_;  // indexed by attnum-1; null when not referenced
+    bool needs_subxact_ = false;  // expression calls non-builtin functions
+    Oid role_ = InvalidOid;  // evaluated as this role (kWhereRole)
     std::string normalized_;
     int eq_attnum_ = 0;
     bool eq_exact_ = false;

@@ -43,13 +43,13 @@ Node *parse_checked(const std::string &sql, Relation rel) {
     raw_check.rel = rel;
     guarded([&] { (void)raw_reg_walker(where_raw, &raw_check); });
     if (raw_check.found)
-        where_error(ERRCODE_FEATURE_NOT_SUPPORTED,
-                    "object identifier types (regclass, regproc, regtype, ...) are not allowed",
-                    "Casts to reg* types, functions that take or return them and reg* columns look names up in "
-                    "the catalogs; they cannot be used in a shape where clause.",
-                    raw_check.location >= kPrefixChars
-                        ? "At character " + std::to_string(raw_check.location - kPrefixChars + 1) + " of the where clause."
-                        : std::string());
+        where_error(
+            ERRCODE_FEATURE_NOT_SUPPORTED, "object identifier types (regclass, regproc, regtype, ...) are not allowed",
+            "Casts to reg* types, functions that take or return them and reg* columns look names up in "
+            "the catalogs; they cannot be used in a shape where clause.",
+            raw_check.location >= kPrefixChars
+                ? "At character " + std::to_string(raw_check.location - kPrefixChars + 1) + " of the where clause."
+                : std::string());
     return where_raw;
 }
 
@@ -69,13 +69,14 @@ Node *analyze_expr(const std::string &sql, Relation rel, Node *where_raw, Oid **
 }
 
 [[noreturn]] void refuse_mutable(Oid bad_func) {
-    std::string detail = "The expression uses a value that can change between evaluations (such as "
-                         "CURRENT_TIMESTAMP or a sequence).";
+    std::string detail =
+        "The expression uses a value that can change between evaluations (such as "
+        "CURRENT_TIMESTAMP or a sequence).";
     if (OidIsValid(bad_func)) {
         const char *name = pg_guard([&] { return get_func_name(bad_func); });
         char vol = pg_guard([&] { return func_volatile(bad_func); });
         detail = "Function " + str(name) + "() is " + (vol == PROVOLATILE_VOLATILE ? "volatile" : "stable") +
-                 ", not immutable.";
+            ", not immutable.";
     }
     where_error(ERRCODE_FEATURE_NOT_SUPPORTED, "functions and operators in a shape where clause must be immutable",
                 "Each change is matched once, when it is streamed, so the result must not depend on the time, "
@@ -86,14 +87,17 @@ Node *analyze_expr(const std::string &sql, Relation rel, Node *where_raw, Oid **
 
 [[noreturn]] void refuse_policy(const Policy &policy, const std::string &bad_name) {
     if (policy.secdef)
-        where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "function " + bad_name + " is SECURITY DEFINER, which is not allowed",
+        where_error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    "function " + bad_name + " is SECURITY DEFINER, which is not allowed",
                     "A shape where clause runs as the unprivileged role electric_sync_where; functions that run "
                     "with their owner's rights are never allowed.");
     if (OidIsValid(policy.bad_func))
         where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "function " + bad_name + " is not allowed in a shape where clause",
                     "Only built-in functions and operators may be used. A superuser can allow another immutable "
-                    "function with SELECT electric_sync.allow_where_function('" + bad_name + "'::regprocedure); "
-                    "it then runs as the unprivileged role electric_sync_where.");
+                    "function with SELECT electric_sync.allow_where_function('" +
+                        bad_name +
+                        "'::regprocedure); "
+                        "it then runs as the unprivileged role electric_sync_where.");
     if (OidIsValid(policy.bad_domain))
         where_error(ERRCODE_INSUFFICIENT_PRIVILEGE, "casts to the domain " + bad_name + " are not allowed",
                     "Domain constraints are code of the domain's owner; cast to the domain's base type instead.");
@@ -153,7 +157,7 @@ void check_params(const InfoWalk &info, int nparams) {
                              "invalid where clause: parameter $" + std::to_string(id) + " is used but " +
                                  (nparams == 0 ? std::string("no parameters were given")
                                                : "only " + std::to_string(nparams) + " parameter" +
-                                                     (nparams == 1 ? " was" : "s were") + " given"),
+                                          (nparams == 1 ? " was" : "s were") + " given"),
                              "Give one value per parameter: params[1] for $1, params[2] for $2, and so on.");
     }
     for (int id = 1; id <= nparams; id++) {
@@ -172,7 +176,8 @@ public:
     std::string operator()(Node *e) {
         return guarded([&] {
             int level = NewGUCNestLevel();
-            (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+            (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                    false);
             if (!ctx_) ctx_ = deparse_context_for(relname_, relid_);
             char *txt = deparse_expression(e, ctx_, false, false);
             AtEOXact_GUC(true, level);
@@ -209,7 +214,7 @@ std::vector<Const *> bind_params(const std::vector<std::string> &params, const O
         } catch (const PgException &e) {
             const char *tname = pg_guard([&] { return format_type_be(type); });
             std::string hint = "The where clause uses $" + std::to_string(i + 1) + " as type " + str(tname) +
-                               "; give a value in that type's text format.";
+                "; give a value in that type's text format.";
             const ErrorData *ed = e.edata();
             throw ShapeError("params", ed ? ed->sqlerrcode : ERRCODE_INVALID_PARAMETER_VALUE,
                              "invalid value for parameter $" + std::to_string(i + 1) + ": " + e.what(), hint);

@@ -53,7 +53,7 @@ extern "C" {
 namespace es::where_detail {
 
 constexpr const char *kPrefix = "SELECT 1 WHERE ";
-constexpr int kPrefixChars = 15;   // characters of kPrefix (error positions are in characters)
+constexpr int kPrefixChars = 15;  // characters of kPrefix (error positions are in characters)
 
 // Fixed settings while a where clause is analyzed, so its meaning does not depend on the
 // session that happens to analyze it (create_shape in any session, the worker): search_path
@@ -78,8 +78,7 @@ public:
     ~AnalysisSettings() {
         try {
             pg_guard([&] { AtEOXact_GUC(true, level_); });
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
 private:
@@ -100,8 +99,8 @@ inline bool (*walker_cast(bool (*f)(Node *, void *)))() {
 }
 
 struct InfoWalk {
-    Bitmapset *params = nullptr;   // referenced $n
-    AttrNumber system_attno = 0;   // a referenced system column, if any
+    Bitmapset *params = nullptr;  // referenced $n
+    AttrNumber system_attno = 0;  // a referenced system column, if any
 };
 
 struct RawCheck {
@@ -113,10 +112,10 @@ struct RawCheck {
 struct Policy {
     const std::vector<Oid> *allowed = nullptr;
     Oid bad_func = InvalidOid;
-    bool secdef = false;           // bad_func is SECURITY DEFINER
-    Oid bad_domain = InvalidOid;   // a coercion to a user-defined domain
-    bool reg = false;              // a value of a reg* type
-    bool uses_allowed = false;     // calls an allow-listed (non-built-in) function
+    bool secdef = false;  // bad_func is SECURITY DEFINER
+    Oid bad_domain = InvalidOid;  // a coercion to a user-defined domain
+    bool reg = false;  // a value of a reg* type
+    bool uses_allowed = false;  // calls an allow-listed (non-built-in) function
 };
 
 // Nesting depth of an analyzed expression (walkers and the deparsed text grow with it).
@@ -138,19 +137,19 @@ std::string hint_for(const ErrorData *ed);
 // the where clause itself (not to our "SELECT 1 WHERE " wrapper).
 [[noreturn]] void rethrow_where(const PgException &e, const char *field = "where",
                                 const std::string &prefix = "invalid where clause: ");
-[[noreturn]] void where_error(int code, const std::string &msg, const std::string &hint,
-                              const std::string &detail = {}, const char *field = "where");
+[[noreturn]] void where_error(int code, const std::string &msg, const std::string &hint, const std::string &detail = {},
+                              const char *field = "where");
 // The raw parse tree must be exactly `SELECT 1 WHERE <expr>`; returns <expr>.
 Node *single_where(List *raw);
 
 // Tree walkers (C callbacks: they never throw C++ exceptions).
-bool info_walker(Node *node, void *ctx);        // InfoWalk: parameters, system columns
-bool mutable_walker(Node *node, void *ctx);     // Oid*: the first non-immutable function
+bool info_walker(Node *node, void *ctx);  // InfoWalk: parameters, system columns
+bool mutable_walker(Node *node, void *ctx);  // Oid*: the first non-immutable function
 bool nonbuiltin_walker(Node *node, void *ctx);  // any function not in C or internal
-bool raw_reg_walker(Node *node, void *ctx);     // RawCheck: reg* casts, calls, columns (raw tree)
-bool policy_walker(Node *node, void *ctx);      // Policy: allow-list, SECURITY DEFINER, domains, reg*
-bool depth_walker(Node *node, void *ctx);       // DepthCtx
-Node *subst_mutator(Node *node, void *ctx);     // SubstCtx: $n -> typed constants
+bool raw_reg_walker(Node *node, void *ctx);  // RawCheck: reg* casts, calls, columns (raw tree)
+bool policy_walker(Node *node, void *ctx);  // Policy: allow-list, SECURITY DEFINER, domains, reg*
+bool depth_walker(Node *node, void *ctx);  // DepthCtx
+Node *subst_mutator(Node *node, void *ctx);  // SubstCtx: $n -> typed constants
 // The superuser-kept allow-list of non-built-in functions (electric_sync.where_functions).
 std::vector<Oid> load_allowed_functions();
 

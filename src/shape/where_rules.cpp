@@ -39,14 +39,11 @@ std::string hint_for(const ErrorData *ed) {
     case ERRCODE_DATATYPE_MISMATCH:
         return "The where clause must be a boolean expression; compare values of compatible types or add "
                "explicit casts.";
-    case ERRCODE_GROUPING_ERROR:
-        return "Aggregate functions cannot be used in a shape where clause.";
-    case ERRCODE_WINDOWING_ERROR:
-        return "Window functions cannot be used in a shape where clause.";
+    case ERRCODE_GROUPING_ERROR: return "Aggregate functions cannot be used in a shape where clause.";
+    case ERRCODE_WINDOWING_ERROR: return "Window functions cannot be used in a shape where clause.";
     case ERRCODE_UNDEFINED_PARAMETER:
         return "Parameters are written $1, $2, ... and given in params (params[1] for $1, ...).";
-    default:
-        return kGenericHint;
+    default: return kGenericHint;
     }
 }
 
@@ -66,7 +63,8 @@ std::string hint_for(const ErrorData *ed) {
     }
     std::string msg = str(ed->message);
     if (ed->sqlerrcode == ERRCODE_UNDEFINED_TABLE)
-        msg = "it references another table (" + msg + "); a shape where clause can only use the columns of its own table";
+        msg =
+            "it references another table (" + msg + "); a shape where clause can only use the columns of its own table";
     throw ShapeError(field, code, prefix + msg, hint_for(ed), detail, pos);
 }
 
@@ -74,8 +72,6 @@ std::string hint_for(const ErrorData *ed) {
                               const char *field) {
     throw ShapeError(field, code, "invalid where clause: " + msg, hint, detail);
 }
-
-
 
 // The raw parse tree must be exactly `SELECT 1 WHERE <expr>`: anything else means the clause
 // smuggled in more SQL (`;`, UNION, ORDER BY, LIMIT, FOR UPDATE, WINDOW, ...).
@@ -88,11 +84,10 @@ Node *single_where(List *raw) {
     RawStmt *rs = static_cast<RawStmt *>(linitial(raw));
     if (!rs || !rs->stmt || !IsA(rs->stmt, SelectStmt)) where_error(ERRCODE_SYNTAX_ERROR, msg, hint);
     SelectStmt *s = reinterpret_cast<SelectStmt *>(rs->stmt);
-    bool ok = s->op == SETOP_NONE && !s->larg && !s->rarg && !s->distinctClause && !s->intoClause &&
-              !s->fromClause && !s->groupClause && !s->groupDistinct && !s->havingClause && !s->windowClause &&
-              !s->valuesLists && !s->sortClause && !s->limitOffset && !s->limitCount &&
-              !s->lockingClause && !s->withClause &&
-              list_length(s->targetList) == 1 && s->whereClause;
+    bool ok = s->op == SETOP_NONE && !s->larg && !s->rarg && !s->distinctClause && !s->intoClause && !s->fromClause &&
+        !s->groupClause && !s->groupDistinct && !s->havingClause && !s->windowClause && !s->valuesLists &&
+        !s->sortClause && !s->limitOffset && !s->limitCount && !s->lockingClause && !s->withClause &&
+        list_length(s->targetList) == 1 && s->whereClause;
     if (ok) {
         ResTarget *rt = static_cast<ResTarget *>(linitial(s->targetList));
         ok = rt && IsA(rt, ResTarget) && !rt->name && rt->val && IsA(rt->val, A_Const);
@@ -107,14 +102,13 @@ inline Node *(*mutator_cast(Node *(*f)(Node *, void *)))() {
     return reinterpret_cast<Node *(*)()>(reinterpret_cast<GenericFn>(f));
 }
 
-
 bool info_walker(Node *node, void *ctx) {
     if (!node) return false;
     InfoWalk *w = static_cast<InfoWalk *>(ctx);
     if (IsA(node, Param)) {
         Param *p = reinterpret_cast<Param *>(node);
         if (p->paramkind == PARAM_EXTERN) {
-            if (p->paramtype == UNKNOWNOID) {   // unresolved type: the value is text
+            if (p->paramtype == UNKNOWNOID) {  // unresolved type: the value is text
                 p->paramtype = TEXTOID;
                 p->paramcollid = DEFAULT_COLLATION_OID;
             }
@@ -174,10 +168,8 @@ bool is_reg_type(Oid t) {
     case REGDICTIONARYOID:
     case REGNAMESPACEOID:
     case REGROLEOID:
-    case REGCOLLATIONOID:
-        return true;
-    default:
-        return false;
+    case REGCOLLATIONOID: return true;
+    default: return false;
     }
 }
 
@@ -209,7 +201,6 @@ bool name_has_reg_candidate(List *funcname) {
     }
     return false;
 }
-
 
 // Raw parse tree, before analysis would run any input function: refuses casts to reg* types
 // (x::regclass, CAST(x AS regclass), regclass 'x', regclass('x')), calls of functions that take
@@ -273,7 +264,6 @@ std::vector<Oid> load_allowed_functions() {
     return out;
 }
 
-
 bool policy_func_checker(Oid func_id, void *ctx) {
     Policy *p = static_cast<Policy *>(ctx);
     HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_id));
@@ -320,7 +310,6 @@ bool policy_walker(Node *node, void *ctx) {
     return expression_tree_walker(node, walker_cast(policy_walker), ctx);
 }
 
-
 bool depth_walker(Node *node, void *ctx) {
     if (!node) return false;
     DepthCtx *d = static_cast<DepthCtx *>(ctx);
@@ -329,7 +318,6 @@ bool depth_walker(Node *node, void *ctx) {
     d->cur--;
     return deep;
 }
-
 
 Node *subst_mutator(Node *node, void *ctx) {
     if (!node) return nullptr;

@@ -48,8 +48,7 @@ static void worker_shutdown(int, Datum) {
     try {
         rt->stop();
         delete rt;
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 static std::string quote_conninfo(const std::string &v) {
@@ -77,8 +76,8 @@ static std::string local_conninfo() {
     std::string user = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
     CommitTransactionCommand();
     std::string ci = "host=" + quote_conninfo(host) + " port=" + std::to_string(PostPortNumber) +
-                     " dbname=" + quote_conninfo(es_guc_database) + " user=" + quote_conninfo(user) +
-                     " application_name='electric_sync http'";
+        " dbname=" + quote_conninfo(es_guc_database) + " user=" + quote_conninfo(user) +
+        " application_name='electric_sync http'";
     if (es_guc_conninfo && *es_guc_conninfo) ci += std::string(" ") + es_guc_conninfo;
     return ci;
 }
@@ -88,8 +87,8 @@ static std::string local_conninfo() {
 static bool read_secret_file(const char *setting, const char *path, std::string &out) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ereport(WARNING, (errcode_for_file_access(),
-                          errmsg("electric_sync: could not open %s \"%s\": %m", setting, path)));
+        ereport(WARNING,
+                (errcode_for_file_access(), errmsg("electric_sync: could not open %s \"%s\": %m", setting, path)));
         return false;
     }
     std::string v;
@@ -108,13 +107,14 @@ static bool read_secret_file(const char *setting, const char *path, std::string 
     fclose(f);
     if (err) {
         errno = saved;
-        ereport(WARNING, (errcode_for_file_access(),
-                          errmsg("electric_sync: could not read %s \"%s\": %m", setting, path)));
+        ereport(WARNING,
+                (errcode_for_file_access(), errmsg("electric_sync: could not read %s \"%s\": %m", setting, path)));
         return false;
     }
     while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ' || v.back() == '\t')) v.pop_back();
     if (too_big || v.empty()) {
-        ereport(WARNING, (errmsg("electric_sync: %s \"%s\" is %s", setting, path, too_big ? "larger than 64 kB" : "empty")));
+        ereport(WARNING,
+                (errmsg("electric_sync: %s \"%s\" is %s", setting, path, too_big ? "larger than 64 kB" : "empty")));
         return false;
     }
     out = std::move(v);
@@ -155,7 +155,8 @@ static std::string resolve_secret(const char *setting, const char *direct, const
             ereport(WARNING, (errmsg("electric_sync: keeping the secret last read from %s", setting)));
             return last.value;
         }
-        ereport(WARNING, (errmsg("electric_sync: %s cannot be read: every request needing this secret is refused", setting)));
+        ereport(WARNING,
+                (errmsg("electric_sync: %s cannot be read: every request needing this secret is refused", setting)));
         return unguessable_secret();
     }
     last = FileSecret{};
@@ -167,7 +168,8 @@ static FileSecret g_secret_file, g_jwt_secret_file;
 static WorkerConfig current_config() {
     WorkerConfig c;
     c.secret = resolve_secret("electric_sync.secret_file", es_guc_secret, es_guc_secret_file, g_secret_file);
-    c.jwt_secret = resolve_secret("electric_sync.jwt_secret_file", es_guc_jwt_secret, es_guc_jwt_secret_file, g_jwt_secret_file);
+    c.jwt_secret =
+        resolve_secret("electric_sync.jwt_secret_file", es_guc_jwt_secret, es_guc_jwt_secret_file, g_jwt_secret_file);
     c.long_poll_timeout_ms = es_guc_long_poll_timeout_ms;
     c.sse_timeout_ms = es_guc_sse_timeout_ms;
     c.chunk_bytes = es_guc_chunk_bytes;
@@ -204,13 +206,16 @@ static size_t http_fd_budget(const struct rlimit &rl, int pool_size) {
     long http_own = 2L * pool_size + 16 + 64;
     long budget = limit - open_now - pg - http_own;
     if (budget < 32) {
-        ereport(WARNING, (errmsg("electric_sync: the open-files limit (%ld) leaves few descriptors for HTTP "
-                                 "clients; raise ulimit -n for the postmaster", limit)));
+        ereport(WARNING,
+                (errmsg("electric_sync: the open-files limit (%ld) leaves few descriptors for HTTP "
+                        "clients; raise ulimit -n for the postmaster",
+                        limit)));
         budget = 32;
     }
-    ereport(LOG, (errmsg("electric_sync: HTTP client sockets limited to %ld descriptors (open-files limit %ld, "
-                         "%ld kept for Postgres, %ld for the pool and event loop, %ld open)",
-                         budget, limit, pg, http_own, open_now)));
+    ereport(LOG,
+            (errmsg("electric_sync: HTTP client sockets limited to %ld descriptors (open-files limit %ld, "
+                    "%ld kept for Postgres, %ld for the pool and event loop, %ld open)",
+                    budget, limit, pg, http_own, open_now)));
     return static_cast<size_t>(budget);
 }
 
@@ -228,8 +233,7 @@ static void worker_loop() {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            elog(LOG, "electric_sync: could not raise the open files limit: %m");
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) elog(LOG, "electric_sync: could not raise the open files limit: %m");
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) opts.http_fd_budget = http_fd_budget(rl, opts.pool_size);
     g_rt = new WorkerRuntime(opts, current_config(), MyLatch);
@@ -257,8 +261,9 @@ static void worker_loop() {
             more = g_rt->step();
         } catch (const PgException &e) {
             ErrorData *ed = e.edata();
-            ereport(LOG, (errmsg("electric_sync: worker step failed: %s", ed && ed->message ? ed->message : "?"),
-                          ed && ed->detail ? errdetail("%s", ed->detail) : 0));
+            ereport(LOG,
+                    (errmsg("electric_sync: worker step failed: %s", ed && ed->message ? ed->message : "?"),
+                     ed && ed->detail ? errdetail("%s", ed->detail) : 0));
             g_rt->note_error(e.what());
             pg_usleep(200 * 1000L);
         } catch (const std::exception &e) {

@@ -48,8 +48,10 @@ bool WorkerRuntime::become_ready() {
         auto v = spi::exec("SELECT extversion FROM pg_extension WHERE extname = 'electric_sync'");
         ext = !v.rows.empty();
         if (ext) version = v.rows[0][0];
-        slot = !spi::exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1::text AND database = current_database()",
-                          {opts_.slot_name}).rows.empty();
+        slot = !spi::exec(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1::text AND database = current_database()",
+                    {opts_.slot_name})
+                    .rows.empty();
         tx.commit();
     }
     if (!ext) {
@@ -62,11 +64,12 @@ bool WorkerRuntime::become_ready() {
     }
     if (!version_ok(version)) {
         std::string msg = "extension electric_sync " + version.value_or("?") + " is installed but this library is " +
-                          ES_EXT_VERSION + ": run ALTER EXTENSION electric_sync UPDATE";
+            ES_EXT_VERSION + ": run ALTER EXTENSION electric_sync UPDATE";
         note_error(msg);
         if (!version_warned_) {
-            ereport(WARNING, (errmsg("electric_sync: %s", msg.c_str()),
-                              errhint("The worker consumes nothing until the extension is updated; its slot keeps the WAL.")));
+            ereport(WARNING,
+                    (errmsg("electric_sync: %s", msg.c_str()),
+                     errhint("The worker consumes nothing until the extension is updated; its slot keeps the WAL.")));
             version_warned_ = true;
         }
         return false;
@@ -119,7 +122,8 @@ bool WorkerRuntime::consume() {
         }
     }
     if (!engine_) engine_ = std::make_unique<ShapeEngine>(opts_.slot_name, service_->hub());
-    return engine_->step(es_guc_batch_changes, es_guc_chunk_bytes, static_cast<int64_t>(es_guc_max_shape_log_kb) * 1024);
+    return engine_->step(es_guc_batch_changes, es_guc_chunk_bytes,
+                         static_cast<int64_t>(es_guc_max_shape_log_kb) * 1024);
 }
 
 }  // namespace es

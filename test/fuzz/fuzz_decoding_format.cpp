@@ -12,8 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     try {
         Record r = parse_record(in);
         (void)to_string(r.kind);
-    } catch (const ParseError &) {
-    }
+    } catch (const ParseError &) {}
     Decoder d;
     size_t start = 0;
     while (start <= in.size()) {
@@ -26,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (void)rel.pk_columns();
             }
         } catch (const ParseError &) {
-            break;   // the worker abandons a decoding call at its first malformed record
+            break;  // the worker abandons a decoding call at its first malformed record
         }
         start = nl + 1;
     }

@@ -24,8 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (r.subset.order_by) (void)nlohmann::json(*r.subset.order_by).dump();
     if (r.handle) (void)nlohmann::json(*r.handle).dump();
     (void)nlohmann::json(r.table_schema + r.table_name).dump();
-    (void)normalized_definition(r.table_schema, r.table_name, r.where.value_or(""), r.params, r.columns,
-                                r.replica, r.log);
+    (void)normalized_definition(r.table_schema, r.table_name, r.where.value_or(""), r.params, r.columns, r.replica,
+                                r.log);
     FUZZ_ASSERT(!r.offset.is_now() || !r.live);
     if (r.offset.kind == RequestOffset::At) {
         FUZZ_ASSERT(r.offset.offset.tx <= kMaxLogOffsetPart && r.offset.offset.op <= kMaxLogOffsetPart);

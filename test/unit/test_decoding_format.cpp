@@ -170,17 +170,59 @@ TEST_CASE("decoding: TRUNCATE and MESSAGE", "[decoding]") {
 
 TEST_CASE("decoding: malformed records are rejected", "[decoding]") {
     for (std::string bad : {
-             "", "X", "B ", "B x=", "B x=abc", "B x=4294967296", "B lsn=18446744073709551616", "B x", "B  x=1",
-             "Bx=1", "C t=1.5",
-             "R", "R 1", "R 1 1:s 1:t d", "R 1 1:s 1:t d 1", "R 1 1:s 1:t d 1 1:x 23 -1 4:int4 b 0 x 0 0",
-             "R 1 1:s 1:t d 0 extra", "R 1 2:s 1:t d 0", "R 1 1:s 1:t dd 0", "R 1 1:s 1:t d 1 1:x 23 a 4:int4 b 0 t 0 0",
-             "I", "I x", "I 1", "I 1 N", "I 1 N 2 1:a", "I 1 N 1 2:a", "I 1 N 1 1:ab", "I 1 N 1 a", "I 1 N 1 nn",
-             "I 1 N 1 -", "I 1 N 1 1:a ", "I 1 K 1 1:a N 1 1:a", "I 1 N 1 1:a N 1 1:a", "I 1 Z 1 1:a",
-             "I 1 N 1 99999999999999999999:a", "I 1 N 1 :a",
-             "U 1", "U 1 K 1 1:a", "U 1 N 1 1:a K 1 1:a", "U 1 O 1 - N 1 1:a",
-             "D 1 N 1 1:a", "D 1 K 1 1:a K 1 1:a",
-             "T", "T 0", "T 2 1", "T cascade=x 1 1", "T 1 1 x",
-             "M", "M 1:p 1:c", "M trans=t 1:p", "M trans=t 1:p x2:00", "M trans=t 1:p x1:zz", "M trans=maybe 1:p 0:",
+             "",
+             "X",
+             "B ",
+             "B x=",
+             "B x=abc",
+             "B x=4294967296",
+             "B lsn=18446744073709551616",
+             "B x",
+             "B  x=1",
+             "Bx=1",
+             "C t=1.5",
+             "R",
+             "R 1",
+             "R 1 1:s 1:t d",
+             "R 1 1:s 1:t d 1",
+             "R 1 1:s 1:t d 1 1:x 23 -1 4:int4 b 0 x 0 0",
+             "R 1 1:s 1:t d 0 extra",
+             "R 1 2:s 1:t d 0",
+             "R 1 1:s 1:t dd 0",
+             "R 1 1:s 1:t d 1 1:x 23 a 4:int4 b 0 t 0 0",
+             "I",
+             "I x",
+             "I 1",
+             "I 1 N",
+             "I 1 N 2 1:a",
+             "I 1 N 1 2:a",
+             "I 1 N 1 1:ab",
+             "I 1 N 1 a",
+             "I 1 N 1 nn",
+             "I 1 N 1 -",
+             "I 1 N 1 1:a ",
+             "I 1 K 1 1:a N 1 1:a",
+             "I 1 N 1 1:a N 1 1:a",
+             "I 1 Z 1 1:a",
+             "I 1 N 1 99999999999999999999:a",
+             "I 1 N 1 :a",
+             "U 1",
+             "U 1 K 1 1:a",
+             "U 1 N 1 1:a K 1 1:a",
+             "U 1 O 1 - N 1 1:a",
+             "D 1 N 1 1:a",
+             "D 1 K 1 1:a K 1 1:a",
+             "T",
+             "T 0",
+             "T 2 1",
+             "T cascade=x 1 1",
+             "T 1 1 x",
+             "M",
+             "M 1:p 1:c",
+             "M trans=t 1:p",
+             "M trans=t 1:p x2:00",
+             "M trans=t 1:p x1:zz",
+             "M trans=maybe 1:p 0:",
          }) {
         INFO("record: " << bad);
         CHECK_THROWS_AS(parse_record(bad), ParseError);
@@ -206,10 +248,10 @@ TEST_CASE("decoding: Decoder tracks relations and framing", "[decoding]") {
     d.feed("M trans=t lsn=110 13:electric_sync 2:{}");
     d.feed("T cascade=f restart=f 1 16384");
     CHECK(d.change_index() == 2);
-    CHECK_THROWS_AS(d.feed("I 16384 N 3 1:1 1:b 1:c"), ParseError);   // wrong value count
-    CHECK_THROWS_AS(d.feed("I 99 N 1 1:1"), ParseError);              // relation never described
+    CHECK_THROWS_AS(d.feed("I 16384 N 3 1:1 1:b 1:c"), ParseError);  // wrong value count
+    CHECK_THROWS_AS(d.feed("I 99 N 1 1:1"), ParseError);  // relation never described
     CHECK_THROWS_AS(d.feed("T 1 99"), ParseError);
-    CHECK_THROWS_AS(d.feed("B x=10"), ParseError);                    // nested BEGIN
+    CHECK_THROWS_AS(d.feed("B x=10"), ParseError);  // nested BEGIN
     CHECK(d.feed("C x=9 lsn=100 end=120 t=5").kind == RecordKind::Commit);
     CHECK_FALSE(d.in_transaction());
     CHECK(d.transaction().xid == 9u);
@@ -240,7 +282,8 @@ TEST_CASE("decoding: counts and lengths larger than the record are ParseErrors (
     CHECK_THROWS_AS(parse_record("T cascade=t 3 1 2"), ParseError);
     CHECK(parse_record("T 2 1 2").truncate.relids.size() == 2);
     // Column and value counts are checked against the record before the vectors are sized.
-    CHECK_THROWS_WITH(parse_record("R 16384 6:public 5:users d 1664 2:id"), Catch::Contains("column count exceeds the record"));
+    CHECK_THROWS_WITH(parse_record("R 16384 6:public 5:users d 1664 2:id"),
+                      Catch::Contains("column count exceeds the record"));
     CHECK_THROWS_WITH(parse_record("I 16384 N 1664 1:1"), Catch::Contains("value count exceeds the record"));
     CHECK(parse_record("I 16384 N 2 n n").change.new_values.size() == 2);
     // A binary message length whose double wraps around (2^63+1 -> 2): std::length_error before.

@@ -7,7 +7,7 @@ using namespace es::electric;
 
 TEST_CASE("electric: live cursor (§4.4)", "[electric][http][cursor]") {
     const int64_t e = kCursorEpoch;
-    CHECK(e == 1728432000);   // 2024-10-09T00:00:00Z
+    CHECK(e == 1728432000);  // 2024-10-09T00:00:00Z
     CHECK(next_cursor(e + 100, 20, "", 0) == 100);
     CHECK(next_cursor(e + 101, 20, "", 0) == 120);
     CHECK(next_cursor(e + 119, 20, "", 0) == 120);
@@ -15,13 +15,13 @@ TEST_CASE("electric: live cursor (§4.4)", "[electric][http][cursor]") {
     CHECK(next_cursor(e - 5, 20, "", 0) == 0);
     CHECK(next_cursor(e - 25, 20, "", 0) == -20);
     CHECK(next_cursor(e + 101, 0, "", 0) == 0);
-    CHECK(next_cursor(e + 101, 20, "100", 7) == 120);        // older cursor: plain next
+    CHECK(next_cursor(e + 101, 20, "100", 7) == 120);  // older cursor: plain next
     CHECK(next_cursor(e + 101, 20, "abc", 7) == 120);
-    CHECK(next_cursor(e + 101, 20, "120", 0) == 121);        // echoed cursor: strictly increases
+    CHECK(next_cursor(e + 101, 20, "120", 0) == 121);  // echoed cursor: strictly increases
     CHECK(next_cursor(e + 101, 20, "120", 3599) == 3720);
-    CHECK(next_cursor(e + 101, 20, "120", 3600) == 121);     // random reduced mod 3600
+    CHECK(next_cursor(e + 101, 20, "120", 3600) == 121);  // random reduced mod 3600
     CHECK(next_cursor(e + 101, 20, "5000", 10) == 5011);
-    CHECK(next_cursor(e + 101, 20, "99999999999999999999", 10) == 120);   // overflow: not an integer
+    CHECK(next_cursor(e + 101, 20, "99999999999999999999", 10) == 120);  // overflow: not an integer
     for (uint64_t r = 0; r < 5000; r += 37) {
         int64_t c = next_cursor(e + 1000, 20, "1000", r);
         CHECK(c > 1000);
@@ -44,7 +44,7 @@ TEST_CASE("electric: etag and If-None-Match (§5, §5.2)", "[electric][http][eta
 }
 
 TEST_CASE("electric: cache-control selection (§5.1)", "[electric][http][cache]") {
-    CacheConfig cfg;   // 60 / 300 / 60
+    CacheConfig cfg;  // 60 / 300 / 60
     auto cc = [&](CacheInput in) { return select_cache_control(in, cfg).cache_control; };
     CacheInput in;
 
@@ -52,7 +52,7 @@ TEST_CASE("electric: cache-control selection (§5.1)", "[electric][http][cache]"
     in.method = "POST";
     CHECK(cc(in) == "no-cache");
     in.status = 409;
-    CHECK(cc(in) == "no-cache");   // rule 1 wins over 409
+    CHECK(cc(in) == "no-cache");  // rule 1 wins over 409
     in = {};
     in.method = "DELETE";
     CHECK(cc(in) == "no-cache");
@@ -109,7 +109,8 @@ TEST_CASE("electric: CORS headers", "[electric][http][cors]") {
     CHECK(h[1].second ==
           "electric-cursor,electric-handle,electric-has-data,electric-offset,electric-schema,electric-up-to-date,"
           "electric-internal-known-error,retry-after");
-    CHECK(h[2] == std::make_pair(std::string("access-control-allow-methods"), std::string("GET, POST, HEAD, DELETE, OPTIONS")));
+    CHECK(h[2] ==
+          std::make_pair(std::string("access-control-allow-methods"), std::string("GET, POST, HEAD, DELETE, OPTIONS")));
     std::string origin = "https://app.example";
     CHECK(cors_headers(&origin)[0].second == "https://app.example");
 
@@ -132,7 +133,8 @@ TEST_CASE("electric: error bodies (§6)", "[electric][http][errors]") {
     CHECK(invalid_request_body("table", table_not_found_message("s", "t")) ==
           "{\"message\":\"Invalid request\",\"errors\":{\"table\":[\"Table \\\"s\\\".\\\"t\\\" does not exist. If the "
           "table name contains capitals or special characters you must quote it.\"]}}");
-    CHECK(shape_definition_mismatch_body().rfind("{\"message\":\"The specified shape definition and handle do not match.", 0) == 0);
+    CHECK(shape_definition_mismatch_body().rfind(
+              "{\"message\":\"The specified shape definition and handle do not match.", 0) == 0);
 }
 
 TEST_CASE("electric: secrets compare", "[electric][http]") {
@@ -154,7 +156,8 @@ TEST_CASE("electric: shape handles and hashing (§3)", "[electric][http][handle]
     CHECK(d1 == normalized_definition("public", "t", "x = $1", {{1, "a"}}, {"id"}, Replica::Default, LogMode::Full));
     CHECK(d1 != normalized_definition("public", "t", "x = $1", {{1, "b"}}, {"id"}, Replica::Default, LogMode::Full));
     CHECK(d1 != normalized_definition("public", "t", "x = $1", {{1, "a"}}, {"id"}, Replica::Full, LogMode::Full));
-    CHECK(d1 != normalized_definition("public", "t", "x = $1", {{1, "a"}}, {"id"}, Replica::Default, LogMode::ChangesOnly));
+    CHECK(d1 !=
+          normalized_definition("public", "t", "x = $1", {{1, "a"}}, {"id"}, Replica::Default, LogMode::ChangesOnly));
     // no ambiguity between field boundaries
     CHECK(normalized_definition("a", "b|t:1:c", "", {}, {}, Replica::Default, LogMode::Full) !=
           normalized_definition("a", "b", "", {}, {"c"}, Replica::Default, LogMode::Full));

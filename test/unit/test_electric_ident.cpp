@@ -65,7 +65,8 @@ TEST_CASE("electric: parse_table", "[electric][ident]") {
     CHECK(*parse_table("foo.", q) == "Invalid zero-length delimited identifier");
     CHECK(*parse_table("a.b.c", q) == "Invalid table name, too many parts: a.b.c");
     CHECK(*parse_table("foo bar", q) == "Invalid unquoted identifier contains special characters: foo bar");
-    CHECK(*parse_table("\"unterminated", q) == "Invalid unquoted identifier contains special characters: \"unterminated");
+    CHECK(*parse_table("\"unterminated", q) ==
+          "Invalid unquoted identifier contains special characters: \"unterminated");
 }
 
 TEST_CASE("electric: parse_columns (Electric's doctests)", "[electric][ident]") {

@@ -26,7 +26,7 @@ TEST_CASE("electric: append_json_string escapes", "[electric][json]") {
     CHECK(js("{\"a\": 1}") == "\"{\\\"a\\\": 1}\"");
     CHECK(js("\n\r\t\b\f") == "\"\\n\\r\\t\\b\\f\"");
     CHECK(js(std::string("\x01\x1f\x00z", 4)) == "\"\\u0001\\u001f\\u0000z\"");
-    CHECK(js("\x7f/") == "\"\x7f/\"");   // DEL and '/' need no escape
+    CHECK(js("\x7f/") == "\"\x7f/\"");  // DEL and '/' need no escape
     CHECK(js("\\x") == "\"\\\\x\"");
     std::string out = "prefix:";
     append_json_string(out, "v");
@@ -35,13 +35,14 @@ TEST_CASE("electric: append_json_string escapes", "[electric][json]") {
 
 TEST_CASE("electric: append_json_string passes valid UTF-8 and replaces invalid bytes", "[electric][json]") {
     CHECK(js("h\xC3\xA9llo \xE2\x9C\x93 \xF0\x9F\x98\x80") == "\"h\xC3\xA9llo \xE2\x9C\x93 \xF0\x9F\x98\x80\"");
-    CHECK(js("\xEF\xBF\xBF") == "\"\xEF\xBF\xBF\"");         // U+FFFF
-    CHECK(js("\xF4\x8F\xBF\xBF") == "\"\xF4\x8F\xBF\xBF\"");   // U+10FFFF
-    CHECK(js("a\xFF" "b") == "\"a\\ufffdb\"");
-    CHECK(js("\xE2\x82") == "\"\\ufffd\\ufffd\"");                 // truncated
-    CHECK(js("\xC0\xAF") == "\"\\ufffd\\ufffd\"");                 // overlong '/'
-    CHECK(js("\xED\xA0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");      // surrogate
-    CHECK(js("\xF4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");   // > U+10FFFF
+    CHECK(js("\xEF\xBF\xBF") == "\"\xEF\xBF\xBF\"");  // U+FFFF
+    CHECK(js("\xF4\x8F\xBF\xBF") == "\"\xF4\x8F\xBF\xBF\"");  // U+10FFFF
+    CHECK(js("a\xFF"
+             "b") == "\"a\\ufffdb\"");
+    CHECK(js("\xE2\x82") == "\"\\ufffd\\ufffd\"");  // truncated
+    CHECK(js("\xC0\xAF") == "\"\\ufffd\\ufffd\"");  // overlong '/'
+    CHECK(js("\xED\xA0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");  // surrogate
+    CHECK(js("\xF4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
     CHECK(js("\x80\"") == "\"\\ufffd\\\"\"");
 }
 
@@ -119,12 +120,14 @@ TEST_CASE("electric: snapshot rows, updates with old_value, deletes", "[electric
     snap.table = "t";
     snap.key = "\"public\".\"t\"/\"2\"";
     snap.value = &row;
-    CHECK(change_message(snap) ==
-          R"({"key":"\"public\".\"t\"/\"2\"","value":{"id":"2","t":"x\ny"},"headers":{"operation":"insert","relation":["public","t"]}})");
+    CHECK(
+        change_message(snap) ==
+        R"({"key":"\"public\".\"t\"/\"2\"","value":{"id":"2","t":"x\ny"},"headers":{"operation":"insert","relation":["public","t"]}})");
 
     snap.snapshot_mark = 42;
-    CHECK(change_message(snap) ==
-          R"({"key":"\"public\".\"t\"/\"2\"","value":{"id":"2","t":"x\ny"},"headers":{"operation":"insert","relation":["public","t"],"snapshot_mark":42}})");
+    CHECK(
+        change_message(snap) ==
+        R"({"key":"\"public\".\"t\"/\"2\"","value":{"id":"2","t":"x\ny"},"headers":{"operation":"insert","relation":["public","t"],"snapshot_mark":42}})");
 
     ColumnValues newv = {{"id", "2"}, {"t", "new"}};
     ColumnValues oldv = {{"t", "old"}};
@@ -154,8 +157,9 @@ TEST_CASE("electric: snapshot rows, updates with old_value, deletes", "[electric
     del.key_change_to = std::string_view("new");
     std::string out = "[";
     append_change_message(out, del);
-    CHECK(out ==
-          R"([{"key":"old","value":{"id":"2"},"headers":{"operation":"delete","relation":["s","t"],"key_change_to":"new"}})");
+    CHECK(
+        out ==
+        R"([{"key":"old","value":{"id":"2"},"headers":{"operation":"delete","relation":["s","t"],"key_change_to":"new"}})");
     ChangeMessage empty;
     empty.schema = "s";
     empty.table = "t";
@@ -190,8 +194,9 @@ TEST_CASE("electric: control messages and arrays (§7.5, §6.4)", "[electric][js
 }
 
 TEST_CASE("electric: subset response body (§9)", "[electric][json]") {
-    CHECK(subset_response_body(10, 12, {11}, 3, 99887766, {"{\"x\":1}"}) ==
-          R"({"metadata":{"xmin":"10","xmax":"12","xip_list":["11"],"snapshot_mark":3,"database_lsn":"99887766"},"data":[{"x":1}]})");
+    CHECK(
+        subset_response_body(10, 12, {11}, 3, 99887766, {"{\"x\":1}"}) ==
+        R"({"metadata":{"xmin":"10","xmax":"12","xip_list":["11"],"snapshot_mark":3,"database_lsn":"99887766"},"data":[{"x":1}]})");
     CHECK(subset_response_body(1, 1, {}, 0, 0, {}) ==
           R"({"metadata":{"xmin":"1","xmax":"1","xip_list":[],"snapshot_mark":0,"database_lsn":"0"},"data":[]})");
 }
@@ -206,7 +211,8 @@ TEST_CASE("electric: electric-schema header (§12)", "[electric][json][schema]")
     tags.name = "tags";
     tags.type = "text";
     tags.dims = 1;
-    CHECK(schema_header({id, tags}) == R"({"id":{"type":"int4","pk_index":0,"not_null":true},"tags":{"type":"text","dims":1}})");
+    CHECK(schema_header({id, tags}) ==
+          R"({"id":{"type":"int4","pk_index":0,"not_null":true},"tags":{"type":"text","dims":1}})");
     CHECK(schema_header({}) == "{}");
 
     SchemaColumn all;
@@ -234,15 +240,16 @@ TEST_CASE("electric: typmod decoding", "[electric][json][schema]") {
         apply_typmod(c, typmod);
         return schema_header({c});
     };
-    CHECK(col("varchar", 259) == R"({"c":{"type":"varchar","max_length":255}})");          // varchar(255)
-    CHECK(col("bpchar", 9) == R"({"c":{"type":"bpchar","length":5}})");                     // char(5)
+    CHECK(col("varchar", 259) == R"({"c":{"type":"varchar","max_length":255}})");  // varchar(255)
+    CHECK(col("bpchar", 9) == R"({"c":{"type":"bpchar","length":5}})");  // char(5)
     CHECK(col("bit", 8) == R"({"c":{"type":"bit","length":8}})");
     CHECK(col("varbit", 16) == R"({"c":{"type":"varbit","length":16}})");
     CHECK(col("timestamptz", 3) == R"({"c":{"type":"timestamptz","precision":3}})");
     CHECK(col("time", 0) == R"({"c":{"type":"time","precision":0}})");
     CHECK(col("numeric", ((10 << 16) | 2) + 4) == R"({"c":{"type":"numeric","precision":10,"scale":2}})");
     CHECK(col("numeric", ((5 << 16) | (-2 & 0x7ff)) + 4) == R"({"c":{"type":"numeric","precision":5,"scale":-2}})");
-    CHECK(col("interval", (((1 << 2) | (1 << 1)) << 16) | 0xFFFF) == R"({"c":{"type":"interval","fields":"YEAR TO MONTH"}})");
+    CHECK(col("interval", (((1 << 2) | (1 << 1)) << 16) | 0xFFFF) ==
+          R"({"c":{"type":"interval","fields":"YEAR TO MONTH"}})");
     CHECK(col("interval", (0x7FFF << 16) | 3) == R"({"c":{"type":"interval","precision":3}})");
     CHECK(col("interval", (((1 << 3) | (1 << 10) | (1 << 11) | (1 << 12)) << 16) | 2) ==
           R"({"c":{"type":"interval","precision":2,"fields":"DAY TO SECOND"}})");

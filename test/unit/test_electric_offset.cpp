@@ -26,12 +26,12 @@ TEST_CASE("electric: offsets parse and format round trip", "[electric][offset]")
 }
 
 TEST_CASE("electric: invalid offsets are rejected", "[electric][offset]") {
-    for (std::string s : {"", "now", "1", "1_", "_1", "a_1", "1_a", "-2", "-1_0", "1_-1", "+1_0", "1_+0", "1_2_3",
-                          "0_INF", "inf_0", " 1_0", "1_0 ", "18446744073709551616_0", "0_18446744073709551616",
-                          "99999999999999999999_0",
-                          // parts above INT64_MAX (bigint LSNs / op positions; chunk n+1 would wrap)
-                          "0_18446744073709551615", "18446744073709551615_0", "18446744073709551615_inf",
-                          "9223372036854775808_0", "0_9223372036854775808", "00000000000000000001_0"}) {
+    for (std::string s :
+         {"", "now", "1", "1_", "_1", "a_1", "1_a", "-2", "-1_0", "1_-1", "+1_0", "1_+0", "1_2_3", "0_INF", "inf_0",
+          " 1_0", "1_0 ", "18446744073709551616_0", "0_18446744073709551616", "99999999999999999999_0",
+          // parts above INT64_MAX (bigint LSNs / op positions; chunk n+1 would wrap)
+          "0_18446744073709551615", "18446744073709551615_0", "18446744073709551615_inf", "9223372036854775808_0",
+          "0_9223372036854775808", "00000000000000000001_0"}) {
         INFO(s);
         CHECK_FALSE(parse_log_offset(s));
     }
@@ -58,7 +58,7 @@ TEST_CASE("electric: offset ordering", "[electric][offset]") {
     CHECK(ba < LogOffset::at(0, 0));
     CHECK(ba == LogOffset::make_before_all());
     CHECK(LogOffset::at(0, 0) < LogOffset::at(0, 1));
-    CHECK(LogOffset::at(0, 1000000) < LogOffset::snapshot_end());   // inf > any number
+    CHECK(LogOffset::at(0, 1000000) < LogOffset::snapshot_end());  // inf > any number
     CHECK(LogOffset::snapshot_end() < LogOffset::at(1, 0));
     CHECK(LogOffset::at(5, 9) < LogOffset::at(6, 0));
     CHECK(LogOffset::at(5, 9) >= LogOffset::at(5, 9));

@@ -32,7 +32,7 @@ TEST_CASE("electric: parse_query decodes and keeps repeated keys in order", "[el
     CHECK(q[5] == std::make_pair(std::string(""), std::string("v")));
     CHECK(q[6] == std::make_pair(std::string("x"), std::string("a b c")));
     REQUIRE(find_param(q, "a"));
-    CHECK(*find_param(q, "a") == "2");   // last wins (Plug)
+    CHECK(*find_param(q, "a") == "2");  // last wins (Plug)
     CHECK(find_param(q, "missing") == nullptr);
 }
 
@@ -40,7 +40,7 @@ TEST_CASE("electric: percent_decode", "[electric][query]") {
     CHECK(percent_decode("params%5B1%5d") == "params[1]");
     CHECK(percent_decode("%22id%22%2C%22Mixed+Case%22") == "\"id\",\"Mixed Case\"");
     CHECK(percent_decode("a+b", false) == "a+b");
-    CHECK(percent_decode("%zz%4") == "%zz%4");   // malformed escapes kept literally
+    CHECK(percent_decode("%zz%4") == "%zz%4");  // malformed escapes kept literally
     CHECK(percent_decode("%") == "%");
     CHECK(percent_decode("%41%") == "A%");
     CHECK(percent_decode("%00x") == std::string("\0x", 2));
@@ -89,7 +89,8 @@ TEST_CASE("electric: a live request as the TS client sends it", "[electric][quer
 }
 
 TEST_CASE("electric: offset validation", "[electric][query]") {
-    CHECK(errors_for("table=t&offset=abc") == "{\"message\":\"Invalid request\",\"errors\":{\"offset\":[\"has invalid format\"]}}");
+    CHECK(errors_for("table=t&offset=abc") ==
+          "{\"message\":\"Invalid request\",\"errors\":{\"offset\":[\"has invalid format\"]}}");
     CHECK(errors_for("table=t&offset=1_") == one_error("offset", "has invalid format"));
     CHECK(errors_for("table=t") == one_error("offset", "can't be blank"));
     CHECK(errors_for("table=t&offset=") == one_error("offset", "can't be blank"));
@@ -105,7 +106,7 @@ TEST_CASE("electric: handle rules", "[electric][query]") {
     CHECK(errors_for("table=t&offset=0_0&handle=") == one_error("handle", "can't be blank when offset != -1"));
     ShapeRequest r;
     REQUIRE(errors_for("table=t&offset=-1&handle=old-1", &r) == "");
-    CHECK_FALSE(r.handle);   // dropped for -1
+    CHECK_FALSE(r.handle);  // dropped for -1
     REQUIRE(errors_for("table=t&offset=now&handle=old-1", &r) == "");
     CHECK_FALSE(r.handle);
     REQUIRE(errors_for("table=t&offset=5_0&handle=h-1", &r) == "");
@@ -145,8 +146,10 @@ TEST_CASE("electric: params[N]", "[electric][query]") {
           one_error("params", "Parameters must be numbered sequentially, starting from 1"));
     CHECK(errors_for("table=t&offset=-1&params%5B0%5D=a") ==
           one_error("params", "Parameters must be numbered sequentially, starting from 1"));
-    CHECK(errors_for("table=t&offset=-1&params%5Bx%5D=a") == one_error("params", "Parameter keys must be positive integers"));
-    CHECK(errors_for("table=t&offset=-1&params%5B-1%5D=a") == one_error("params", "Parameter keys must be positive integers"));
+    CHECK(errors_for("table=t&offset=-1&params%5Bx%5D=a") ==
+          one_error("params", "Parameter keys must be positive integers"));
+    CHECK(errors_for("table=t&offset=-1&params%5B-1%5D=a") ==
+          one_error("params", "Parameter keys must be positive integers"));
     CHECK(errors_for("table=t&offset=-1&params=%7B%221%22%3A%22a%22%7D") == one_error("params", "is invalid"));
     CHECK(errors_for("table=t&offset=-1&params[]=a") == one_error("params", "is invalid"));
     ShapeRequest r;
@@ -202,7 +205,8 @@ TEST_CASE("electric: subset params", "[electric][query][subset]") {
     CHECK(errors_for("table=t&offset=-1&subset__limit=0&subset__order_by=id") ==
           "{\"message\":\"Invalid request\",\"errors\":{\"subset\":{\"limit\":[\"must be greater than 0\"]}}}");
     CHECK(errors_for("table=t&offset=-1&subset__offset=-1&subset__order_by=id") ==
-          "{\"message\":\"Invalid request\",\"errors\":{\"subset\":{\"offset\":[\"must be greater than or equal to 0\"]}}}");
+          "{\"message\":\"Invalid request\",\"errors\":{\"subset\":{\"offset\":[\"must be greater than or equal to "
+          "0\"]}}}");
     CHECK(errors_for("table=t&offset=-1&subset__limit=ten") ==
           "{\"message\":\"Invalid request\",\"errors\":{\"subset\":{\"limit\":[\"is invalid\"]}}}");
     CHECK(errors_for("table=t&offset=-1&subset__params=%5B1%5D") ==
@@ -261,12 +265,15 @@ TEST_CASE("electric: ValidationErrors body keeps fields sorted and messages orde
           "greater than 0\"]},\"where\":[\"At location 17: syntax error at or near \\\"x\\\"\"]}}");
 }
 
-TEST_CASE("electric: invalid UTF-8 or NUL in text parameters is a 400 naming the parameter", "[electric][query][utf8]") {
+TEST_CASE("electric: invalid UTF-8 or NUL in text parameters is a 400 naming the parameter",
+          "[electric][query][utf8]") {
     auto errors_for = [](QueryParams q) {
         ShapeRequest r;
         return parse_shape_request(q, r).to_body();
     };
-    const std::string bad = "a\xff" "b";
+    const std::string bad =
+        "a\xff"
+        "b";
     CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"columns", "id," + bad}}) ==
           R"({"message":"Invalid request","errors":{"columns":["must be valid UTF-8"]}})");
     CHECK(errors_for({{"table", "t"}, {"offset", "-1"}, {"params[1]", bad}}) ==
@@ -299,8 +306,11 @@ TEST_CASE("electric: invalid UTF-8 or NUL in text parameters is a 400 naming the
     CHECK(errs.fields.count("columns"));
     // Valid multi-byte text still passes.
     ShapeRequest ok;
-    CHECK(parse_shape_request({{"table", "t"}, {"offset", "-1"}, {"columns", "\"caf\xc3\xa9\",\"\xf0\x9f\x98\x80\""},
-                               {"where", "x = '\xe2\x82\xac'"}, {"params[1]", "\xc3\xa9"}},
+    CHECK(parse_shape_request({{"table", "t"},
+                               {"offset", "-1"},
+                               {"columns", "\"caf\xc3\xa9\",\"\xf0\x9f\x98\x80\""},
+                               {"where", "x = '\xe2\x82\xac'"},
+                               {"params[1]", "\xc3\xa9"}},
                               ok)
               .empty());
     CHECK(ok.columns.size() == 2);

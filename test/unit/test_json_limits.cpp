@@ -42,11 +42,12 @@ std::string api_code(const std::function<void()> &f) {
 }  // namespace
 
 TEST_CASE("json_limits: parse_bounded accepts up to the depth limit", "[json_limits]") {
-    auto r = json_limits::parse_bounded(R"({"a":[1,2,{"b":null}],"c":"x","a2":true,"n":-1.5e3,"u":18446744073709551615})");
+    auto r =
+        json_limits::parse_bounded(R"({"a":[1,2,{"b":null}],"c":"x","a2":true,"n":-1.5e3,"u":18446744073709551615})");
     REQUIRE(r.ok());
     CHECK(r.value["a"][2].contains("b"));
     CHECK(r.value["u"].is_number_unsigned());
-    CHECK(json_limits::parse_bounded(R"({"k":1,"k":2})").value["k"] == 2);   // last wins, as nlohmann
+    CHECK(json_limits::parse_bounded(R"({"k":1,"k":2})").value["k"] == 2);  // last wins, as nlohmann
     CHECK(json_limits::parse_bounded("7").value == 7);
     CHECK(json_limits::parse_bounded("[]").value.is_array());
 
@@ -108,7 +109,8 @@ TEST_CASE("params JSON form nested deeply is a validation error", "[json_limits]
     REQUIRE(e);
     CHECK(e->find("nested") != std::string::npos);
     // Via the query string: a 400 under subset.params.
-    electric::QueryParams q = {{"table", "t"}, {"offset", "-1"}, {"subset__params", "{\"1\":" + nested_arrays(100000) + "}"}};
+    electric::QueryParams q = {
+        {"table", "t"}, {"offset", "-1"}, {"subset__params", "{\"1\":" + nested_arrays(100000) + "}"}};
     electric::ShapeRequest r;
     auto errs = electric::parse_shape_request(q, r);
     CHECK(errs.subset.count("params"));
@@ -122,17 +124,19 @@ TEST_CASE("JWT with a deeply nested header or payload is rejected", "[json_limit
     auto c = jwt::verify_hs256(deep, secret, 1000);
     CHECK_FALSE(c.ok);
     CHECK(c.error == "malformed token claims");
-    CHECK(jwt::verify_hs256(jwt::sign_hs256("{\"sub\":\"u\",\"x\":" + nested_arrays(60) + "}", secret), secret, 1000).ok);
+    CHECK(
+        jwt::verify_hs256(jwt::sign_hs256("{\"sub\":\"u\",\"x\":" + nested_arrays(60) + "}", secret), secret, 1000).ok);
     // Header too deep (signed correctly over the text).
     std::string signing = jwt::base64url_encode("{\"alg\":\"HS256\",\"x\":" + nested_arrays(3000) + "}") + "." +
-                          jwt::base64url_encode(R"({"sub":"u"})");
+        jwt::base64url_encode(R"({"sub":"u"})");
     std::string tok = signing + "." + jwt::base64url_encode(oversync::hmac_sha256(secret, signing));
     CHECK_FALSE(jwt::verify_hs256(tok, secret, 1000).ok);
 }
 
 TEST_CASE("oversync bodies nested 100,000 levels are 400s, not crashes", "[json_limits][oversync]") {
-    std::string deep_payload = R"({"start_row_ordinal":0,"rows":[{"table":"t","op":"INSERT","key":{"id":"k"},"payload":{"c":)" +
-                               nested_arrays(100000) + "}}]}";
+    std::string deep_payload =
+        R"({"start_row_ordinal":0,"rows":[{"table":"t","op":"INSERT","key":{"id":"k"},"payload":{"c":)" +
+        nested_arrays(100000) + "}}]}";
     CHECK(api_code([&] { oversync::parse_push_chunk(deep_payload, 10); }) == "400 invalid_request");
     std::string deep_key = R"({"rows":[{"table":"t","op":"DELETE","key":{"id":)" + nested_objects(100000) + "}}]}";
     CHECK(api_code([&] { oversync::parse_push_chunk(deep_key, 10); }) == "400 invalid_request");
@@ -141,8 +145,8 @@ TEST_CASE("oversync bodies nested 100,000 levels are 400s, not crashes", "[json_
     CHECK(api_code([&] { oversync::parse_snapshot_create(nested_arrays(100000), "src"); }) ==
           "400 snapshot_session_invalid");
     // Within the limit the payload is accepted (and dumped/copied safely).
-    std::string ok_payload = R"({"rows":[{"table":"t","op":"INSERT","key":{"id":"k"},"payload":{"c":)" +
-                             nested_arrays(50) + "}}]}";
+    std::string ok_payload =
+        R"({"rows":[{"table":"t","op":"INSERT","key":{"id":"k"},"payload":{"c":)" + nested_arrays(50) + "}}]}";
     auto r = oversync::parse_push_chunk(ok_payload, 10);
     CHECK(r.rows[0]["payload"]["c"].dump() == nested_arrays(50));
 }

@@ -40,12 +40,12 @@ TEST_CASE("order_by: columns, directions, nulls", "[order_by]") {
     CHECK(render("a nulls last") == "\"a\" NULLS LAST");
     CHECK(render("a,b") == "\"a\", \"b\"");
     CHECK(render("a\t,\nb\r\fdesc\v") == "\"a\", \"b\" DESC");
-    CHECK(render("\"a\"desc") == "\"a\" DESC");                  // as Postgres' lexer splits it
-    CHECK(render("\"A,B\"") == "\"A,B\"");                       // comma inside quotes
-    CHECK(render("\"x\"\"y\"") == "\"x\"\"y\"");                 // re-quoted on output
+    CHECK(render("\"a\"desc") == "\"a\" DESC");  // as Postgres' lexer splits it
+    CHECK(render("\"A,B\"") == "\"A,B\"");  // comma inside quotes
+    CHECK(render("\"x\"\"y\"") == "\"x\"\"y\"");  // re-quoted on output
     CHECK(render("\"; DROP TABLE t; --\"") == "\"; DROP TABLE t; --\"");
     CHECK(render("_a$1") == "\"_a$1\"");
-    CHECK(render("caf\xc3\xa9") == "\"caf\xc3\xa9\"");           // non-ASCII kept, not folded
+    CHECK(render("caf\xc3\xa9") == "\"caf\xc3\xa9\"");  // non-ASCII kept, not folded
     CHECK(render("\"ASC\" DESC") == "\"ASC\" DESC");
     // The first word of an item is the column, even if it reads like a keyword.
     CHECK(render("asc") == "\"asc\"");
@@ -54,11 +54,44 @@ TEST_CASE("order_by: columns, directions, nulls", "[order_by]") {
 }
 
 TEST_CASE("order_by: rejected input", "[order_by]") {
-    for (std::string bad : std::vector<std::string>{"", " ", ",", "a,", ",a", "a,,b", "a b", "a asc desc", "a nulls", "a nulls middle",
-                            "a desc nulls", "a nulls first last", "1", "1a", "t.a", "a.b", "a -- c", "a/*c*/",
-                            "a;drop", "a collate \"C\"", "a using <", "lower(a)", "\"\"", "\"a", "a\"", "\"a\"\"",
-                            "a \"DESC\"", "a, \"\" desc", std::string("\"a\0b\"", 5), std::string("a\0", 2),
-                            "\xff", "\"\xc3\x28\"", "a\xed\xa0\x80", "(a)", "a desc,", "+a", "a+b", "a ASC NULLS FIRST x"}) {
+    for (std::string bad : std::vector<std::string>{"",
+                                                    " ",
+                                                    ",",
+                                                    "a,",
+                                                    ",a",
+                                                    "a,,b",
+                                                    "a b",
+                                                    "a asc desc",
+                                                    "a nulls",
+                                                    "a nulls middle",
+                                                    "a desc nulls",
+                                                    "a nulls first last",
+                                                    "1",
+                                                    "1a",
+                                                    "t.a",
+                                                    "a.b",
+                                                    "a -- c",
+                                                    "a/*c*/",
+                                                    "a;drop",
+                                                    "a collate \"C\"",
+                                                    "a using <",
+                                                    "lower(a)",
+                                                    "\"\"",
+                                                    "\"a",
+                                                    "a\"",
+                                                    "\"a\"\"",
+                                                    "a \"DESC\"",
+                                                    "a, \"\" desc",
+                                                    std::string("\"a\0b\"", 5),
+                                                    std::string("a\0", 2),
+                                                    "\xff",
+                                                    "\"\xc3\x28\"",
+                                                    "a\xed\xa0\x80",
+                                                    "(a)",
+                                                    "a desc,",
+                                                    "+a",
+                                                    "a+b",
+                                                    "a ASC NULLS FIRST x"}) {
         INFO(bad);
         auto r = parse_order_by(bad);
         CHECK_FALSE(r.ok());
@@ -79,7 +112,7 @@ TEST_CASE("order_by: bounds", "[order_by]") {
     CHECK(parse_order_by("\"" + std::string(63, 'Q') + "\"").ok());
     CHECK_FALSE(parse_order_by("\"" + std::string(64, 'Q') + "\"").ok());
     std::string esc;
-    for (int i = 0; i < 31; ++i) esc += "\"\"";   // 31 quotes + 32 'x' = 63 bytes unquoted
+    for (int i = 0; i < 31; ++i) esc += "\"\"";  // 31 quotes + 32 'x' = 63 bytes unquoted
     CHECK(parse_order_by("\"" + esc + std::string(32, 'x') + "\"").ok());
     CHECK_FALSE(parse_order_by("\"" + esc + std::string(33, 'x') + "\"").ok());
     CHECK(parse_order_by(std::string(63, 'a') + " desc nulls last").items[0].column == std::string(63, 'a'));

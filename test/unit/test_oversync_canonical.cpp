@@ -13,9 +13,10 @@ TEST_CASE("canonical JSON sorts keys bytewise and drops whitespace", "[oversync]
     CHECK(canonical_json(R"({"a":1,"a":2})") == R"({"a":2})");
     CHECK(canonical_json(R"({"z":"<a&b>","\u00e9":"x","A":null,"é2":[1,2.5,-0.0]})") ==
           R"({"A":null,"z":"\u003ca\u0026b\u003e","é":"x","é2":[1,2.5,-0]})");
-    CHECK(canonical_json(
-              R"({"payload":{"id":"550e8400-e29b-41d4-a716-446655440000","name":"Jane <Doe>","n":42,"f":3.14,"b":true,"z":null,"arr":[1,"two"]},"op":"INSERT"})") ==
-          R"({"op":"INSERT","payload":{"arr":[1,"two"],"b":true,"f":3.14,"id":"550e8400-e29b-41d4-a716-446655440000","n":42,"name":"Jane \u003cDoe\u003e","z":null}})");
+    CHECK(
+        canonical_json(
+            R"({"payload":{"id":"550e8400-e29b-41d4-a716-446655440000","name":"Jane <Doe>","n":42,"f":3.14,"b":true,"z":null,"arr":[1,"two"]},"op":"INSERT"})") ==
+        R"({"op":"INSERT","payload":{"arr":[1,"two"],"b":true,"f":3.14,"id":"550e8400-e29b-41d4-a716-446655440000","n":42,"name":"Jane \u003cDoe\u003e","z":null}})");
 }
 
 TEST_CASE("canonical JSON formats numbers as Go float64", "[oversync][canonical]") {
@@ -40,15 +41,20 @@ TEST_CASE("canonical JSON escapes strings like Go", "[oversync][canonical]") {
           "\"\\u2028\\u2029\\b\\f\\n\\r\\t\\u0001\\u001f\x7f/\\\\\\\"\"");
     CHECK(canonical_json(R"({"k":"\ud83d\ude00 \ud800 x"})") == "{\"k\":\"😀 \xEF\xBF\xBD x\"}");
     // Invalid UTF-8 in the input becomes U+FFFD when decoded.
-    CHECK(canonical_json("{\"s\":\"a\xff" "b\xc3\"}") == "{\"s\":\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"}");
+    CHECK(canonical_json("{\"s\":\"a\xff"
+                         "b\xc3\"}") ==
+          "{\"s\":\"a\xEF\xBF\xBD"
+          "b\xEF\xBF\xBD\"}");
     std::string q;
-    es::oversync::go_quote(q, "a\xff" "b");
+    es::oversync::go_quote(q,
+                           "a\xff"
+                           "b");
     CHECK(q == "\"a\\ufffdb\"");
 }
 
 TEST_CASE("canonical JSON rejects invalid input", "[oversync][canonical]") {
-    for (const char *bad : {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"a", "[1] x", "tru",
-                            "\"\x01\"", "{\"a\":1,}", "\"\\x\"", "1e"}) {
+    for (const char *bad : {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"a", "[1] x", "tru", "\"\x01\"",
+                            "{\"a\":1,}", "\"\\x\"", "1e"}) {
         INFO(bad);
         CHECK_THROWS_AS(canonical_json(bad), es::oversync::JsonSyntaxError);
     }
@@ -61,6 +67,5 @@ TEST_CASE("bundle_hash matches Go for a two-row bundle", "[oversync][hash]") {
         R"([{"key":{"id":"550e8400-e29b-41d4-a716-446655440000"},"op":"INSERT","payload":{"email":"a&b@x.io","id":"550e8400-e29b-41d4-a716-446655440000","n":1.5},"row_ordinal":0,"row_version":3,"schema":"business","table":"users"},{"key":{"id":"k2"},"op":"DELETE","payload":null,"row_ordinal":1,"row_version":3,"schema":"business","table":"notes"}])";
     std::string c = canonical_json(arr);
     CHECK(c.size() == 342);
-    CHECK(es::oversync::sha256_hex(c) ==
-          "f061b70affb6b4ad732d8faccbf75cb5617678ceaaf187402723768b60002657");
+    CHECK(es::oversync::sha256_hex(c) == "f061b70affb6b4ad732d8faccbf75cb5617678ceaaf187402723768b60002657");
 }

@@ -29,8 +29,7 @@ TEST_CASE("JWT HS256 round trip and rejections", "[jwt]") {
 
     // Tampered payload keeps the old signature.
     auto d1 = tok.find('.'), d2 = tok.rfind('.');
-    std::string forged = tok.substr(0, d1 + 1) + base64url_encode(R"({"sub":"admin","exp":2000})") +
-                         tok.substr(d2);
+    std::string forged = tok.substr(0, d1 + 1) + base64url_encode(R"({"sub":"admin","exp":2000})") + tok.substr(d2);
     CHECK(verify_hs256(forged, secret, 1000).error == "invalid token signature");
 
     // alg=none or another algorithm is refused even with a matching HMAC over the text.
@@ -65,9 +64,9 @@ TEST_CASE("base64url: only the canonical unpadded encoding is accepted", "[jwt]"
     CHECK(out == "a");
     CHECK(base64url_decode("YWI", out));
     CHECK(out == "ab");
-    CHECK(base64url_decode("-_8", out));                 // url alphabet
-    for (std::string bad : {"YQ==", "YQ=", "YWI=", "=", "YQ=x", "Y Q", "YQ\n", " YQ", "YQ ", "Yw+/", "+/8",
-                            "YR", "YWJ", "YQB", "Y\x00", "YQ\t", "Y"}) {
+    CHECK(base64url_decode("-_8", out));  // url alphabet
+    for (std::string bad : {"YQ==", "YQ=", "YWI=", "=", "YQ=x", "Y Q", "YQ\n", " YQ", "YQ ", "Yw+/", "+/8", "YR", "YWJ",
+                            "YQB", "Y\x00", "YQ\t", "Y"}) {
         INFO(bad);
         CHECK_FALSE(base64url_decode(bad, out));
     }
@@ -79,7 +78,7 @@ TEST_CASE("JWT: a segment in non-canonical base64url is rejected", "[jwt]") {
     REQUIRE(verify_hs256(tok, secret, 1000).ok);
     auto d1 = tok.find('.'), d2 = tok.rfind('.');
     std::string h = tok.substr(0, d1), p = tok.substr(d1 + 1, d2 - d1 - 1), s = tok.substr(d2 + 1);
-    REQUIRE(s.size() == 43);   // 32 bytes: 43 characters, 2 trailing bits
+    REQUIRE(s.size() == 43);  // 32 bytes: 43 characters, 2 trailing bits
 
     // Padding on the signature (the reported bypass of canonical form).
     CHECK(verify_hs256(h + "." + p + "." + s + "=", secret, 1000).error == "malformed token encoding");

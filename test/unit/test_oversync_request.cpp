@@ -36,23 +36,24 @@ TEST_CASE("push chunk parsing normalizes and validates rows", "[oversync][reques
     const char *row = R"({"table":"t","key":{"id":"a"},"op":"INSERT","payload":{}})";
     std::string two = std::string(R"({"rows":[)") + row + "," + row + "]}";
     CHECK(code_of([&] { parse_push_chunk(two, 1); }) == "400 push_chunk_invalid");  // too many
-    CHECK(code_of([&] { parse_push_chunk(two, 10); }) == "400 push_chunk_invalid"); // duplicate
-    for (const char *bad : {
-             R"({"rows":[{"table":"t-x","key":{"id":"a"},"op":"INSERT","payload":{}}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPSERT","payload":{}}]})",
-             R"({"rows":[{"table":"t","key":{},"op":"INSERT","payload":{}}]})",
-             R"({"rows":[{"table":"t","key":"a","op":"INSERT","payload":{}}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"DELETE","payload":{}}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE"}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":[1]}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":{"_sync_scope_id":"u"}}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":{"Bad Col":1}}]})",
-             R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","base_row_version":-1,"payload":{}}]})"}) {
+    CHECK(code_of([&] { parse_push_chunk(two, 10); }) == "400 push_chunk_invalid");  // duplicate
+    for (const char *bad :
+         {R"({"rows":[{"table":"t-x","key":{"id":"a"},"op":"INSERT","payload":{}}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPSERT","payload":{}}]})",
+          R"({"rows":[{"table":"t","key":{},"op":"INSERT","payload":{}}]})",
+          R"({"rows":[{"table":"t","key":"a","op":"INSERT","payload":{}}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"DELETE","payload":{}}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE"}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":[1]}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":{"_sync_scope_id":"u"}}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","payload":{"Bad Col":1}}]})",
+          R"({"rows":[{"table":"t","key":{"id":"a"},"op":"UPDATE","base_row_version":-1,"payload":{}}]})"}) {
         INFO(bad);
         CHECK(code_of([&] { parse_push_chunk(bad, 10); }) == "400 push_chunk_invalid");
     }
-    CHECK(code_of([] { parse_push_chunk(R"({"rows":[{"table":7,"key":{"id":"a"},"op":"INSERT","payload":{}}]})", 10); }) ==
-          "400 invalid_request");
+    CHECK(code_of([] {
+              parse_push_chunk(R"({"rows":[{"table":7,"key":{"id":"a"},"op":"INSERT","payload":{}}]})", 10);
+          }) == "400 invalid_request");
 }
 
 TEST_CASE("push create, connect and snapshot requests", "[oversync][request]") {
@@ -60,10 +61,13 @@ TEST_CASE("push create, connect and snapshot requests", "[oversync][request]") {
     CHECK(c.source_bundle_id == 7);
     CHECK(c.planned_row_count == 3);
     CHECK(c.initialization_id == std::optional<std::string>("abc"));
-    CHECK_FALSE(parse_push_create(R"({"source_bundle_id":1,"planned_row_count":1,"initialization_id":""})").initialization_id);
-    CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":0,"planned_row_count":1})"); }) == "400 push_session_invalid");
+    CHECK_FALSE(
+        parse_push_create(R"({"source_bundle_id":1,"planned_row_count":1,"initialization_id":""})").initialization_id);
+    CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":0,"planned_row_count":1})"); }) ==
+          "400 push_session_invalid");
     CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":1})"); }) == "400 push_session_invalid");
-    CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":true,"planned_row_count":1})"); }) == "400 invalid_request");
+    CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":true,"planned_row_count":1})"); }) ==
+          "400 invalid_request");
     CHECK(code_of([] { parse_push_create(R"({"source_bundle_id":18446744073709551615,"planned_row_count":1})"); }) ==
           "400 invalid_request");
 
@@ -75,13 +79,16 @@ TEST_CASE("push create, connect and snapshot requests", "[oversync][request]") {
     CHECK(parse_snapshot_create("", "s").source_replacement.is_null());
     CHECK(parse_snapshot_create("{}", "s").source_replacement.is_null());
     auto s = parse_snapshot_create(
-        R"({"source_replacement":{"previous_source_id":"old","new_source_id":"new","reason":"history_pruned"}})", "old");
+        R"({"source_replacement":{"previous_source_id":"old","new_source_id":"new","reason":"history_pruned"}})",
+        "old");
     CHECK(s.source_replacement["new_source_id"] == "new");
-    for (const char *bad : {R"({"x":1})", R"({} {})", "[1]", "{",
-                            R"({"source_replacement":{"previous_source_id":"other","new_source_id":"n","reason":"history_pruned"}})",
-                            R"({"source_replacement":{"previous_source_id":"old","new_source_id":"old","reason":"history_pruned"}})",
-                            R"({"source_replacement":{"previous_source_id":"old","new_source_id":"n","reason":"boredom"}})",
-                            R"({"source_replacement":{"previous_source_id":"old","new_source_id":"n","reason":"history_pruned","x":"y"}})"}) {
+    for (
+        const char *bad :
+        {R"({"x":1})", R"({} {})", "[1]", "{",
+         R"({"source_replacement":{"previous_source_id":"other","new_source_id":"n","reason":"history_pruned"}})",
+         R"({"source_replacement":{"previous_source_id":"old","new_source_id":"old","reason":"history_pruned"}})",
+         R"({"source_replacement":{"previous_source_id":"old","new_source_id":"n","reason":"boredom"}})",
+         R"({"source_replacement":{"previous_source_id":"old","new_source_id":"n","reason":"history_pruned","x":"y"}})"}) {
         INFO(bad);
         CHECK(code_of([&] { parse_snapshot_create(bad, "old"); }) == "400 snapshot_session_invalid");
     }

@@ -8,9 +8,13 @@
 using namespace es::electric;
 
 TEST_CASE("shape description: a stored row, as SPI or libpq give it", "[shape_description]") {
-    std::vector<std::optional<std::string>> row = {
-        "12", "12-1700000000", "16384", "public", "items", "{\"id\":{\"type\":\"int4\"}}", "active",
-        "(owner = $1)", "[\"alice\"]", "[\"id\",\"owner\"]", "[\"id\"]", "t", "f", "true"};
+    std::vector<std::optional<std::string>> row = {"12",          "12-1700000000",
+                                                   "16384",       "public",
+                                                   "items",       "{\"id\":{\"type\":\"int4\"}}",
+                                                   "active",      "(owner = $1)",
+                                                   "[\"alice\"]", "[\"id\",\"owner\"]",
+                                                   "[\"id\"]",    "t",
+                                                   "f",           "true"};
     REQUIRE(row.size() == static_cast<size_t>(kShapeDescriptionColumns));
     ShapeDescription d = shape_description_from_row(row);
     CHECK(d.id == 12);

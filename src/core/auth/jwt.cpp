@@ -36,7 +36,10 @@ bool numeric_claim(const nlohmann::json &j, const char *name, int64_t &out) {
         out = u > uint64_t(INT64_MAX) ? INT64_MAX - 1000000 : int64_t(u);
         return true;
     }
-    if (it->is_number_integer()) { out = it->get<int64_t>(); return true; }
+    if (it->is_number_integer()) {
+        out = it->get<int64_t>();
+        return true;
+    }
     if (it->is_number_float()) {
         double d = std::floor(it->get<double>());
         out = d > 9e18 ? INT64_MAX - 1000000 : d < -9e18 ? INT64_MIN + 1000000 : static_cast<int64_t>(d);
@@ -88,7 +91,7 @@ bool base64url_decode(std::string_view in, std::string &out) {
             out += char((acc >> bits) & 0xFF);
         }
     }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return false;   // non-zero trailing bits
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return false;  // non-zero trailing bits
     return true;
 }
 
@@ -105,8 +108,7 @@ std::string bearer_token(std::string_view v) {
 }
 
 std::string sign_hs256(std::string_view claims_json, std::string_view secret) {
-    std::string signing = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                          base64url_encode(claims_json);
+    std::string signing = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(claims_json);
     return signing + "." + base64url_encode(es::oversync::hmac_sha256(secret, signing));
 }
 
@@ -120,8 +122,7 @@ Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now
         return reject("malformed token");
     std::string header, payload, sig;
     if (!base64url_decode(token.substr(0, d1), header) ||
-        !base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), payload) ||
-        !base64url_decode(token.substr(d2 + 1), sig))
+        !base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), payload) || !base64url_decode(token.substr(d2 + 1), sig))
         return reject("malformed token encoding");
     // Signature first (constant time), before trusting anything in the token.
     std::string expect = es::oversync::hmac_sha256(secret, token.substr(0, d2));

@@ -9,9 +9,9 @@ namespace es::jwt {
 
 struct Claims {
     bool ok = false;
-    std::string error;    // why it was rejected (for logs / 401 message)
+    std::string error;  // why it was rejected (for logs / 401 message)
     std::string subject;  // "sub"
-    int64_t exp = 0;      // 0 = none
+    int64_t exp = 0;  // 0 = none
 };
 
 // Verifies an HS256 compact JWS with `secret`: header alg must be HS256, signature must match
@@ -21,8 +21,7 @@ struct Claims {
 // Each of the three segments must be canonical base64url (see base64url_decode); header and
 // payload are parsed with json_limits::parse_bounded.
 inline constexpr size_t kMaxTokenBytes = 16384;
-Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now_unix,
-                    int64_t leeway_s = 0);
+Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now_unix, int64_t leeway_s = 0);
 
 // Signs claims (a JSON object text) with HS256. For tests and tools.
 std::string sign_hs256(std::string_view claims_json, std::string_view secret);

@@ -14,9 +14,9 @@ namespace es::engine_message {
 inline constexpr const char *kPrefix = "electric_sync";
 
 enum class Kind {
-    ShapeCreated,      // a new shape: route its changes
-    ShapeSnapshot,     // its snapshot is stored: filter the log against it and serve
-    ShapeDeleted,      // DELETE /v1/shape or delete_shape(): stop and remove its log
+    ShapeCreated,  // a new shape: route its changes
+    ShapeSnapshot,  // its snapshot is stored: filter the log against it and serve
+    ShapeDeleted,  // DELETE /v1/shape or delete_shape(): stop and remove its log
     ShapeInvalidated,  // DDL, TRUNCATE, a disallowed function: stop and remove its log
 };
 

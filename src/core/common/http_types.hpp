@@ -10,13 +10,13 @@ namespace es::http {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-    std::string method;   // "GET", "POST", ...
-    std::string target;   // raw request target, e.g. "/v1/shape?table=t&offset=-1"
-    std::string path;     // target up to '?', not decoded
-    std::string query;    // target after '?', not decoded
-    Headers headers;      // names lower-cased
+    std::string method;  // "GET", "POST", ...
+    std::string target;  // raw request target, e.g. "/v1/shape?table=t&offset=-1"
+    std::string path;  // target up to '?', not decoded
+    std::string query;  // target after '?', not decoded
+    Headers headers;  // names lower-cased
     std::string body;
-    std::string remote;   // peer address
+    std::string remote;  // peer address
 
     // First value of a header (name in lower case), or nullptr.
     const std::string *header(std::string_view name) const {
@@ -34,7 +34,10 @@ struct Response {
     // Replace (or add) a header.
     Response &set(std::string name, std::string value) {
         for (auto &h : headers)
-            if (h.first == name) { h.second = std::move(value); return *this; }
+            if (h.first == name) {
+                h.second = std::move(value);
+                return *this;
+            }
         headers.emplace_back(std::move(name), std::move(value));
         return *this;
     }

@@ -43,8 +43,8 @@ public:
 private:
     json &root_;
     int max_depth_;
-    std::vector<json *> stack_;   // open containers, innermost last
-    std::string key_;             // pending object key
+    std::vector<json *> stack_;  // open containers, innermost last
+    std::string key_;  // pending object key
     bool too_deep_ = false;
     std::string error_;
 

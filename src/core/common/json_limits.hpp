@@ -24,7 +24,7 @@
 namespace es::json_limits {
 
 inline constexpr int kMaxDepth = 64;
-inline constexpr size_t kDefaultMaxBytes = size_t(1) << 20;   // 1 MiB
+inline constexpr size_t kDefaultMaxBytes = size_t(1) << 20;  // 1 MiB
 
 struct Limits {
     int max_depth = kMaxDepth;
@@ -33,15 +33,15 @@ struct Limits {
 
 enum class Status {
     Ok,
-    Syntax,    // not valid JSON (strict: no trailing data, no comments)
-    TooDeep,   // more than max_depth nested containers
+    Syntax,  // not valid JSON (strict: no trailing data, no comments)
+    TooDeep,  // more than max_depth nested containers
     TooLarge,  // text longer than max_bytes (checked before parsing)
 };
 
 struct Result {
     Status status = Status::Ok;
-    nlohmann::json value;   // the document when ok(), null otherwise
-    std::string message;    // why it failed (nlohmann's parse error text for Syntax)
+    nlohmann::json value;  // the document when ok(), null otherwise
+    std::string message;  // why it failed (nlohmann's parse error text for Syntax)
     bool ok() const { return status == Status::Ok; }
 };
 

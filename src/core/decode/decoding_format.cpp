@@ -8,14 +8,14 @@ namespace es::decoding {
 
 const char *to_string(RecordKind k) {
     switch (k) {
-        case RecordKind::Begin: return "BEGIN";
-        case RecordKind::Commit: return "COMMIT";
-        case RecordKind::Relation: return "RELATION";
-        case RecordKind::Insert: return "INSERT";
-        case RecordKind::Update: return "UPDATE";
-        case RecordKind::Delete: return "DELETE";
-        case RecordKind::Truncate: return "TRUNCATE";
-        case RecordKind::Message: return "MESSAGE";
+    case RecordKind::Begin: return "BEGIN";
+    case RecordKind::Commit: return "COMMIT";
+    case RecordKind::Relation: return "RELATION";
+    case RecordKind::Insert: return "INSERT";
+    case RecordKind::Update: return "UPDATE";
+    case RecordKind::Delete: return "DELETE";
+    case RecordKind::Truncate: return "TRUNCATE";
+    case RecordKind::Message: return "MESSAGE";
     }
     return "?";
 }
@@ -175,7 +175,10 @@ public:
         if (c == 'n' || c == 'u' || c == '-') {
             pos_++;
             field_end();
-            return Value{c == 'n' ? Value::Kind::Null : c == 'u' ? Value::Kind::UnchangedToast : Value::Kind::Absent, {}};
+            return Value{c == 'n'       ? Value::Kind::Null
+                             : c == 'u' ? Value::Kind::UnchangedToast
+                                        : Value::Kind::Absent,
+                         {}};
         }
         return Value{Value::Kind::Text, str()};
     }
@@ -265,7 +268,7 @@ void parse_tuple(Cursor &c, std::vector<Value> &vals) {
     c.sep();
     uint32_t n = c.uint<uint32_t>();
     if (n > 1664) c.fail("too many values");
-    if (n > c.remaining() / 2) c.fail("value count exceeds the record");   // each value: " <v>"
+    if (n > c.remaining() / 2) c.fail("value count exceeds the record");  // each value: " <v>"
     vals.resize(n);
     for (uint32_t i = 0; i < n; i++) {
         c.sep();
@@ -366,7 +369,7 @@ void parse_message(Cursor &c, Message &m) {
         size_t colon = t.find(':');
         size_t len;
         if (colon == std::string_view::npos || !Cursor::to_uint(t.substr(1, colon - 1), len) ||
-            len > (t.size() - colon - 1) / 2 || t.size() - colon - 1 != len * 2)   // no len*2 wrap
+            len > (t.size() - colon - 1) / 2 || t.size() - colon - 1 != len * 2)  // no len*2 wrap
             c.fail("malformed binary message content");
         m.content.resize(len);
         for (size_t i = 0; i < len; i++) {
@@ -387,31 +390,30 @@ void parse_record(std::string_view text, Record &out) {
     Cursor c(text);
     char k = c.kind();
     switch (k) {
-        case 'B':
-        case 'C':
-            out.kind = k == 'B' ? RecordKind::Begin : RecordKind::Commit;
-            parse_txn(c, out.txn);
-            break;
-        case 'R':
-            out.kind = RecordKind::Relation;
-            parse_relation(c, out.relation);
-            break;
-        case 'I':
-        case 'U':
-        case 'D':
-            out.kind = k == 'I' ? RecordKind::Insert : k == 'U' ? RecordKind::Update : RecordKind::Delete;
-            parse_change(c, out.kind, out.change);
-            break;
-        case 'T':
-            out.kind = RecordKind::Truncate;
-            parse_truncate(c, out.truncate);
-            break;
-        case 'M':
-            out.kind = RecordKind::Message;
-            parse_message(c, out.message);
-            break;
-        default:
-            c.fail("unknown record kind");
+    case 'B':
+    case 'C':
+        out.kind = k == 'B' ? RecordKind::Begin : RecordKind::Commit;
+        parse_txn(c, out.txn);
+        break;
+    case 'R':
+        out.kind = RecordKind::Relation;
+        parse_relation(c, out.relation);
+        break;
+    case 'I':
+    case 'U':
+    case 'D':
+        out.kind = k == 'I' ? RecordKind::Insert : k == 'U' ? RecordKind::Update : RecordKind::Delete;
+        parse_change(c, out.kind, out.change);
+        break;
+    case 'T':
+        out.kind = RecordKind::Truncate;
+        parse_truncate(c, out.truncate);
+        break;
+    case 'M':
+        out.kind = RecordKind::Message;
+        parse_message(c, out.message);
+        break;
+    default: c.fail("unknown record kind");
     }
 }
 
@@ -446,44 +448,40 @@ void Decoder::reset() {
 
 const Record &Decoder::feed(std::string_view text) {
     parse_record(text, rec_);
-    auto framing = [&](const char *what) {
-        throw ParseError(std::string("electric_sync decoding format: ") + what);
-    };
+    auto framing = [&](const char *what) { throw ParseError(std::string("electric_sync decoding format: ") + what); };
     switch (rec_.kind) {
-        case RecordKind::Begin:
-            if (in_txn_) framing("BEGIN inside a transaction");
-            in_txn_ = true;
-            txn_ = rec_.txn;
-            changes_ = 0;
-            break;
-        case RecordKind::Commit:
-            if (!in_txn_) framing("COMMIT outside a transaction");
-            in_txn_ = false;
-            break;
-        case RecordKind::Relation:
-            rels_[rec_.relation.oid] = rec_.relation;
-            break;
-        case RecordKind::Insert:
-        case RecordKind::Update:
-        case RecordKind::Delete: {
-            if (!in_txn_) framing("change outside a transaction");
-            const RelationInfo &r = relation_of(rec_.change);
-            size_t n = r.columns.size();
-            if ((rec_.change.has_new && rec_.change.new_values.size() != n) ||
-                (rec_.change.old_kind != OldKind::None && rec_.change.old_values.size() != n))
-                framing("value count does not match the relation's columns");
-            change_index_ = changes_++;
-            break;
-        }
-        case RecordKind::Truncate:
-            if (!in_txn_) framing("TRUNCATE outside a transaction");
-            for (uint32_t oid : rec_.truncate.relids)
-                if (relation(oid) == nullptr) framing("TRUNCATE of a relation that was not described");
-            change_index_ = changes_++;
-            break;
-        case RecordKind::Message:
-            if (rec_.message.transactional && !in_txn_) framing("transactional MESSAGE outside a transaction");
-            break;
+    case RecordKind::Begin:
+        if (in_txn_) framing("BEGIN inside a transaction");
+        in_txn_ = true;
+        txn_ = rec_.txn;
+        changes_ = 0;
+        break;
+    case RecordKind::Commit:
+        if (!in_txn_) framing("COMMIT outside a transaction");
+        in_txn_ = false;
+        break;
+    case RecordKind::Relation: rels_[rec_.relation.oid] = rec_.relation; break;
+    case RecordKind::Insert:
+    case RecordKind::Update:
+    case RecordKind::Delete: {
+        if (!in_txn_) framing("change outside a transaction");
+        const RelationInfo &r = relation_of(rec_.change);
+        size_t n = r.columns.size();
+        if ((rec_.change.has_new && rec_.change.new_values.size() != n) ||
+            (rec_.change.old_kind != OldKind::None && rec_.change.old_values.size() != n))
+            framing("value count does not match the relation's columns");
+        change_index_ = changes_++;
+        break;
+    }
+    case RecordKind::Truncate:
+        if (!in_txn_) framing("TRUNCATE outside a transaction");
+        for (uint32_t oid : rec_.truncate.relids)
+            if (relation(oid) == nullptr) framing("TRUNCATE of a relation that was not described");
+        change_index_ = changes_++;
+        break;
+    case RecordKind::Message:
+        if (rec_.message.transactional && !in_txn_) framing("transactional MESSAGE outside a transaction");
+        break;
     }
     return rec_;
 }

@@ -28,10 +28,10 @@ const char *to_string(RecordKind k);
 // One column value of a tuple.
 struct Value {
     enum class Kind : uint8_t {
-        Null,            // SQL NULL                                        (wire: n)
+        Null,  // SQL NULL                                        (wire: n)
         UnchangedToast,  // TOASTed value not changed by this UPDATE        (wire: u)
-        Absent,          // column not part of the old key (old key tuples) (wire: -)
-        Text,            // the column's Postgres text output               (wire: <len>:<bytes>)
+        Absent,  // column not part of the old key (old key tuples) (wire: -)
+        Text,  // the column's Postgres text output               (wire: <len>:<bytes>)
     };
     Kind kind = Kind::Null;
     std::string_view text;  // Kind::Text only; points into the parsed record text
@@ -47,21 +47,21 @@ struct Value {
 // BEGIN / COMMIT fields; each is absent when the matching include-* option is off.
 struct TxnInfo {
     std::optional<uint32_t> xid;
-    std::optional<uint64_t> commit_lsn;      // LSN of the commit record (Electric's "lsn")
-    std::optional<uint64_t> end_lsn;         // end of the commit record (confirm/advance the slot here)
-    std::optional<int64_t> commit_time_us;   // commit time, microseconds since 1970-01-01 UTC
+    std::optional<uint64_t> commit_lsn;  // LSN of the commit record (Electric's "lsn")
+    std::optional<uint64_t> end_lsn;  // end of the commit record (confirm/advance the slot here)
+    std::optional<int64_t> commit_time_us;  // commit time, microseconds since 1970-01-01 UTC
 };
 
 struct Column {
     std::string name;
-    uint32_t type_oid = 0;     // pg_attribute.atttypid (for arrays: the array type)
-    int32_t typmod = -1;       // pg_attribute.atttypmod
-    std::string type_name;     // pg_type.typname; for arrays the element type's name
-    char type_kind = 'b';      // pg_type.typtype (of the element for arrays): b c d e m p r
-    int dims = 0;              // array dimensions (0: not an array)
-    bool not_null = false;     // attnotnull
-    int pk_position = 0;       // 1-based position in the primary key, 0 = not in it
-    int ident_position = 0;    // 1-based position in the replica identity index, 0 = not in it
+    uint32_t type_oid = 0;  // pg_attribute.atttypid (for arrays: the array type)
+    int32_t typmod = -1;  // pg_attribute.atttypmod
+    std::string type_name;  // pg_type.typname; for arrays the element type's name
+    char type_kind = 'b';  // pg_type.typtype (of the element for arrays): b c d e m p r
+    int dims = 0;  // array dimensions (0: not an array)
+    bool not_null = false;  // attnotnull
+    int pk_position = 0;  // 1-based position in the primary key, 0 = not in it
+    int ident_position = 0;  // 1-based position in the replica identity index, 0 = not in it
 };
 
 struct RelationInfo {
@@ -79,13 +79,13 @@ struct RelationInfo {
 
 enum class OldKind : uint8_t {
     None,  // no old tuple (INSERT; UPDATE that kept the key; identity NOTHING / no key)
-    Key,   // old key only (identity DEFAULT / USING INDEX): non-key columns are Absent
+    Key,  // old key only (identity DEFAULT / USING INDEX): non-key columns are Absent
     Full,  // whole old row (REPLICA IDENTITY FULL)
 };
 
 struct Change {
     uint32_t relid = 0;
-    bool has_new = false;         // INSERT, UPDATE
+    bool has_new = false;  // INSERT, UPDATE
     std::vector<Value> new_values;
     OldKind old_kind = OldKind::None;
     std::vector<Value> old_values;  // empty when old_kind == None
@@ -101,17 +101,17 @@ struct Message {
     bool transactional = false;
     std::optional<uint64_t> lsn;
     std::string prefix;
-    std::string content;   // decoded bytes
-    bool binary = false;   // content was not valid text (sent hex-encoded)
+    std::string content;  // decoded bytes
+    bool binary = false;  // content was not valid text (sent hex-encoded)
 };
 
 struct Record {
     RecordKind kind = RecordKind::Begin;
-    TxnInfo txn;             // Begin, Commit
-    RelationInfo relation;   // Relation
-    Change change;           // Insert, Update, Delete
-    Truncate truncate;       // Truncate
-    Message message;         // Message
+    TxnInfo txn;  // Begin, Commit
+    RelationInfo relation;  // Relation
+    Change change;  // Insert, Update, Delete
+    Truncate truncate;  // Truncate
+    Message message;  // Message
 };
 
 // Parses one record (one `data` row). Throws ParseError. The overload taking `out` reuses its

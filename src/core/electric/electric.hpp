@@ -57,8 +57,8 @@ struct ValidationErrors {
 enum class Replica { Default, Full };
 enum class LogMode { Full, ChangesOnly };
 
-const char *to_string(Replica r);   // "default" | "full"
-const char *to_string(LogMode m);   // "full" | "changes_only"
+const char *to_string(Replica r);  // "default" | "full"
+const char *to_string(LogMode m);  // "full" | "changes_only"
 
 // Offset as a log position (§4.1). `before_all` is "-1" and sorts before everything;
 // op_inf means the op part is "inf" (0_inf = end of snapshot), greater than any number.
@@ -68,10 +68,23 @@ struct LogOffset {
     bool op_inf = false;
     bool before_all = false;
 
-    static LogOffset make_before_all() { LogOffset o; o.before_all = true; return o; }
-    static LogOffset at(uint64_t tx, uint64_t op) { LogOffset o; o.tx = tx; o.op = op; return o; }
-    static LogOffset snapshot_chunk(uint64_t n) { return at(0, n); }            // 0_<n>
-    static LogOffset snapshot_end() { LogOffset o; o.op_inf = true; return o; } // 0_inf
+    static LogOffset make_before_all() {
+        LogOffset o;
+        o.before_all = true;
+        return o;
+    }
+    static LogOffset at(uint64_t tx, uint64_t op) {
+        LogOffset o;
+        o.tx = tx;
+        o.op = op;
+        return o;
+    }
+    static LogOffset snapshot_chunk(uint64_t n) { return at(0, n); }  // 0_<n>
+    static LogOffset snapshot_end() {
+        LogOffset o;
+        o.op_inf = true;
+        return o;
+    }  // 0_inf
 
     // "-1", "<tx>_<op>" or "<tx>_inf".
     std::string to_string() const;
@@ -97,40 +110,40 @@ std::optional<LogOffset> parse_log_offset(std::string_view s);
 // A request's offset: -1, now, or a real position.
 struct RequestOffset {
     enum Kind { BeforeAll, Now, At } kind = BeforeAll;
-    LogOffset offset = LogOffset::make_before_all();   // meaningful for At (and BeforeAll)
+    LogOffset offset = LogOffset::make_before_all();  // meaningful for At (and BeforeAll)
     bool is_before_all() const { return kind == BeforeAll; }
     bool is_now() const { return kind == Now; }
-    std::string to_string() const;                     // "-1" | "now" | "<tx>_<op>"
+    std::string to_string() const;  // "-1" | "now" | "<tx>_<op>"
 };
 std::optional<RequestOffset> parse_request_offset(std::string_view s);
 
 // Subset snapshot parameters (§9), from subset__* query params or a POST body.
 struct SubsetRequest {
-    bool present = false;                      // any subset__* param (or body) given
+    bool present = false;  // any subset__* param (or body) given
     std::optional<std::string> where;
-    std::map<int, std::string> params;         // from the JSON object string, keys 1..n
-    std::optional<int64_t> limit;              // > 0
-    std::optional<int64_t> offset;             // >= 0
+    std::map<int, std::string> params;  // from the JSON object string, keys 1..n
+    std::optional<int64_t> limit;  // > 0
+    std::optional<int64_t> offset;  // >= 0
     std::optional<std::string> order_by;
 };
 
 // A parsed + validated GET/POST /v1/shape request.
 struct ShapeRequest {
-    std::optional<std::string> table;          // raw `table` param (non-empty)
-    std::string table_schema;                  // parsed (default "public"), set when valid
+    std::optional<std::string> table;  // raw `table` param (non-empty)
+    std::string table_schema;  // parsed (default "public"), set when valid
     std::string table_name;
-    std::optional<std::string> where;          // raw SQL (non-empty), not parsed here
-    std::map<int, std::string> params;         // params[N], keys exactly 1..n
-    std::optional<std::string> columns_raw;    // raw `columns`
-    std::vector<std::string> columns;          // parsed identifiers (empty = all columns)
+    std::optional<std::string> where;  // raw SQL (non-empty), not parsed here
+    std::map<int, std::string> params;  // params[N], keys exactly 1..n
+    std::optional<std::string> columns_raw;  // raw `columns`
+    std::vector<std::string> columns;  // parsed identifiers (empty = all columns)
     Replica replica = Replica::Default;
     LogMode log = LogMode::Full;
     RequestOffset offset;
-    std::optional<std::string> handle;         // dropped (nullopt) when offset is -1 / now
-    bool live = false;                         // present and != "false"
-    bool live_sse = false;                     // live_sse, else experimental_live_sse; != "false"
-    std::optional<std::string> cursor;         // raw, may be "" (cursor=)
-    std::optional<std::string> secret;         // `secret`, else `api_secret`
+    std::optional<std::string> handle;  // dropped (nullopt) when offset is -1 / now
+    bool live = false;  // present and != "false"
+    bool live_sse = false;  // live_sse, else experimental_live_sse; != "false"
+    std::optional<std::string> cursor;  // raw, may be "" (cursor=)
+    std::optional<std::string> secret;  // `secret`, else `api_secret`
     SubsetRequest subset;
 };
 
@@ -162,7 +175,7 @@ ValidationErrors parse_shape_request(const QueryParams &q, ShapeRequest &out);
 // json_limits::kMaxDepth (64) levels of nesting; deeper -> 400 "Invalid JSON in request body"
 // (details say why), larger -> {"error":"Request body too large",...} with error_status 413.
 // The three-argument form is kept for existing callers (they answer 400 for every error).
-inline constexpr size_t kMaxSubsetBodyBytes = size_t(4) << 20;   // 4 MiB
+inline constexpr size_t kMaxSubsetBodyBytes = size_t(4) << 20;  // 4 MiB
 bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body);
 bool merge_subset_body(std::string_view body, QueryParams &q, std::string &error_body, int &error_status);
 
@@ -229,29 +242,29 @@ std::string make_key(std::string_view schema, std::string_view table,
                      const std::vector<std::optional<std::string>> &pk_values);
 
 enum class Operation { Insert, Update, Delete };
-const char *to_string(Operation op);   // "insert" | "update" | "delete"
+const char *to_string(Operation op);  // "insert" | "update" | "delete"
 
 // Ordered (column name, text value or NULL) pairs; views must outlive the call.
 using ColumnValues = std::vector<std::pair<std::string_view, std::optional<std::string_view>>>;
 
 // Headers of replication-derived entries (§7.1).
 struct LiveHeaders {
-    uint64_t lsn = 0;                // commit LSN, emitted as a decimal string
+    uint64_t lsn = 0;  // commit LSN, emitted as a decimal string
     int64_t op_position = 0;
-    std::vector<uint32_t> txids;     // 32-bit xids, emitted as JSON numbers
-    bool last = false;               // emitted only when true
+    std::vector<uint32_t> txids;  // 32-bit xids, emitted as JSON numbers
+    bool last = false;  // emitted only when true
 };
 
 struct ChangeMessage {
     std::string_view schema;
     std::string_view table;
     Operation op = Operation::Insert;
-    std::string_view key;                        // already built (make_key)
-    const ColumnValues *value = nullptr;         // required (may be empty -> {})
-    const ColumnValues *old_value = nullptr;     // replica=full updates only
-    const LiveHeaders *live = nullptr;           // null for snapshot rows
-    std::optional<int64_t> snapshot_mark;        // subset responses only
-    std::optional<std::string_view> key_change_to;    // PK-changing update, delete half
+    std::string_view key;  // already built (make_key)
+    const ColumnValues *value = nullptr;  // required (may be empty -> {})
+    const ColumnValues *old_value = nullptr;  // replica=full updates only
+    const LiveHeaders *live = nullptr;  // null for snapshot rows
+    std::optional<int64_t> snapshot_mark;  // subset responses only
+    std::optional<std::string_view> key_change_to;  // PK-changing update, delete half
     std::optional<std::string_view> key_change_from;  // PK-changing update, insert half
 };
 
@@ -279,22 +292,21 @@ inline constexpr std::string_view kSseKeepAlive = ": keep-alive\n\n";
 // Subset response body (§9): {"metadata":{"xmin":"..","xmax":"..","xip_list":[..],
 //   "snapshot_mark":n,"database_lsn":".."},"data":[entries...]}
 std::string subset_response_body(uint64_t xmin, uint64_t xmax, const std::vector<uint64_t> &xip_list,
-                                 int64_t snapshot_mark, uint64_t database_lsn,
-                                 const std::vector<std::string> &entries);
+                                 int64_t snapshot_mark, uint64_t database_lsn, const std::vector<std::string> &entries);
 
 // electric-schema header (§12).
 struct SchemaColumn {
     std::string name;
-    std::string type;                      // typname; element typname for arrays
-    int dims = 0;                          // emitted only when > 0
-    int pk_index = -1;                     // emitted when >= 0
-    bool not_null = false;                 // emitted only when true
-    std::optional<int64_t> max_length;     // varchar
-    std::optional<int64_t> length;         // bpchar, bit, varbit
-    std::optional<int64_t> precision;      // time types, numeric, interval
-    std::optional<int64_t> scale;          // numeric
-    std::optional<std::string> fields;     // interval, e.g. "YEAR TO MONTH"
-    std::optional<int64_t> type_mod;       // other types with a typmod
+    std::string type;  // typname; element typname for arrays
+    int dims = 0;  // emitted only when > 0
+    int pk_index = -1;  // emitted when >= 0
+    bool not_null = false;  // emitted only when true
+    std::optional<int64_t> max_length;  // varchar
+    std::optional<int64_t> length;  // bpchar, bit, varbit
+    std::optional<int64_t> precision;  // time types, numeric, interval
+    std::optional<int64_t> scale;  // numeric
+    std::optional<std::string> fields;  // interval, e.g. "YEAR TO MONTH"
+    std::optional<int64_t> type_mod;  // other types with a typmod
 };
 
 // Fills max_length/length/precision/scale/fields/type_mod from (col.type, atttypmod) the way
@@ -310,17 +322,16 @@ std::string schema_header(const std::vector<SchemaColumn> &columns);
 // HTTP helpers (http.cpp)
 // =============================================================================================
 
-inline constexpr int64_t kCursorEpoch = 1728432000;   // 2024-10-09T00:00:00Z
+inline constexpr int64_t kCursorEpoch = 1728432000;  // 2024-10-09T00:00:00Z
 
 // §4.4: next = ceil((now - epoch)/timeout)*timeout (0 when timeout <= 0). If request_cursor is
 // a decimal integer >= next, returns cursor + 1 + (random % 3600) instead (strictly increases).
 // `random` is any uniformly random 64-bit value supplied by the caller.
-int64_t next_cursor(int64_t now_seconds, int64_t long_poll_timeout_s, std::string_view request_cursor,
-                    uint64_t random);
+int64_t next_cursor(int64_t now_seconds, int64_t long_poll_timeout_s, std::string_view request_cursor, uint64_t random);
 
 // §5: "\"<handle>:<req offset>:<resp offset>[:<suffix>]\"" (quotes included).
-std::string make_etag(std::string_view handle, std::string_view request_offset,
-                      std::string_view response_offset, std::string_view suffix = {});
+std::string make_etag(std::string_view handle, std::string_view request_offset, std::string_view response_offset,
+                      std::string_view suffix = {});
 
 // §5.2: If-None-Match value (comma-split, trimmed, W/ and quotes stripped) contains etag
 // (compared without its quotes).
@@ -333,18 +344,18 @@ struct CacheConfig {
 };
 
 struct CacheInput {
-    std::string_view method = "GET";   // HEAD counts as GET
+    std::string_view method = "GET";  // HEAD counts as GET
     int status = 200;
-    bool offset_before_all = false;    // request offset == -1
+    bool offset_before_all = false;  // request offset == -1
     bool live = false;
     bool sse = false;
     bool subset = false;
-    bool has_handle = true;            // 409 only: a new handle is known
+    bool has_handle = true;  // 409 only: a new handle is known
 };
 
 struct CacheHeaders {
     std::string cache_control;
-    bool surrogate_no_store = false;   // also send `surrogate-control: no-store`
+    bool surrogate_no_store = false;  // also send `surrogate-control: no-store`
 };
 
 // §5.1, first matching rule wins.
@@ -363,11 +374,11 @@ std::vector<std::pair<std::string, std::string>> cors_headers(const std::string 
 std::string preflight_allow_headers(std::string_view requested);
 
 // Bodies.
-std::string message_body(std::string_view message);      // {"message":"..."}
-std::string error_body(std::string_view error);           // {"error":"..."}
+std::string message_body(std::string_view message);  // {"message":"..."}
+std::string error_body(std::string_view error);  // {"error":"..."}
 std::string invalid_request_body(const std::string &field, std::string message);
-std::string must_refetch_body();                           // [{"headers":{"control":"must-refetch"}}]
-std::string unauthorized_body();                           // {"message":"Unauthorized - Invalid API secret"}
+std::string must_refetch_body();  // [{"headers":{"control":"must-refetch"}}]
+std::string unauthorized_body();  // {"message":"Unauthorized - Invalid API secret"}
 std::string shape_definition_mismatch_body();
 // Table "s"."t" does not exist. If the table name contains capitals or special characters you must quote it.
 std::string table_not_found_message(std::string_view schema, std::string_view table);
@@ -382,7 +393,7 @@ uint64_t fnv1a64(std::string_view data);
 // Canonical, unambiguous definition string for hashing (length-prefixed fields; params in key
 // order; columns in the given order).
 std::string normalized_definition(std::string_view schema, std::string_view table, std::string_view where,
-                                  const std::map<int, std::string> &params,
-                                  const std::vector<std::string> &columns, Replica replica, LogMode log);
+                                  const std::map<int, std::string> &params, const std::vector<std::string> &columns,
+                                  Replica replica, LogMode log);
 
 }  // namespace es::electric

@@ -64,7 +64,7 @@ int64_t next_cursor(int64_t now_seconds, int64_t long_poll_timeout_s, std::strin
     if (long_poll_timeout_s <= 0) return 0;
     int64_t diff = now_seconds - kCursorEpoch;
     int64_t q = diff / long_poll_timeout_s;
-    if (diff > 0 && diff % long_poll_timeout_s != 0) ++q;   // ceil (truncation already ceils < 0)
+    if (diff > 0 && diff % long_poll_timeout_s != 0) ++q;  // ceil (truncation already ceils < 0)
     int64_t next = q * long_poll_timeout_s;
     int64_t cursor;
     if (parse_i64(request_cursor, cursor) && cursor >= next && cursor <= INT64_MAX - 3600)
@@ -119,7 +119,7 @@ CacheHeaders select_cache_control(const CacheInput &in, const CacheConfig &cfg) 
         h.cache_control = "public, max-age=5, stale-while-revalidate=5";
     } else {
         h.cache_control = "public, max-age=" + std::to_string(cfg.max_age) +
-                          ", stale-while-revalidate=" + std::to_string(cfg.stale_age);
+            ", stale-while-revalidate=" + std::to_string(cfg.stale_age);
     }
     return h;
 }
@@ -178,7 +178,7 @@ std::string shape_definition_mismatch_body() {
 
 std::string table_not_found_message(std::string_view schema, std::string_view table) {
     return "Table " + quote_qualified(schema, table) +
-           " does not exist. If the table name contains capitals or special characters you must quote it.";
+        " does not exist. If the table name contains capitals or special characters you must quote it.";
 }
 
 bool secret_equals(std::string_view a, std::string_view b) {
@@ -210,8 +210,8 @@ uint64_t fnv1a64(std::string_view data) {
 }
 
 std::string normalized_definition(std::string_view schema, std::string_view table, std::string_view where,
-                                  const std::map<int, std::string> &params,
-                                  const std::vector<std::string> &columns, Replica replica, LogMode log) {
+                                  const std::map<int, std::string> &params, const std::vector<std::string> &columns,
+                                  Replica replica, LogMode log) {
     std::string s;
     append_lenpref(s, 's', schema);
     append_lenpref(s, 't', table);

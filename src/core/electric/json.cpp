@@ -72,7 +72,7 @@ void append_json_string(std::string &out, std::string_view s) {
     const size_t n = s.size();
     out.reserve(out.size() + n + 2);
     out += '"';
-    size_t run = 0;   // start of the pending run of bytes copied verbatim
+    size_t run = 0;  // start of the pending run of bytes copied verbatim
     size_t i = 0;
     while (i < n) {
         unsigned char c = p[i];
@@ -101,7 +101,7 @@ void append_json_string(std::string &out, std::string_view s) {
                 char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
                 out.append(esc, 6);
             } else {
-                out += "\\ufffd";   // invalid UTF-8 byte
+                out += "\\ufffd";  // invalid UTF-8 byte
             }
         }
         ++i;
@@ -154,8 +154,7 @@ std::string make_key(std::string_view schema, std::string_view table,
                      const std::vector<std::optional<std::string>> &pk_values) {
     std::string k;
     append_key_prefix(k, schema, table);
-    for (auto &v : pk_values)
-        append_key_part(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
+    for (auto &v : pk_values) append_key_part(k, v ? std::optional<std::string_view>(*v) : std::nullopt);
     return k;
 }
 
@@ -287,8 +286,7 @@ std::string subset_response_body(uint64_t xmin, uint64_t xmax, const std::vector
 namespace {
 
 std::optional<std::string> interval_fields(int32_t range) {
-    constexpr int32_t MONTH = 1 << 1, YEAR = 1 << 2, DAY = 1 << 3, HOUR = 1 << 10, MINUTE = 1 << 11,
-                      SECOND = 1 << 12;
+    constexpr int32_t MONTH = 1 << 1, YEAR = 1 << 2, DAY = 1 << 3, HOUR = 1 << 10, MINUTE = 1 << 11, SECOND = 1 << 12;
     switch (range) {
     case YEAR: return "YEAR";
     case MONTH: return "MONTH";
@@ -328,7 +326,7 @@ void apply_typmod(SchemaColumn &col, int32_t typmod) {
     } else if (t == "numeric") {
         int32_t tm = typmod - 4;
         col.precision = (tm >> 16) & 0xFFFF;
-        col.scale = ((tm & 0x7FF) ^ 1024) - 1024;   // PG15+: scale may be negative
+        col.scale = ((tm & 0x7FF) ^ 1024) - 1024;  // PG15+: scale may be negative
     } else {
         col.type_mod = typmod;
     }

@@ -23,8 +23,8 @@ bool iequals(std::string_view word, std::string_view kw) {
 
 struct Token {
     enum Kind { End, Comma, Word, Quoted, Bad } kind = End;
-    std::string text;   // Word: as written; Quoted: unescaped
-    size_t pos = 0;     // byte offset of the token (1-based in messages)
+    std::string text;  // Word: as written; Quoted: unescaped
+    size_t pos = 0;  // byte offset of the token (1-based in messages)
     std::string error;  // Bad
 };
 
@@ -109,8 +109,7 @@ OrderByResult parse_order_by(std::string_view input) {
         r.error = "invalid order_by: " + msg;
         return r;
     };
-    if (input.size() > kOrderByMaxBytes)
-        return fail("longer than " + std::to_string(kOrderByMaxBytes) + " bytes");
+    if (input.size() > kOrderByMaxBytes) return fail("longer than " + std::to_string(kOrderByMaxBytes) + " bytes");
     if (!utf8::valid(input)) return fail("not valid UTF-8");
     Scanner sc(input);
     Token t = sc.next();

@@ -9,19 +9,19 @@
 
 namespace es::electric {
 
-inline constexpr size_t kOrderByMaxBytes = 8192;   // whole input
-inline constexpr size_t kOrderByMaxItems = 64;     // columns
-inline constexpr size_t kOrderByMaxNameBytes = 63; // NAMEDATALEN - 1, after unquoting
+inline constexpr size_t kOrderByMaxBytes = 8192;  // whole input
+inline constexpr size_t kOrderByMaxItems = 64;  // columns
+inline constexpr size_t kOrderByMaxNameBytes = 63;  // NAMEDATALEN - 1, after unquoting
 
 struct OrderByItem {
-    std::string column;               // unquoted ("" -> "), plain names folded to lower case
-    bool descending = false;          // DESC given
+    std::string column;  // unquoted ("" -> "), plain names folded to lower case
+    bool descending = false;  // DESC given
     std::optional<bool> nulls_first;  // NULLS FIRST -> true, NULLS LAST -> false, absent -> nullopt
 };
 
 struct OrderByResult {
-    std::vector<OrderByItem> items;   // empty on error
-    std::optional<std::string> error; // message for the subset "order_by" field
+    std::vector<OrderByItem> items;  // empty on error
+    std::optional<std::string> error;  // message for the subset "order_by" field
     bool ok() const { return !error.has_value(); }
 };
 

@@ -159,7 +159,7 @@ const std::string *find_param(const QueryParams &q, std::string_view key) {
 }
 
 std::string ValidationErrors::to_body() const {
-    std::map<std::string, std::string> encoded;   // sorted field -> encoded value
+    std::map<std::string, std::string> encoded;  // sorted field -> encoded value
     for (auto &[field, msgs] : fields) append_message_list(encoded[field], msgs);
     if (!subset.empty()) {
         std::string &s = encoded["subset"];
@@ -201,7 +201,7 @@ std::optional<std::string> number_params(const std::vector<std::pair<std::string
             if (c < '0' || c > '9') return std::string("Parameter keys must be positive integers");
             n = n * 10 + (c - '0');
         }
-        m[n] = v;   // repeated key: last wins
+        m[n] = v;  // repeated key: last wins
     }
     int expect = 1;
     for (auto &kv : m)

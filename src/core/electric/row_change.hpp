@@ -30,7 +30,7 @@ using RowValues = std::vector<std::optional<std::string_view>>;
 struct ShapeColumns {
     std::string_view schema, table;
     const std::vector<std::string> *columns = nullptr;  // selected, table order
-    const std::vector<int> *column_index = nullptr;     // same order as columns
+    const std::vector<int> *column_index = nullptr;  // same order as columns
     const std::vector<std::string> *pk_columns = nullptr;
     const std::vector<int> *pk_index = nullptr;
     bool full = false;  // replica=full: old values on updates, whole rows on deletes
@@ -42,11 +42,11 @@ struct RowChange {
     RowOp op = RowOp::Insert;
     const RowValues *new_row = nullptr;  // insert and update
     const RowValues *old_row = nullptr;  // update and delete (may hold only the key columns)
-    bool old_full = false;               // old_row has every column (REPLICA IDENTITY FULL)
-    bool new_matches = false;            // the shape's where clause on the new row
-    bool old_matches = false;            // ... on the old row (update, delete)
+    bool old_full = false;  // old_row has every column (REPLICA IDENTITY FULL)
+    bool new_matches = false;  // the shape's where clause on the new row
+    bool old_matches = false;  // ... on the old row (update, delete)
     uint64_t commit_lsn = 0;
-    uint64_t op_base = 0;                // op position of the change: 2 * its index in the transaction
+    uint64_t op_base = 0;  // op position of the change: 2 * its index in the transaction
     uint32_t xid = 0;
 };
 

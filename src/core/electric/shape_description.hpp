@@ -13,15 +13,15 @@ struct ShapeDescription {
     std::string handle;
     uint32_t relid = 0;
     std::string schema, table;
-    std::string schema_json;              // electric-schema header value
-    std::string status;                   // active, invalidated, deleted, failed
-    std::string where;                    // canonical where clause; "" = none
-    std::vector<std::string> params;      // $n values as text
-    std::vector<std::string> columns;     // selected columns, table order (all when none given)
+    std::string schema_json;  // electric-schema header value
+    std::string status;  // active, invalidated, deleted, failed
+    std::string where;  // canonical where clause; "" = none
+    std::vector<std::string> params;  // $n values as text
+    std::vector<std::string> columns;  // selected columns, table order (all when none given)
     std::vector<std::string> pk_columns;  // key order
-    bool full = false;                    // replica=full
-    bool changes_only = false;            // log_mode=changes_only
-    bool log_ready = false;               // the engine has filtered the log against the snapshot
+    bool full = false;  // replica=full
+    bool changes_only = false;  // log_mode=changes_only
+    bool log_ready = false;  // the engine has filtered the log against the snapshot
 };
 
 // "SELECT <the description's columns>" and "FROM electric_sync.shapes s LEFT JOIN ..." (alias s):

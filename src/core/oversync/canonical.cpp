@@ -36,9 +36,7 @@ std::pair<uint32_t, size_t> decode_rune(std::string_view s, size_t i) {
         if (cont(1) && cont(2) && cont(3)) {
             unsigned char c1 = s[i + 1];
             if ((c0 == 0xF0 && c1 < 0x90) || (c0 == 0xF4 && c1 > 0x8F)) return {0xFFFD, 1};
-            return {((c0 & 0x07u) << 18) | ((c1 & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) |
-                        (s[i + 3] & 0x3Fu),
-                    4};
+            return {((c0 & 0x07u) << 18) | ((c1 & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu), 4};
         }
     }
     return {0xFFFD, 1};
@@ -68,7 +66,7 @@ struct Value {
     bool b = false;
     double num = 0;
     bool num_overflow = false;  // keep `text` as written
-    std::string text;           // string value, or number literal
+    std::string text;  // string value, or number literal
     std::vector<Value> arr;
     std::map<std::string, Value> obj;  // bytewise key order (char_traits<char> compares unsigned)
 };
@@ -126,8 +124,14 @@ private:
                 pos_++;
                 v.obj[key] = parse_value(depth + 1);  // duplicate keys: last wins (Go map)
                 skip_ws();
-                if (pos_ < s_.size() && s_[pos_] == ',') { pos_++; continue; }
-                if (pos_ < s_.size() && s_[pos_] == '}') { pos_++; return v; }
+                if (pos_ < s_.size() && s_[pos_] == ',') {
+                    pos_++;
+                    continue;
+                }
+                if (pos_ < s_.size() && s_[pos_] == '}') {
+                    pos_++;
+                    return v;
+                }
                 fail("expected ',' or '}'");
             }
         }
@@ -142,8 +146,14 @@ private:
             for (;;) {
                 v.arr.push_back(parse_value(depth + 1));
                 skip_ws();
-                if (pos_ < s_.size() && s_[pos_] == ',') { pos_++; continue; }
-                if (pos_ < s_.size() && s_[pos_] == ']') { pos_++; return v; }
+                if (pos_ < s_.size() && s_[pos_] == ',') {
+                    pos_++;
+                    continue;
+                }
+                if (pos_ < s_.size() && s_[pos_] == ']') {
+                    pos_++;
+                    return v;
+                }
                 fail("expected ',' or ']'");
             }
         }
@@ -152,8 +162,15 @@ private:
             v.text = parse_string();
             return v;
         }
-        if (lit("true")) { v.kind = Value::Bool; v.b = true; return v; }
-        if (lit("false")) { v.kind = Value::Bool; return v; }
+        if (lit("true")) {
+            v.kind = Value::Bool;
+            v.b = true;
+            return v;
+        }
+        if (lit("false")) {
+            v.kind = Value::Bool;
+            return v;
+        }
         if (lit("null")) return v;
         if (c == '-' || (c >= '0' && c <= '9')) return parse_number();
         fail("unexpected character");
@@ -193,7 +210,10 @@ private:
             bool tiny = true;
             for (char ch : v.text) {
                 if (ch == 'e' || ch == 'E') break;
-                if (ch >= '1' && ch <= '9') { tiny = false; break; }
+                if (ch >= '1' && ch <= '9') {
+                    tiny = false;
+                    break;
+                }
             }
             // Heuristic on the exponent sign decides overflow vs underflow.
             auto e = v.text.find_first_of("eE");
@@ -216,10 +236,14 @@ private:
         for (int i = 0; i < 4; i++) {
             char c = s_[pos_++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= c - '0';
-            else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-            else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-            else fail("bad \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= c - '0';
+            else if (c >= 'a' && c <= 'f')
+                v |= c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F')
+                v |= c - 'A' + 10;
+            else
+                fail("bad \\u escape");
         }
         return v;
     }

@@ -61,11 +61,13 @@ static int hexv(char c) {
 static std::string pct_decode(std::string_view s) {
     std::string o;
     for (size_t i = 0; i < s.size(); i++) {
-        if (s[i] == '+') o += ' ';
+        if (s[i] == '+')
+            o += ' ';
         else if (s[i] == '%' && i + 2 < s.size() && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
             o += char(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
             i += 2;
-        } else o += s[i];
+        } else
+            o += s[i];
     }
     return o;
 }
@@ -89,7 +91,10 @@ std::optional<int64_t> parse_int64(std::string_view s) {
     if (s.empty() || s.size() > 20) return std::nullopt;
     size_t i = 0;
     bool neg = false;
-    if (s[0] == '-' || s[0] == '+') { neg = s[0] == '-'; i = 1; }
+    if (s[0] == '-' || s[0] == '+') {
+        neg = s[0] == '-';
+        i = 1;
+    }
     if (i >= s.size()) return std::nullopt;
     __int128 v = 0;
     for (; i < s.size(); i++) {
@@ -112,8 +117,8 @@ json parse_body(std::string_view body, const char *code = "invalid_request") {
     case json_limits::Status::Ok: return std::move(r.value);
     case json_limits::Status::TooLarge: throw ApiError(413, code, "request body too large");
     case json_limits::Status::TooDeep:
-        throw ApiError(400, code, "request body is nested more than " + std::to_string(json_limits::kMaxDepth) +
-                                      " levels deep");
+        throw ApiError(400, code,
+                       "request body is nested more than " + std::to_string(json_limits::kMaxDepth) + " levels deep");
     default: throw ApiError(400, code, "request body is not valid JSON");
     }
 }
@@ -212,13 +217,13 @@ PushChunkRequest parse_push_chunk(std::string_view body, int max_rows) {
         if (opu == "DELETE") {
             if (!payload.is_null()) throw ApiError(400, "push_chunk_invalid", at + "DELETE must not carry a payload");
         } else {
-            if (!payload.is_object())
-                throw ApiError(400, "push_chunk_invalid", at + opu + " needs a payload object");
+            if (!payload.is_object()) throw ApiError(400, "push_chunk_invalid", at + opu + " needs a payload object");
             for (auto it = payload.begin(); it != payload.end(); ++it) {
                 if (it.key() == "_sync_scope_id")
                     throw ApiError(400, "push_chunk_invalid", at + "payload must not contain _sync_scope_id");
                 if (!valid_identifier(it.key()))
-                    throw ApiError(400, "push_chunk_invalid", at + "invalid payload column name " + json(it.key()).dump());
+                    throw ApiError(400, "push_chunk_invalid",
+                                   at + "invalid payload column name " + json(it.key()).dump());
             }
         }
         std::string ident = s + "." + t + "\n" + key->dump();
@@ -253,9 +258,11 @@ SnapshotCreateRequest parse_snapshot_create(std::string_view body, const std::st
     std::string next = trim(sr->value("new_source_id", ""));
     std::string reason = trim(sr->value("reason", ""));
     if (prev != source_id)
-        throw ApiError(400, "snapshot_session_invalid", "source_replacement.previous_source_id must equal the Oversync-Source-ID header");
+        throw ApiError(400, "snapshot_session_invalid",
+                       "source_replacement.previous_source_id must equal the Oversync-Source-ID header");
     if (next.empty()) throw ApiError(400, "snapshot_session_invalid", "source_replacement.new_source_id is required");
-    if (next == prev) throw ApiError(400, "snapshot_session_invalid", "new_source_id must differ from previous_source_id");
+    if (next == prev)
+        throw ApiError(400, "snapshot_session_invalid", "new_source_id must differ from previous_source_id");
     if (next.size() > 512) throw ApiError(400, "snapshot_session_invalid", "new_source_id is too long");
     static const std::set<std::string> reasons = {"history_pruned", "source_sequence_out_of_order",
                                                   "source_sequence_changed", "source_retired"};

@@ -22,8 +22,7 @@ struct ApiError : std::runtime_error {
 };
 
 // {"error":code,"message":msg,...extra}\n
-std::string error_body(const std::string &code, const std::string &message,
-                       const nlohmann::json &extra = nullptr);
+std::string error_body(const std::string &code, const std::string &message, const nlohmann::json &extra = nullptr);
 
 bool valid_identifier(std::string_view s);  // ^[a-z0-9_]+$
 bool is_canonical_uuid(std::string_view s);  // lowercase, dashed
@@ -37,9 +36,11 @@ std::optional<int64_t> parse_int64(std::string_view s);
 
 // Every body is parsed with json_limits::parse_bounded: at most kMaxBodyBytes (413 beyond,
 // a backstop behind the route's configurable limit) and 64 levels of nesting (400 beyond).
-inline constexpr size_t kMaxBodyBytes = size_t(64) << 20;   // 64 MiB
+inline constexpr size_t kMaxBodyBytes = size_t(64) << 20;  // 64 MiB
 
-struct ConnectRequest { bool has_local_pending_rows = false; };
+struct ConnectRequest {
+    bool has_local_pending_rows = false;
+};
 ConnectRequest parse_connect(std::string_view body);
 
 struct PushCreateRequest {
