@@ -36,7 +36,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-
                  --port=$(or $(ISOLATION_PORT),54391)
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
-PG_CXXFLAGS = -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
+PG_CXXFLAGS = -Werror -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
 EXTRA_CLEAN = output_iso tmp_check_iso $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out \
               test/fuzz/build
@@ -60,7 +60,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 
 # ---- pure C++ unit tests (Catch2, no server): one object per file, so `make -j` parallelizes ----
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
-UNIT_CXXFLAGS = -std=c++17 -O1 -g -Wall -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer -MMD -MP
+UNIT_CXXFLAGS = -std=c++17 -O1 -g -Wall -Werror -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer -MMD -MP
 UNIT_OBJS = $(patsubst %.cpp,test/unit/build/%.o,$(notdir $(UNIT_SRCS))) \
             $(patsubst src/core/%.cpp,test/unit/build/core/%.o,$(CORE_SRCS))
 test/unit/build/%.o: test/unit/%.cpp

@@ -1,21 +1,6 @@
 -- Output plugin electric_sync: non-public schemas, quoted mixed-case names, truncate cascade.
 \set VERBOSITY terse
-CREATE FUNCTION pg_temp.show(d text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE o text; nm text;
-BEGIN
-  FOR o IN SELECT DISTINCT (regexp_matches(d, '(?:^| )(\d{5,})(?= |$)', 'g'))[1] LOOP
-    CONTINUE WHEN o::bigint < 16384 OR o::bigint > 4294967295;
-    SELECT coalesce((SELECT c.oid::regclass::text FROM pg_class c WHERE c.oid = o::oid),
-                    (SELECT format_type(t.oid, NULL) FROM pg_type t WHERE t.oid = o::oid)) INTO nm;
-    CONTINUE WHEN nm IS NULL;
-    d := regexp_replace(d, '(^| )' || o || '(?= |$)', '\1<' || nm || '>', 'g');
-  END LOOP;
-  RETURN d;
-END $$;
-CREATE FUNCTION pg_temp.changes() RETURNS SETOF text LANGUAGE sql AS $$
-  SELECT pg_temp.show(data) FROM pg_logical_slot_get_changes('regression_slot', NULL, NULL,
-    'include-xids', '0', 'include-lsn', '0', 'include-timestamp', '0', 'skip-empty-xacts', '1',
-    'skip-schema', 'electric_sync') $$;
+\i test/regress/decoding_helpers.sql
 
 SELECT 'init' FROM pg_create_logical_replication_slot('regression_slot', 'electric_sync');
 CREATE SCHEMA "My Schema";

@@ -1081,3 +1081,31 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- ============================================================================================
+-- oversync: one function converts bytea columns both ways (os_wire_payload / os_db_payload
+-- call it).
+-- ============================================================================================
+-- bytea columns travel as standard base64; PostgreSQL's jsonb (to_jsonb, jsonb_populate_record)
+-- has them as \x hex. to_wire: hex -> base64 (pulls); else base64 -> hex (applying pushes).
+CREATE FUNCTION electric_sync.os_bytea_payload(p jsonb, cols text[], to_wire boolean) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE c text; v text;
+BEGIN
+    IF p IS NULL OR cols IS NULL OR cardinality(cols) = 0 THEN RETURN p; END IF;
+    FOREACH c IN ARRAY cols LOOP
+        v := p ->> c;
+        IF v IS NULL THEN CONTINUE; END IF;
+        IF NOT to_wire THEN
+            p := jsonb_set(p, ARRAY[c], to_jsonb('\x' || encode(decode(v, 'base64'), 'hex')));
+        ELSIF left(v, 2) = '\x' THEN
+            p := jsonb_set(p, ARRAY[c], to_jsonb(translate(encode(decode(substr(v, 3), 'hex'), 'base64'), E'\n', '')));
+        END IF;
+    END LOOP;
+    RETURN p;
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_wire_payload(p jsonb, cols text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, true) $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_db_payload(p jsonb, cols text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, false) $$;
+REVOKE ALL ON FUNCTION electric_sync.os_bytea_payload(jsonb, text[], boolean) FROM PUBLIC;

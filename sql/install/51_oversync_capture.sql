@@ -15,35 +15,28 @@
 
 CREATE TYPE electric_sync.os_frow AS (table_id int, key_text text, op text, payload jsonb);
 
--- bytea columns travel as standard base64 (PostgreSQL's to_jsonb gives \x hex).
-CREATE FUNCTION electric_sync.os_wire_payload(p jsonb, cols text[]) RETURNS jsonb
+-- bytea columns travel as standard base64; PostgreSQL's jsonb (to_jsonb, jsonb_populate_record)
+-- has them as \x hex. to_wire: hex -> base64 (pulls); else base64 -> hex (applying pushes).
+CREATE FUNCTION electric_sync.os_bytea_payload(p jsonb, cols text[], to_wire boolean) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE c text; v text;
 BEGIN
     IF p IS NULL OR cols IS NULL OR cardinality(cols) = 0 THEN RETURN p; END IF;
     FOREACH c IN ARRAY cols LOOP
         v := p ->> c;
-        IF v IS NOT NULL AND left(v, 2) = '\x' THEN
+        IF v IS NULL THEN CONTINUE; END IF;
+        IF NOT to_wire THEN
+            p := jsonb_set(p, ARRAY[c], to_jsonb('\x' || encode(decode(v, 'base64'), 'hex')));
+        ELSIF left(v, 2) = '\x' THEN
             p := jsonb_set(p, ARRAY[c], to_jsonb(translate(encode(decode(substr(v, 3), 'hex'), 'base64'), E'\n', '')));
         END IF;
     END LOOP;
     RETURN p;
 END $$;
-
--- The inverse, for applying pushed payloads: base64 strings become \x hex input.
+CREATE FUNCTION electric_sync.os_wire_payload(p jsonb, cols text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, true) $$;
 CREATE FUNCTION electric_sync.os_db_payload(p jsonb, cols text[]) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE c text; v text;
-BEGIN
-    IF p IS NULL OR cols IS NULL OR cardinality(cols) = 0 THEN RETURN p; END IF;
-    FOREACH c IN ARRAY cols LOOP
-        v := p ->> c;
-        IF v IS NOT NULL THEN
-            p := jsonb_set(p, ARRAY[c], to_jsonb('\x' || encode(decode(v, 'base64'), 'hex')));
-        END IF;
-    END LOOP;
-    RETURN p;
-END $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, false) $$;
 
 -- A plain SQL write may not touch a scope while a device holds its initialization lease.
 CREATE FUNCTION electric_sync.os_check_plain_write(scope text) RETURNS void

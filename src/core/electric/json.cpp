@@ -1,4 +1,5 @@
 // Hot-path JSON: string escaping, Electric keys, change/control messages, electric-schema.
+#include "core/common/json_escape.hpp"
 #include "core/electric/electric.hpp"
 
 #include <cstring>
@@ -88,21 +89,13 @@ void append_json_string(std::string &out, std::string_view s) {
             }
         }
         out.append(s.data() + run, i - run);
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-                out.append(esc, 6);
-            } else {
-                out += "\\ufffd";  // invalid UTF-8 byte
-            }
+        if (const char *e = json_short_escape(c)) {
+            out += e;
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+            out.append(esc, 6);
+        } else {
+            out += "\\ufffd";  // invalid UTF-8 byte
         }
         ++i;
         run = i;

@@ -1,5 +1,7 @@
 #include "core/oversync/canonical.hpp"
 
+#include "core/common/json_escape.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -356,22 +358,14 @@ void go_quote(std::string &out, std::string_view s) {
     while (i < s.size()) {
         unsigned char c = s[i];
         if (c < 0x80) {
-            switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-                    out += "\\u00";
-                    out += kHex[c >> 4];
-                    out += kHex[c & 0xF];
-                } else {
-                    out += char(c);
-                }
+            if (const char *e = json_short_escape(c)) {
+                out += e;
+            } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+                out += "\\u00";
+                out += kHex[c >> 4];
+                out += kHex[c & 0xF];
+            } else {
+                out += char(c);
             }
             i++;
             continue;

@@ -29,6 +29,7 @@ import {
   Shape,
   sleep,
 } from '../lib.mjs'
+import { prng } from '../bad_inputs.mjs'
 import { clusterKnown, killPostmaster, startCluster, ensureRunning, ReconnectingClient, sqlRetry, postmasterPid } from '../lib_crash.mjs'
 
 after(closePool)
@@ -37,17 +38,8 @@ const TXNS = 3_000
 const KILLS = 3
 const MARK = 1_000_000 // marker row of txn i in table A: id = MARK + i
 
-/** Deterministic PRNG (mulberry32): the same txn number always generates the same operations. */
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+// Deterministic PRNG (mulberry32): the same txn number always generates the same operations.
+const rng = prng
 
 /** The writer's model of the committed state (applied only once a commit is known). */
 class Model {

@@ -67,44 +67,9 @@ func (d *Device) Base(schema, table string, key map[string]any) int64 {
 // row_count and bundle_hash. Returns the commit reply or the API error.
 func (d *Device) Push(rows []PushRow, chunk int) (*Bundle, *apiErr) {
 	t := d.t
-	create := map[string]any{"source_bundle_id": d.NextSBID, "planned_row_count": len(rows)}
-	if d.InitID != "" {
-		create["initialization_id"] = d.InitID
-	}
-	var cr map[string]any
-	if e := do(t, "POST", "/sync/push-sessions", d.User, d.Source, create, &cr); e != nil {
+	meta, e := pushBundle(t, d.User, d.Source, d.NextSBID, d.InitID, rows, chunk)
+	if e != nil {
 		return nil, e
-	}
-	var meta Bundle
-	if cr["status"] == "already_committed" {
-		b, _ := json.Marshal(cr)
-		json.Unmarshal(b, &meta)
-	} else {
-		if cr["status"] != "staging" {
-			t.Fatalf("create status %v", cr)
-		}
-		if _, ok := cr["next_expected_row_ordinal"]; ok {
-			t.Errorf("staging reply should omit next_expected_row_ordinal: %v", cr)
-		}
-		pid := cr["push_id"].(string)
-		for start := 0; start < len(rows); start += chunk {
-			end := start + chunk
-			if end > len(rows) {
-				end = len(rows)
-			}
-			var ch map[string]any
-			if e := do(t, "POST", "/sync/push-sessions/"+pid+"/chunks", d.User, d.Source,
-				map[string]any{"start_row_ordinal": start, "rows": rows[start:end]}, &ch); e != nil {
-				return nil, e
-			}
-			if int(ch["next_expected_row_ordinal"].(float64)) != end {
-				t.Fatalf("next_expected_row_ordinal %v, want %d", ch["next_expected_row_ordinal"], end)
-			}
-		}
-		if e := do(t, "POST", "/sync/push-sessions/"+pid+"/commit", d.User, d.Source, nil, &meta); e != nil {
-			do(t, "DELETE", "/sync/push-sessions/"+pid, d.User, d.Source, nil, nil)
-			return nil, e
-		}
 	}
 	got := d.FetchCommitted(meta.BundleSeq, 2)
 	if int64(len(got.Rows)) != meta.RowCount || got.BundleHash != meta.BundleHash {

@@ -381,42 +381,9 @@ func (c *fxClient) Push(chunk int) (*Bundle, *apiErr) {
 	if len(rows) == 0 {
 		t.Fatalf("%s: push with an empty outbox", c.Name)
 	}
-	create := map[string]any{"source_bundle_id": c.NextSBID, "planned_row_count": len(rows)}
-	if c.InitID != "" {
-		create["initialization_id"] = c.InitID
-	}
-	var cr map[string]any
-	if e := do(t, "POST", "/sync/push-sessions", c.User, c.Source, create, &cr); e != nil {
+	meta, e := pushBundle(t, c.User, c.Source, c.NextSBID, c.InitID, rows, chunk)
+	if e != nil {
 		return nil, e
-	}
-	var meta Bundle
-	if cr["status"] == "already_committed" {
-		b, _ := json.Marshal(cr)
-		json.Unmarshal(b, &meta)
-	} else {
-		pid, _ := cr["push_id"].(string)
-		if cr["status"] != "staging" || !uuidRe.MatchString(pid) || cr["planned_row_count"] != float64(len(rows)) {
-			t.Fatalf("%s: push-session create reply %v", c.Name, cr)
-		}
-		if v, ok := cr["next_expected_row_ordinal"]; ok && v != float64(0) {
-			t.Fatalf("%s: staging reply next_expected_row_ordinal %v", c.Name, v)
-		}
-		for start := 0; start < len(rows); start += chunk {
-			end := min(start+chunk, len(rows))
-			var ch map[string]any
-			if e := do(t, "POST", "/sync/push-sessions/"+pid+"/chunks", c.User, c.Source,
-				map[string]any{"start_row_ordinal": start, "rows": rows[start:end]}, &ch); e != nil {
-				do(t, "DELETE", "/sync/push-sessions/"+pid, c.User, c.Source, nil, nil)
-				return nil, e
-			}
-			if ch["push_id"] != pid || ch["next_expected_row_ordinal"] != float64(end) {
-				t.Fatalf("%s: chunk [%d,%d) reply %v: want push_id %s, next_expected_row_ordinal %d", c.Name, start, end, ch, pid, end)
-			}
-		}
-		if e := do(t, "POST", "/sync/push-sessions/"+pid+"/commit", c.User, c.Source, nil, &meta); e != nil {
-			do(t, "DELETE", "/sync/push-sessions/"+pid, c.User, c.Source, nil, nil)
-			return nil, e
-		}
 	}
 	if meta.BundleSeq <= 0 || meta.SourceID != c.Source || meta.SourceBundleID != c.NextSBID || meta.RowCount <= 0 || !hex64.MatchString(meta.BundleHash) {
 		t.Fatalf("%s: commit reply %+v: want bundle_seq > 0, source %s/%d, row_count > 0, 64-hex bundle_hash", c.Name, meta, c.Source, c.NextSBID)

@@ -189,3 +189,48 @@ func uuidv4() string {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// pushBundle runs a client's push: create a push session (an already committed bundle comes back
+// as it was committed), stage rows in chunks of `chunk`, commit. Every reply is checked as the
+// client checks it; on a contract error the session is deleted and the error returned.
+func pushBundle(t testing.TB, user, source string, sbid int64, initID string, rows []PushRow, chunk int) (Bundle, *apiErr) {
+	t.Helper()
+	create := map[string]any{"source_bundle_id": sbid, "planned_row_count": len(rows)}
+	if initID != "" {
+		create["initialization_id"] = initID
+	}
+	var cr map[string]any
+	if e := do(t, "POST", "/sync/push-sessions", user, source, create, &cr); e != nil {
+		return Bundle{}, e
+	}
+	var meta Bundle
+	if cr["status"] == "already_committed" {
+		b, _ := json.Marshal(cr)
+		json.Unmarshal(b, &meta)
+		return meta, nil
+	}
+	pid, _ := cr["push_id"].(string)
+	if cr["status"] != "staging" || !uuidRe.MatchString(pid) || cr["planned_row_count"] != float64(len(rows)) {
+		t.Fatalf("push-session create reply %v", cr)
+	}
+	if _, ok := cr["next_expected_row_ordinal"]; ok {
+		t.Errorf("staging reply should omit next_expected_row_ordinal: %v", cr)
+	}
+	for start := 0; start < len(rows); start += chunk {
+		end := min(start+chunk, len(rows))
+		var ch map[string]any
+		if e := do(t, "POST", "/sync/push-sessions/"+pid+"/chunks", user, source,
+			map[string]any{"start_row_ordinal": start, "rows": rows[start:end]}, &ch); e != nil {
+			do(t, "DELETE", "/sync/push-sessions/"+pid, user, source, nil, nil)
+			return Bundle{}, e
+		}
+		if ch["push_id"] != pid || ch["next_expected_row_ordinal"] != float64(end) {
+			t.Fatalf("chunk [%d,%d) reply %v: want push_id %s, next_expected_row_ordinal %d", start, end, ch, pid, end)
+		}
+	}
+	if e := do(t, "POST", "/sync/push-sessions/"+pid+"/commit", user, source, nil, &meta); e != nil {
+		do(t, "DELETE", "/sync/push-sessions/"+pid, user, source, nil, nil)
+		return Bundle{}, e
+	}
+	return meta, nil
+}
