@@ -38,7 +38,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 PG_CXXFLAGS = -Werror -DES_EXT_VERSION='"$(EXTVERSION)"' -MMD -MP -std=c++17 -Wno-register -Wall -Wno-unused-parameter -fvisibility-inlines-hidden -DBOOST_ERROR_CODE_HEADER_ONLY
 SHLIB_LINK  = $(libpq) -lstdc++ -pthread -lssl -lcrypto
-EXTRA_CLEAN = output_iso tmp_check_iso $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build tmp_check results regression.diffs regression.out \
+EXTRA_CLEAN = output_iso tmp_check_iso $(DATA_built) $(OBJS:.o=.d) test/unit/unit_tests test/unit/build test/unit/hub_tsan test/unit/build-tsan tmp_check results regression.diffs regression.out \
               test/fuzz/build
 
 PG_CONFIG ?= pg_config
@@ -73,10 +73,24 @@ test/unit/build/core/%.o: src/core/%.cpp
 test/unit/unit_tests: $(UNIT_OBJS)
 	$(CXX) $(UNIT_CXXFLAGS) -o $@ $(UNIT_OBJS) -lssl -lcrypto -pthread
 
-.PHONY: unit demo demo-stop test fuzz
+# ---- the hub under ThreadSanitizer (its own binary: TSan does not combine with ASan) ----
+TSAN_CXXFLAGS = -std=c++17 -O1 -g -Wall -Werror -Isrc -Isrc/barrier -fsanitize=thread -fno-omit-frame-pointer -MMD -MP
+TSAN_SRCS = test/unit/main.cpp $(sort $(wildcard test/unit/tsan/*.cpp)) src/hub/shape_hub.cpp $(CORE_SRCS)
+TSAN_OBJS = $(patsubst %.cpp,test/unit/build-tsan/%.o,$(TSAN_SRCS))
+test/unit/build-tsan/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(TSAN_CXXFLAGS) -c -o $@ $<
+-include $(TSAN_OBJS:.o=.d)
+test/unit/hub_tsan: $(TSAN_OBJS)
+	$(CXX) $(TSAN_CXXFLAGS) -o $@ $(TSAN_OBJS) -lssl -lcrypto -pthread
+
+.PHONY: unit unit-tsan demo demo-stop test fuzz
 unit:
 	$(MAKE) -j$$(nproc) test/unit/unit_tests
 	./test/unit/unit_tests
+unit-tsan:
+	$(MAKE) -j$$(nproc) test/unit/hub_tsan
+	TSAN_OPTIONS=halt_on_error=1 ./test/unit/hub_tsan
 
 demo:
 	bash scripts/demo.sh start

@@ -37,7 +37,19 @@ else
   record unit "${p:-0}" "${f:-1}"
 fi
 
-# 1a. the include barrier: a Postgres header on the thread side or in src/core fails the build.
+# 1a. the hub (the one meeting point of the main thread and the I/O threads) under ThreadSanitizer
+es_log "hub under ThreadSanitizer (make unit-tsan)"
+tsan_out=$(make -s unit-tsan 2>&1); tsan_rc=$?
+echo "$tsan_out" | tail -n 5
+if [ $tsan_rc -eq 0 ]; then
+  n=$(echo "$tsan_out" | sed -n 's/.*All tests passed ([0-9]* assertions* in \([0-9]*\) test cases*).*/\1/p' | tail -1)
+  record unit-tsan "${n:-1}" 0
+else
+  echo "$tsan_out" | grep -A30 'WARNING: ThreadSanitizer' | head -n 60
+  record unit-tsan 0 1
+fi
+
+# 1b. the include barrier: a Postgres header on the thread side or in src/core fails the build.
 es_log "include barrier (test/barrier)"
 bar_out=$(bash test/barrier/run.sh 2>&1)
 echo "$bar_out" | tail -n 8
@@ -45,7 +57,7 @@ bp=$(echo "$bar_out" | sed -n 's/^barrier: \([0-9]*\) passed, \([0-9]*\) failed$
 bf=$(echo "$bar_out" | sed -n 's/^barrier: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 record barrier "${bp:-0}" "${bf:-1}"
 
-# 1b. libFuzzer smoke run of every parser target (test/fuzz, docs/fuzzing.md): a few seconds each.
+# 1c. libFuzzer smoke run of every parser target (test/fuzz, docs/fuzzing.md): a few seconds each.
 es_log "fuzz smoke (libFuzzer)"
 fuzz_out=$(bash test/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" 2>&1)
 echo "$fuzz_out" | tail -n 25
