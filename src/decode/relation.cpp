@@ -1,5 +1,5 @@
 // Output plugin, relation side: the per-session relation cache (output functions, replica
-// identity columns, the skip flag) and the RELATION records (docs/decoding-format.md §R).
+// identity columns, the skip flag) and the RELATION records (docs/decoding-format.md, "R RELATION").
 //
 // A RELATION record is written the first time a relation is used in a decoding session and
 // again whenever its description changes: relcache invalidations (ALTER TABLE, replica identity,

@@ -1,5 +1,5 @@
 // electric_sync.oversync_* settings (see guc_oversync.hpp). Defaults are go-oversync v0.2.0's
-// (ServiceConfig, protocol notes §7).
+// (ServiceConfig, docs/protocols/oversync.md §7).
 #include "pg/compat.hpp"
 extern "C" {
 #include "utils/guc.h"

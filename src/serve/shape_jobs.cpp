@@ -472,7 +472,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
 
 namespace es::svc {
 
-// Subset snapshot (§9): one-shot query of part of the shape, in its own snapshot.
+// Subset snapshot (docs/protocols/electric.md §9): one-shot query of part of the shape, in its own snapshot.
 void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
     svc_.pool().submit([this, c, s](PGconn *conn) {
         const auto &sub = c->req.subset;

@@ -1,5 +1,5 @@
 // The table side of a shape: resolving the `table` argument, describing the relation (columns,
-// types, primary key) and the `electric-schema` header value (protocol §12).
+// types, primary key) and the `electric-schema` header value (docs/protocols/electric.md §12).
 // Backend side only (main thread, inside a transaction).
 #pragma once
 #include "pg/compat.hpp"

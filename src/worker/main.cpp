@@ -30,7 +30,8 @@ PGDLLEXPORT void electric_sync_worker_main(Datum);
 
 using namespace es;
 
-static WorkerRuntime *g_rt = nullptr;  // raw pointer: no destructor at exit (rules §5)
+static WorkerRuntime *g_rt =
+    nullptr;  // raw pointer: no destructor at exit (docs/architecture.md, threads and the rules)
 
 // before_shmem_exit: stop the HTTP server and the pool, join every thread.
 static void worker_shutdown(int, Datum) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The include barrier fails the build: compiles test/barrier/*.cpp with the flags of the thread
+# The include barrier fails the build (and docs/architecture.md describes the tree): compiles test/barrier/*.cpp with the flags of the thread
 # side (make barrier-flags) and checks that the bad files fail (with the barrier's message where
 # it applies) and the good one compiles. Prints "barrier: N passed, M failed".
 set -uo pipefail
@@ -27,5 +27,13 @@ for f in $(make -s barrier-sources); do
   fi
 done
 [ $fail = $before ] && pass=$((pass + 1)) && echo "ok   every thread-side and core source is compiled behind the barrier"
+# docs/architecture.md names every folder of src/ (and of src/core/).
+before=$fail
+for d in src/*/ src/core/*/; do
+  d=${d%/}; rel=${d#src/}
+  grep -qF "\`$d/\`" docs/architecture.md || grep -qF "\`${rel#core/}/\`" docs/architecture.md ||
+    { fail=$((fail + 1)); echo "FAIL docs/architecture.md does not describe $d/"; }
+done
+[ $fail = $before ] && pass=$((pass + 1)) && echo "ok   docs/architecture.md describes every folder of src/"
 echo "barrier: $pass passed, $fail failed"
 [ $fail = 0 ]

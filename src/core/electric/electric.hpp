@@ -1,7 +1,7 @@
 // Pure C++ core of the ElectricSQL `/v1/shape` read path (no Postgres headers, no libpq).
 //
 // Wire contract: Electric's HTTP shape API (https://electric-sql.com/docs/api/http); "the doc"
-// and its sections (§N) below refer to our notes on it, summarized in docs/read-path.md.
+// and its sections (§N) below refer to our notes on it: docs/protocols/electric.md.
 // Everything here is deterministic and allocation-light; callers (HTTP handler, worker) own I/O,
 // clocks and randomness and pass them in.
 //

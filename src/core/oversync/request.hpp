@@ -1,5 +1,5 @@
 // oversync request parsing and validation (pure C++, no database). Mirrors the checks the Go
-// server makes before touching the database (protocol §4, §5.2).
+// server makes before touching the database (docs/protocols/oversync.md §4, §5.2).
 #pragma once
 #include <cstdint>
 #include <map>
