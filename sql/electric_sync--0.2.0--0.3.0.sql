@@ -1109,3 +1109,493 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, true
 CREATE OR REPLACE FUNCTION electric_sync.os_db_payload(p jsonb, cols text[]) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, false) $$;
 REVOKE ALL ON FUNCTION electric_sync.os_bytea_payload(jsonb, text[], boolean) FROM PUBLIC;
+
+-- ============================================================================================
+-- oversync: the SQL raises the contract's error codes (SQLSTATE OSERR, DETAIL = code); the HTTP
+-- status of each code is mapped by the routes (src/core/oversync/errors.cpp). os_raise and
+-- os_push_session_for lose their status arguments; every function that raises is replaced.
+-- ============================================================================================
+DROP FUNCTION electric_sync.os_raise(int, text, text, jsonb);
+DROP FUNCTION electric_sync.os_push_session_for(text, text, int, text);
+
+CREATE FUNCTION electric_sync.os_raise(code text, msg text, extra jsonb DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF extra IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'OSERR', MESSAGE = msg, DETAIL = code;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'OSERR', MESSAGE = msg, DETAIL = code, HINT = extra::text;
+END $$;
+
+CREATE FUNCTION electric_sync.os_push_session_for(u text, push_id text, bad_id_code text)
+RETURNS electric_sync.os_push_sessions LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_push_sessions;
+BEGIN
+    IF push_id !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN
+        PERFORM electric_sync.os_raise(bad_id_code, format('push session %s not found', push_id));
+    END IF;
+    SELECT * INTO s FROM electric_sync.os_push_sessions p WHERE p.push_id = os_push_session_for.push_id::uuid FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM electric_sync.os_raise('push_session_not_found', format('push session %s not found', push_id));
+    END IF;
+    IF s.user_id <> u THEN
+        PERFORM electric_sync.os_raise('push_session_forbidden', format('push session %s belongs to another user', push_id));
+    END IF;
+    IF s.expires_at <= now() THEN
+        PERFORM electric_sync.os_raise('push_session_expired', format('push session %s has expired', push_id));
+    END IF;
+    RETURN s;
+END $$;
+
+REVOKE ALL ON FUNCTION electric_sync.os_raise(text, text, jsonb), electric_sync.os_push_session_for(text, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_committed_rows(u text, seq bigint, after bigint, max_rows int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE b record; fl bigint; a bigint := coalesce(after, -1); body text; n int; more boolean;
+BEGIN
+    IF seq <= 0 THEN
+        PERFORM electric_sync.os_raise('committed_bundle_chunk_invalid', 'bundle_seq must be positive');
+    END IF;
+    SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
+    IF seq <= coalesce(fl, 0) THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise('history_pruned',
+            format('bundle %s is older than retained history floor %s for user %s', seq, fl, u));
+    END IF;
+    SELECT * INTO b FROM electric_sync.os_bundle_log WHERE user_id = u AND bundle_seq = seq;
+    IF NOT FOUND THEN
+        PERFORM electric_sync.os_raise('committed_bundle_not_found', format('committed bundle %s not found', seq));
+    END IF;
+    SELECT string_agg(electric_sync.os_row_json(x.schema_name, x.table_name, x.key_json, x.op, seq, x.payload), ',' ORDER BY x.row_ordinal),
+           count(*)
+      INTO body, n
+      FROM (SELECT * FROM electric_sync.os_bundle_rows r WHERE r.user_id = u AND r.bundle_seq = seq AND r.row_ordinal > a
+             ORDER BY r.row_ordinal LIMIT max_rows) x;
+    more := EXISTS (SELECT 1 FROM electric_sync.os_bundle_rows r WHERE r.user_id = u AND r.bundle_seq = seq
+                      AND r.row_ordinal > a + n);
+    RETURN '{"bundle_seq":' || b.bundle_seq || ',"source_id":' || to_json(b.source_id)::text
+        || ',"source_bundle_id":' || b.source_bundle_id || ',"row_count":' || b.row_count
+        || ',"bundle_hash":"' || b.bundle_hash || '","rows":[' || coalesce(body, '') || ']'
+        || ',"next_row_ordinal":' || CASE WHEN n > 0 THEN a + n ELSE coalesce(after, 0) END
+        || ',"has_more":' || more || '}';
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_pull(u text, after bigint, max_bundles int, target bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE us record; stable bigint; body text; n int; last_seq bigint; more boolean;
+        lim bigint := electric_sync.os_setting('max_bundles_per_pull');
+BEGIN
+    -- max_bundles: NULL = min(1000, the limit); outside 1..oversync_max_bundles_per_pull: 400.
+    IF max_bundles IS NULL THEN
+        max_bundles := least(1000, lim);
+    ELSIF max_bundles < 1 OR max_bundles > lim THEN
+        PERFORM electric_sync.os_raise('invalid_request', format('max_bundles must be between 1 and %s', lim));
+    END IF;
+    PERFORM electric_sync.os_require_initialized(u);
+    SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = u;
+    IF NOT FOUND THEN
+        RETURN '{"stable_bundle_seq":0,"bundles":[],"has_more":false}';
+    END IF;
+    IF (after > 0 AND after <= us.retained_floor) OR (target > 0 AND target <= us.retained_floor) THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise('history_pruned',
+            format('requested checkpoint %s is older than retained history floor %s for user %s',
+                   CASE WHEN after > 0 AND after <= us.retained_floor THEN after ELSE target END, us.retained_floor, u));
+    END IF;
+    -- (a ceiling above the latest bundle is clamped: a checkpoint must never skip future bundles)
+    stable := CASE WHEN target > 0 THEN least(target, us.next_bundle_seq - 1) ELSE us.next_bundle_seq - 1 END;
+    -- The resolved ceiling too (go-oversync pull.go): a follower at 0 whose user's history is
+    -- all at or below the floor must rebuild from a snapshot, not read an empty page forever.
+    IF stable > 0 AND stable <= us.retained_floor THEN
+        PERFORM nextval('electric_sync.os_history_pruned_error_seq');
+        PERFORM electric_sync.os_raise('history_pruned',
+            format('requested checkpoint %s is older than retained history floor %s for user %s (stable bundle seq %s)',
+                   after, us.retained_floor, u, stable));
+    END IF;
+    IF after >= stable THEN
+        RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[],"has_more":false}';
+    END IF;
+    SELECT string_agg('{"bundle_seq":' || b.bundle_seq || ',"source_id":' || to_json(b.source_id)::text
+               || ',"source_bundle_id":' || b.source_bundle_id || ',"row_count":' || b.row_count
+               || ',"bundle_hash":"' || b.bundle_hash || '","rows":['
+               || coalesce((SELECT string_agg(electric_sync.os_row_json(r.schema_name, r.table_name, r.key_json, r.op,
+                                                                         b.bundle_seq, r.payload), ',' ORDER BY r.row_ordinal)
+                              FROM electric_sync.os_bundle_rows r WHERE r.user_id = u AND r.bundle_seq = b.bundle_seq), '')
+               || ']}', ',' ORDER BY b.bundle_seq), count(*), max(b.bundle_seq)
+      INTO body, n, last_seq
+      FROM (SELECT * FROM electric_sync.os_bundle_log l
+             WHERE l.user_id = u AND l.bundle_seq > greatest(after, us.retained_floor) AND l.bundle_seq <= stable
+             ORDER BY l.bundle_seq LIMIT max_bundles) b;
+    more := n > 0 AND EXISTS (SELECT 1 FROM electric_sync.os_bundle_log l WHERE l.user_id = u
+                                AND l.bundle_seq > last_seq AND l.bundle_seq <= stable);
+    RETURN '{"stable_bundle_seq":' || stable || ',"bundles":[' || coalesce(body, '') || '],"has_more":' || coalesce(more, false) || '}';
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_chunk(u text, src text, push_id text, start_ord int, rows jsonb,
+                                                push_ttl int, lease_ttl int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); bad text;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
+BEGIN
+    IF n > max_rows THEN
+        PERFORM electric_sync.os_raise('push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
+    END IF;
+    PERFORM electric_sync.os_lock_user(u);
+    s := electric_sync.os_push_session_for(u, push_id, 'push_session_not_found');
+    IF s.initialization_id IS NOT NULL THEN
+        PERFORM electric_sync.os_check_lease(u, s.source_id, s.initialization_id::text, lease_ttl);
+    END IF;
+    IF start_ord <> s.next_expected_row_ordinal THEN
+        PERFORM electric_sync.os_raise('push_chunk_out_of_order',
+            format('expected start_row_ordinal %s, got %s', s.next_expected_row_ordinal, start_ord));
+    END IF;
+    IF start_ord + n > s.planned_row_count THEN
+        PERFORM electric_sync.os_raise('push_chunk_invalid', 'chunk exceeds planned_row_count');
+    END IF;
+    -- Validation, set-based: the rows are checked in staging order (a function scan, LIMIT 1:
+    -- the first bad row stops it) and, within a row, in the order below; the first failed
+    -- check is the error, as a row-by-row loop would report it.
+    SELECT x.msg INTO bad
+      FROM (SELECT CASE
+                   WHEN t.table_id IS NULL THEN
+                       format('table %s.%s is not registered', e.v->>'schema', e.v->>'table')
+                   WHEN jsonb_typeof(e.v->'key'->t.key_column) IS DISTINCT FROM 'string' THEN
+                       format('row %s: key must contain sync key column %s as a string', start_ord + e.i, t.key_column)
+                   WHEN t.key_kind = 'uuid' AND (e.v->'key'->>t.key_column) !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+                       format('row %s: key %s of %s.%s is not a canonical lowercase UUID', start_ord + e.i,
+                              e.v->'key'->>t.key_column, t.schema_name, t.table_name)
+                   WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN NULL
+                   WHEN (e.v->'payload' ? t.key_column) AND (e.v->'payload'->>t.key_column) IS DISTINCT FROM (e.v->'key'->>t.key_column) THEN
+                       format('row %s: payload %s does not match the key', start_ord + e.i, t.key_column)
+                   ELSE (SELECT coalesce(
+                            (SELECT format('row %s: %s.%s has no writable column %s', start_ord + e.i, t.schema_name, t.table_name,
+                                           string_agg(c, ', '))
+                               FROM jsonb_object_keys(q.p) c
+                              WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = c
+                                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+                             HAVING count(*) > 0),
+                            (SELECT format('row %s: bytea column %s must be standard base64', start_ord + e.i, bc.col)
+                               FROM unnest(t.bytea_columns) WITH ORDINALITY bc(col, o)
+                              WHERE q.p ? bc.col AND jsonb_typeof(q.p->bc.col) <> 'null'
+                                AND (jsonb_typeof(q.p->bc.col) <> 'string'
+                                     OR (q.p->>bc.col) !~ '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$')
+                              ORDER BY bc.o LIMIT 1))
+                           FROM (SELECT CASE WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                                             ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END AS p) q)
+                   END AS msg
+              FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+              LEFT JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                                  WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true) x
+     WHERE x.msg IS NOT NULL
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        PERFORM electric_sync.os_raise('push_chunk_invalid', bad);
+    END IF;
+    INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
+    SELECT s.push_id, start_ord + e.i, t.table_id, e.v->'key'->>t.key_column, e.v->>'op', (e.v->>'base_row_version')::bigint,
+           CASE WHEN e.v->>'op' = 'DELETE' THEN NULL
+                WHEN (e.v->>'op' <> 'DELETE') IS NOT TRUE THEN e.v->'payload'
+                WHEN e.v->'payload' ? t.key_column THEN e.v->'payload'
+                ELSE e.v->'payload' || jsonb_build_object(t.key_column, e.v->'key'->>t.key_column) END
+      FROM (SELECT j.value AS v, j.ordinality::int - 1 AS i FROM jsonb_array_elements(rows) WITH ORDINALITY j) e
+      JOIN LATERAL (SELECT * FROM electric_sync.os_tables t0
+                     WHERE t0.schema_name = e.v->>'schema' AND t0.table_name = e.v->>'table') t ON true;
+    UPDATE electric_sync.os_push_sessions SET next_expected_row_ordinal = start_ord + n,
+           expires_at = now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl'))
+     WHERE os_push_sessions.push_id = s.push_id;
+    RETURN json_build_object('push_id', s.push_id, 'next_expected_row_ordinal', start_ord + n)::text;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_commit(u text, src text, push_id text, lease_ttl int) RETURNS text
+LANGUAGE plpgsql SET bytea_output = 'hex' AS $$
+DECLARE
+    s electric_sync.os_push_sessions; cnt int; mx int; dup int; ss record; expected bigint;
+    r record; t electric_sync.os_tables; srow jsonb; res record;
+BEGIN
+    PERFORM electric_sync.os_lock_user(u);
+    s := electric_sync.os_push_session_for(u, push_id, 'push_session_not_found');
+    SELECT count(*), coalesce(max(row_ordinal), -1), count(*) - count(DISTINCT (table_id, key_text))
+      INTO cnt, mx, dup FROM electric_sync.os_push_rows WHERE os_push_rows.push_id = s.push_id;
+    IF cnt <> s.planned_row_count OR mx <> cnt - 1 THEN
+        PERFORM electric_sync.os_raise('push_commit_invalid',
+            format('push session has %s staged rows, planned_row_count is %s', cnt, s.planned_row_count));
+    END IF;
+    IF dup > 0 THEN
+        PERFORM electric_sync.os_raise('push_commit_invalid', 'push session stages the same row more than once');
+    END IF;
+    SET CONSTRAINTS ALL DEFERRED;
+    IF s.initialization_id IS NOT NULL THEN
+        PERFORM electric_sync.os_check_lease(u, s.source_id, s.initialization_id::text, lease_ttl);
+    END IF;
+    SELECT * INTO ss FROM electric_sync.os_source_state WHERE user_id = u AND source_id = s.source_id FOR UPDATE;
+    IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, s.source_id, ss.replaced_by_source_id); END IF;
+    expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
+    IF expected <> s.source_bundle_id THEN
+        PERFORM electric_sync.os_raise('source_sequence_changed',
+            format('source %s advanced: expected next source_bundle_id %s, session has %s', s.source_id, expected, s.source_bundle_id));
+    END IF;
+    PERFORM set_config('oversync.bundle_user_id', u, true);
+    PERFORM set_config('oversync.bundle_source_id', s.source_id, true);
+    PERFORM set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
+
+    -- Conflict detection, in staging order, before any write (protocol §5.3): the first
+    -- staged row that conflicts.
+    SELECT x.* INTO r
+      FROM (SELECT pr.row_ordinal, pr.table_id, pr.key_text, pr.op, pr.base_row_version,
+                   tt.schema_name, tt.table_name, tt.key_column, rs.bundle_seq AS rs_seq, rs.deleted AS rs_deleted,
+                   CASE WHEN rs.deleted IS NULL THEN
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> 0 THEN format('expected version 0, got %s', pr.base_row_version) END
+                        WHEN NOT rs.deleted THEN
+                            CASE WHEN pr.op = 'INSERT' THEN format('row already exists at version %s', rs.bundle_seq)
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                        ELSE
+                            CASE WHEN pr.op <> 'INSERT' THEN 'row does not exist'
+                                 WHEN pr.base_row_version <> rs.bundle_seq THEN
+                                     format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
+                   END AS what
+              FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
+              LEFT JOIN LATERAL (SELECT r0.bundle_seq, r0.deleted FROM electric_sync.os_row_state r0
+                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text) rs ON true
+             WHERE pr.push_id = s.push_id) x
+     WHERE x.what IS NOT NULL
+     ORDER BY x.row_ordinal LIMIT 1;
+    IF FOUND THEN
+        SELECT * INTO t FROM electric_sync.os_tables WHERE table_id = r.table_id;
+        srow := CASE WHEN r.rs_deleted IS DISTINCT FROM false THEN NULL ELSE electric_sync.os_server_row(t, u, r.key_text) END;
+        PERFORM electric_sync.os_raise('push_conflict',
+            format('%s conflict on %s.%s %s: %s', lower(r.op), r.schema_name, r.table_name, r.key_text, r.what),
+            jsonb_build_object('conflict', jsonb_build_object(
+                'schema', r.schema_name, 'table', r.table_name, 'key', jsonb_build_object(r.key_column, r.key_text),
+                'op', r.op, 'base_row_version', r.base_row_version,
+                'server_row_version', coalesce(r.rs_seq, 0), 'server_row_deleted', coalesce(r.rs_deleted, false),
+                'server_row', srow)));
+    END IF;
+
+    -- Apply in staging order. Consecutive INSERTs into one table with the same columns are one
+    -- statement (jsonb_populate_recordset keeps their order, so the row triggers see and
+    -- capture them in staging order); UPDATE and DELETE go row by row. UPDATE sets only the
+    -- columns present in the payload.
+    FOR r IN SELECT z.table_id, z.op, z.cols, tt.schema_name, tt.table_name, tt.key_column, tt.key_kind,
+                    z.ps, z.keys
+               FROM (SELECT y.table_id, y.op, y.cols, min(y.row_ordinal) AS first_ord,
+                            jsonb_agg(y.p ORDER BY y.row_ordinal) AS ps, array_agg(y.key_text ORDER BY y.row_ordinal) AS keys
+                       FROM (SELECT w.*, w.row_ordinal - row_number() OVER (
+                                        PARTITION BY w.table_id, w.op, w.cols, CASE WHEN w.op = 'INSERT' THEN -1 ELSE w.row_ordinal END
+                                        ORDER BY w.row_ordinal) AS island
+                               FROM (SELECT pr.row_ordinal, pr.table_id, pr.op, pr.key_text, q.p,
+                                            (SELECT string_agg(quote_ident(c), ', ' ORDER BY c) FROM jsonb_object_keys(q.p) c) AS cols
+                                       FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables t0 USING (table_id)
+                                      CROSS JOIN LATERAL (SELECT electric_sync.os_db_payload(pr.payload, t0.bytea_columns) AS p) q
+                                      WHERE pr.push_id = s.push_id) w) y
+                      GROUP BY y.table_id, y.op, y.cols, y.island) z
+               JOIN electric_sync.os_tables tt ON tt.table_id = z.table_id
+              ORDER BY z.first_ord LOOP
+        IF r.op = 'DELETE' THEN
+            EXECUTE format('DELETE FROM %I.%I WHERE %I = $1::%s AND _sync_scope_id = $2',
+                           r.schema_name, r.table_name, r.key_column, r.key_kind) USING r.keys[1], u;
+        ELSIF r.op = 'INSERT' THEN
+            EXECUTE format('INSERT INTO %I.%I (%s, _sync_scope_id) SELECT %s, $2 FROM jsonb_populate_recordset(NULL::%I.%I, $1)',
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name) USING r.ps, u;
+        ELSE
+            EXECUTE format('UPDATE %I.%I SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%I.%I, $1)) '
+                           'WHERE %I = $2::%s AND _sync_scope_id = $3',
+                           r.schema_name, r.table_name, r.cols, r.cols, r.schema_name, r.table_name,
+                           r.key_column, r.key_kind) USING r.ps->0, r.keys[1], u;
+        END IF;
+    END LOOP;
+
+    SELECT * INTO res FROM electric_sync.os_finalize_tx() f WHERE f.user_id = u;
+    IF res.bundle_seq IS NULL THEN
+        PERFORM electric_sync.os_raise('push_commit_invalid', 'push captured no changes (all rows collapsed)');
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
+    IF s.initialization_id IS NOT NULL THEN
+        UPDATE electric_sync.os_scope_state SET state = 2, initialization_id = NULL, initializer_source_id = NULL,
+               lease_expires_at = NULL, initialized_by_source_id = s.source_id, initialized_at = now(), updated_at = now()
+         WHERE user_id = u;
+    END IF;
+    PERFORM set_config('oversync.bundle_user_id', '', true);
+    PERFORM set_config('oversync.bundle_source_id', '', true);
+    PERFORM set_config('oversync.bundle_source_bundle_id', '', true);
+    RETURN json_build_object('bundle_seq', res.bundle_seq, 'source_id', res.source_id, 'source_bundle_id', res.source_bundle_id,
+                             'row_count', res.row_count, 'bundle_hash', res.bundle_hash)::text;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_create(u text, src text, sbid bigint, planned int, init_id text,
+                                                 push_ttl int, lease_ttl int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
+        max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
+BEGIN
+    IF max_rows > 0 AND planned > max_rows THEN
+        PERFORM electric_sync.os_raise('push_session_invalid',
+            format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions WHERE expires_at < now();
+    PERFORM electric_sync.os_lock_user(u);
+    SELECT * INTO b FROM electric_sync.os_bundle_log WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
+    IF FOUND THEN
+        -- A replay applies only while the bundle is above the retained floor (it may still be
+        -- stored below it until oversync_prune runs).
+        SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
+        IF b.bundle_seq <= fl THEN
+            PERFORM electric_sync.os_raise('history_pruned', format(
+                'source_bundle_id %s of source %s was committed as bundle %s, which is older than retained history floor %s for user %s',
+                sbid, src, b.bundle_seq, fl, u));
+        END IF;
+        RETURN json_build_object('status', 'already_committed', 'bundle_seq', b.bundle_seq, 'source_id', b.source_id,
+            'source_bundle_id', b.source_bundle_id, 'row_count', b.row_count, 'bundle_hash', b.bundle_hash)::text;
+    END IF;
+    st := electric_sync.os_scope_state_of(u);
+    IF st = 0 THEN
+        IF init_id IS NOT NULL THEN
+            PERFORM electric_sync.os_raise('initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+        END IF;
+        PERFORM electric_sync.os_raise('scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
+    ELSIF st = 1 THEN
+        IF init_id IS NULL THEN
+            PERFORM electric_sync.os_raise('push_session_invalid', 'initialization_id is required while the scope is initializing');
+        END IF;
+        PERFORM electric_sync.os_check_lease(u, src, init_id, lease_ttl);
+        sess_init := init_id::uuid;
+    ELSIF init_id IS NOT NULL THEN
+        PERFORM electric_sync.os_raise('push_session_invalid', 'initialization_id must be absent once the scope is initialized');
+    END IF;
+    SELECT * INTO ss FROM electric_sync.os_source_state WHERE user_id = u AND source_id = src;
+    IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, src, ss.replaced_by_source_id); END IF;
+    expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
+    IF sbid < expected THEN
+        PERFORM electric_sync.os_raise('history_pruned', format(
+            'source_bundle_id %s of source %s was committed (max committed %s) but is no longer retained', sbid, src, expected - 1));
+    ELSIF sbid > expected THEN
+        PERFORM electric_sync.os_raise('source_sequence_out_of_order', format('expected next source_bundle_id %s, got %s', expected, sbid));
+    END IF;
+    DELETE FROM electric_sync.os_push_sessions WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
+    INSERT INTO electric_sync.os_push_sessions (push_id, user_id, source_id, source_bundle_id, planned_row_count,
+                                                initialization_id, expires_at)
+    VALUES (pid, u, src, sbid, planned, sess_init,
+            now() + coalesce(make_interval(secs => push_ttl), electric_sync.os_ttl('push_session_ttl')));
+    RETURN json_build_object('push_id', pid, 'status', 'staging', 'planned_row_count', planned)::text;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_snapshot_create(u text, src text, repl jsonb, ttl int,
+                                                     max_rows bigint, max_bytes bigint) RETURNS text
+LANGUAGE plpgsql SET bytea_output = 'hex' SET TimeZone = 'UTC' AS $$
+DECLARE
+    prev text := repl->>'previous_source_id'; nsrc text := repl->>'new_source_id'; old record; nw record;
+    sid uuid := gen_random_uuid(); seq bigint; t electric_sync.os_tables; cnt bigint := 0; bytes bigint; exp timestamptz;
+BEGIN
+    DELETE FROM electric_sync.os_snapshot_sessions WHERE expires_at < now();
+    PERFORM electric_sync.os_require_initialized(u);
+    IF repl IS NOT NULL THEN
+        PERFORM electric_sync.os_lock_user(u);
+        SELECT * INTO old FROM electric_sync.os_source_state WHERE user_id = u AND source_id = prev FOR UPDATE;
+        SELECT * INTO nw FROM electric_sync.os_source_state WHERE user_id = u AND source_id = nsrc FOR UPDATE;
+        IF old.state = 'retired' THEN
+            IF old.replaced_by_source_id IS DISTINCT FROM nsrc THEN
+                PERFORM electric_sync.os_retired_error(u, prev, old.replaced_by_source_id);
+            END IF;
+            IF nw.state = 'retired' THEN
+                PERFORM electric_sync.os_raise('source_replacement_invalid', format('new source %s is retired', nsrc));
+            END IF;
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved') ON CONFLICT DO NOTHING;
+        ELSE
+            IF nw.source_id IS NOT NULL THEN
+                PERFORM electric_sync.os_raise('source_replacement_invalid',
+                    format('new source %s is already known for user %s', nsrc, u));
+            END IF;
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved');
+            INSERT INTO electric_sync.os_source_state (user_id, source_id, state, replaced_by_source_id, retirement_reason)
+            VALUES (u, prev, 'retired', nsrc, repl->>'reason')
+            ON CONFLICT (user_id, source_id) DO UPDATE SET state = 'retired', replaced_by_source_id = EXCLUDED.replaced_by_source_id,
+                retirement_reason = EXCLUDED.retirement_reason, updated_at = now();
+        END IF;
+    END IF;
+    seq := coalesce((SELECT next_bundle_seq - 1 FROM electric_sync.os_user_state WHERE user_id = u), 0);
+    exp := now() + coalesce(make_interval(secs => ttl), electric_sync.os_ttl('snapshot_session_ttl'));
+    INSERT INTO electric_sync.os_snapshot_sessions (snapshot_id, user_id, snapshot_bundle_seq, row_count, byte_count, expires_at)
+    VALUES (sid, u, seq, 0, 0, exp);
+    FOR t IN SELECT * FROM electric_sync.os_tables ORDER BY table_id LOOP
+        EXECUTE format($q$
+            INSERT INTO electric_sync.os_snapshot_rows (snapshot_id, row_ordinal, schema_name, table_name, key_json, row_version, payload)
+            SELECT $1, $3 + row_number() OVER (ORDER BY x.k COLLATE "C"), %L, %L,
+                   electric_sync.os_canonical_json(jsonb_build_object(%L, x.k)),
+                   coalesce((SELECT rs.bundle_seq FROM electric_sync.os_row_state rs
+                              WHERE rs.user_id = $2 AND rs.table_id = %s AND rs.key_text = x.k), greatest($4, 1)),
+                   electric_sync.os_canonical_json(electric_sync.os_wire_payload(x.p, $5))
+              FROM (SELECT y.%I::text AS k, to_jsonb(y) - '_sync_scope_id' AS p FROM %I.%I y WHERE y._sync_scope_id = $2) x$q$,
+            t.schema_name, t.table_name, t.key_column, t.table_id, t.key_column, t.schema_name, t.table_name)
+        USING sid, u, cnt, seq, t.bytea_columns;
+        cnt := (SELECT count(*) FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid);
+    END LOOP;
+    SELECT coalesce(sum(octet_length(payload)), 0) INTO bytes FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid;
+    IF (max_rows > 0 AND cnt > max_rows) OR (max_bytes > 0 AND bytes > max_bytes) THEN
+        PERFORM electric_sync.os_raise('snapshot_session_create_failed',
+            format('snapshot of %s rows / %s bytes exceeds the configured limits', cnt, bytes));
+    END IF;
+    UPDATE electric_sync.os_snapshot_sessions SET row_count = cnt, byte_count = bytes WHERE snapshot_id = sid;
+    RETURN json_build_object('snapshot_id', sid, 'snapshot_bundle_seq', seq, 'row_count', cnt, 'byte_count', bytes,
+                             'expires_at', electric_sync.os_ts(exp))::text;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_check_lease(u text, src text, init_id text, lease_ttl int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE st record;
+BEGIN
+    SELECT * INTO st FROM electric_sync.os_scope_state WHERE user_id = u FOR UPDATE;
+    IF NOT FOUND OR st.state = 0 OR (st.state = 1 AND st.initialization_id::text = init_id AND st.lease_expires_at <= now()) THEN
+        PERFORM electric_sync.os_raise('initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+    END IF;
+    IF st.state <> 1 OR st.initialization_id::text <> init_id OR st.initializer_source_id <> src THEN
+        PERFORM electric_sync.os_raise('initialization_stale', format('initialization %s for user %s is no longer current', init_id, u));
+    END IF;
+    UPDATE electric_sync.os_scope_state
+       SET lease_expires_at = now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl')),
+           updated_at = now()
+     WHERE user_id = u;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_require_initialized(u text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE s smallint := electric_sync.os_scope_state_of(u);
+BEGIN
+    IF s = 0 THEN
+        PERFORM electric_sync.os_raise('scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
+    ELSIF s = 1 THEN
+        PERFORM electric_sync.os_raise('scope_initializing', format('scope for user %s is being initialized by another device', u));
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_retired_error(u text, src text, replaced_by text) RETURNS void LANGUAGE sql AS $$
+    SELECT electric_sync.os_raise('source_retired',
+        format('source %s for user %s was retired and replaced by %s', src, u, coalesce(replaced_by, '(none)')),
+        jsonb_build_object('source_id', src, 'replaced_by_source_id', coalesce(replaced_by, '')));
+$$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_snapshot_for(u text, snapshot_id text, check_expiry boolean)
+RETURNS electric_sync.os_snapshot_sessions LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_snapshot_sessions;
+BEGIN
+    IF snapshot_id ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN
+        SELECT * INTO s FROM electric_sync.os_snapshot_sessions x WHERE x.snapshot_id = os_snapshot_for.snapshot_id::uuid;
+    END IF;
+    IF s.snapshot_id IS NULL THEN
+        PERFORM electric_sync.os_raise('snapshot_session_not_found', format('snapshot session %s not found', snapshot_id));
+    END IF;
+    IF s.user_id <> u THEN
+        PERFORM electric_sync.os_raise('snapshot_session_forbidden', format('snapshot session %s belongs to another user', snapshot_id));
+    END IF;
+    IF check_expiry AND s.expires_at <= now() THEN
+        PERFORM electric_sync.os_raise('snapshot_session_expired', format('snapshot session %s has expired', snapshot_id));
+    END IF;
+    RETURN s;
+END $$;
+
+CREATE OR REPLACE FUNCTION electric_sync.os_api_push_delete(u text, push_id text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s electric_sync.os_push_sessions;
+BEGIN
+    s := electric_sync.os_push_session_for(u, push_id, 'push_chunk_invalid');
+    DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
+    RETURN NULL;
+END $$;

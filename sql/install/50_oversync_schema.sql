@@ -166,14 +166,16 @@ CREATE SEQUENCE electric_sync.os_rejected_registered_write_seq;
 CREATE FUNCTION electric_sync.os_canonical_json(jsonb) RETURNS text
     AS 'MODULE_PATHNAME', 'es_os_canonical_json' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- Contract error: SQLSTATE ES<status>, DETAIL = error code, HINT = extra JSON members.
-CREATE FUNCTION electric_sync.os_raise(status int, code text, msg text, extra jsonb DEFAULT NULL)
+-- Contract error: SQLSTATE OSERR, DETAIL = the contract's error code (push_conflict,
+-- history_pruned, ...), HINT = extra JSON members of the error body. The HTTP status of each
+-- code is the routes' business (src/core/oversync/errors.cpp), not SQL's.
+CREATE FUNCTION electric_sync.os_raise(code text, msg text, extra jsonb DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF extra IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'ES' || status::text, MESSAGE = msg, DETAIL = code;
+        RAISE EXCEPTION USING ERRCODE = 'OSERR', MESSAGE = msg, DETAIL = code;
     END IF;
-    RAISE EXCEPTION USING ERRCODE = 'ES' || status::text, MESSAGE = msg, DETAIL = code, HINT = extra::text;
+    RAISE EXCEPTION USING ERRCODE = 'OSERR', MESSAGE = msg, DETAIL = code, HINT = extra::text;
 END $$;
 
 CREATE FUNCTION electric_sync.os_ts(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS

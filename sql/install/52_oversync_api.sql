@@ -1,6 +1,7 @@
 -- oversync write path: one function per HTTP route (called by src/oversync/routes.cpp over
 -- libpq, each in its own transaction). They return the JSON body of the success reply; contract
--- errors are raised by os_raise (SQLSTATE ES<status>, DETAIL = code, HINT = extra members).
+-- errors are raised by os_raise (SQLSTATE OSERR, DETAIL = the contract's error code, HINT = extra
+-- members); src/core/oversync/errors.cpp maps each code to its HTTP status.
 -- The caller has already authenticated user u and source src and validated the request shape.
 
 -- One bundle row in wire form (BundleRow): keys in Go's struct order.
@@ -24,9 +25,9 @@ CREATE FUNCTION electric_sync.os_require_initialized(u text) RETURNS void LANGUA
 DECLARE s smallint := electric_sync.os_scope_state_of(u);
 BEGIN
     IF s = 0 THEN
-        PERFORM electric_sync.os_raise(409, 'scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
+        PERFORM electric_sync.os_raise('scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
     ELSIF s = 1 THEN
-        PERFORM electric_sync.os_raise(409, 'scope_initializing', format('scope for user %s is being initialized by another device', u));
+        PERFORM electric_sync.os_raise('scope_initializing', format('scope for user %s is being initialized by another device', u));
     END IF;
 END $$;
 
@@ -37,10 +38,10 @@ DECLARE st record;
 BEGIN
     SELECT * INTO st FROM electric_sync.os_scope_state WHERE user_id = u FOR UPDATE;
     IF NOT FOUND OR st.state = 0 OR (st.state = 1 AND st.initialization_id::text = init_id AND st.lease_expires_at <= now()) THEN
-        PERFORM electric_sync.os_raise(410, 'initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+        PERFORM electric_sync.os_raise('initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
     END IF;
     IF st.state <> 1 OR st.initialization_id::text <> init_id OR st.initializer_source_id <> src THEN
-        PERFORM electric_sync.os_raise(409, 'initialization_stale', format('initialization %s for user %s is no longer current', init_id, u));
+        PERFORM electric_sync.os_raise('initialization_stale', format('initialization %s for user %s is no longer current', init_id, u));
     END IF;
     UPDATE electric_sync.os_scope_state
        SET lease_expires_at = now() + coalesce(make_interval(secs => lease_ttl), electric_sync.os_ttl('initialization_lease_ttl')),
@@ -49,7 +50,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION electric_sync.os_retired_error(u text, src text, replaced_by text) RETURNS void LANGUAGE sql AS $$
-    SELECT electric_sync.os_raise(409, 'source_retired',
+    SELECT electric_sync.os_raise('source_retired',
         format('source %s for user %s was retired and replaced by %s', src, u, coalesce(replaced_by, '(none)')),
         jsonb_build_object('source_id', src, 'replaced_by_source_id', coalesce(replaced_by, '')));
 $$;
@@ -97,7 +98,7 @@ DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_rando
         max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
 BEGIN
     IF max_rows > 0 AND planned > max_rows THEN
-        PERFORM electric_sync.os_raise(400, 'push_session_invalid',
+        PERFORM electric_sync.os_raise('push_session_invalid',
             format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
     END IF;
     DELETE FROM electric_sync.os_push_sessions WHERE expires_at < now();
@@ -108,7 +109,7 @@ BEGIN
         -- stored below it until oversync_prune runs).
         SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
         IF b.bundle_seq <= fl THEN
-            PERFORM electric_sync.os_raise(409, 'history_pruned', format(
+            PERFORM electric_sync.os_raise('history_pruned', format(
                 'source_bundle_id %s of source %s was committed as bundle %s, which is older than retained history floor %s for user %s',
                 sbid, src, b.bundle_seq, fl, u));
         END IF;
@@ -118,26 +119,26 @@ BEGIN
     st := electric_sync.os_scope_state_of(u);
     IF st = 0 THEN
         IF init_id IS NOT NULL THEN
-            PERFORM electric_sync.os_raise(410, 'initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
+            PERFORM electric_sync.os_raise('initialization_expired', format('initialization %s for user %s has expired; connect again', init_id, u));
         END IF;
-        PERFORM electric_sync.os_raise(409, 'scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
+        PERFORM electric_sync.os_raise('scope_uninitialized', format('scope for user %s is not initialized; call /sync/connect first', u));
     ELSIF st = 1 THEN
         IF init_id IS NULL THEN
-            PERFORM electric_sync.os_raise(400, 'push_session_invalid', 'initialization_id is required while the scope is initializing');
+            PERFORM electric_sync.os_raise('push_session_invalid', 'initialization_id is required while the scope is initializing');
         END IF;
         PERFORM electric_sync.os_check_lease(u, src, init_id, lease_ttl);
         sess_init := init_id::uuid;
     ELSIF init_id IS NOT NULL THEN
-        PERFORM electric_sync.os_raise(400, 'push_session_invalid', 'initialization_id must be absent once the scope is initialized');
+        PERFORM electric_sync.os_raise('push_session_invalid', 'initialization_id must be absent once the scope is initialized');
     END IF;
     SELECT * INTO ss FROM electric_sync.os_source_state WHERE user_id = u AND source_id = src;
     IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, src, ss.replaced_by_source_id); END IF;
     expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
     IF sbid < expected THEN
-        PERFORM electric_sync.os_raise(409, 'history_pruned', format(
+        PERFORM electric_sync.os_raise('history_pruned', format(
             'source_bundle_id %s of source %s was committed (max committed %s) but is no longer retained', sbid, src, expected - 1));
     ELSIF sbid > expected THEN
-        PERFORM electric_sync.os_raise(409, 'source_sequence_out_of_order', format('expected next source_bundle_id %s, got %s', expected, sbid));
+        PERFORM electric_sync.os_raise('source_sequence_out_of_order', format('expected next source_bundle_id %s, got %s', expected, sbid));
     END IF;
     DELETE FROM electric_sync.os_push_sessions WHERE user_id = u AND source_id = src AND source_bundle_id = sbid;
     INSERT INTO electric_sync.os_push_sessions (push_id, user_id, source_id, source_bundle_id, planned_row_count,
@@ -148,22 +149,22 @@ BEGIN
 END $$;
 
 -- Loads a push session for chunk/commit/delete with the owner and expiry checks.
-CREATE FUNCTION electric_sync.os_push_session_for(u text, push_id text, bad_id_status int, bad_id_code text)
+CREATE FUNCTION electric_sync.os_push_session_for(u text, push_id text, bad_id_code text)
 RETURNS electric_sync.os_push_sessions LANGUAGE plpgsql AS $$
 DECLARE s electric_sync.os_push_sessions;
 BEGIN
     IF push_id !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' THEN
-        PERFORM electric_sync.os_raise(bad_id_status, bad_id_code, format('push session %s not found', push_id));
+        PERFORM electric_sync.os_raise(bad_id_code, format('push session %s not found', push_id));
     END IF;
     SELECT * INTO s FROM electric_sync.os_push_sessions p WHERE p.push_id = os_push_session_for.push_id::uuid FOR UPDATE;
     IF NOT FOUND THEN
-        PERFORM electric_sync.os_raise(404, 'push_session_not_found', format('push session %s not found', push_id));
+        PERFORM electric_sync.os_raise('push_session_not_found', format('push session %s not found', push_id));
     END IF;
     IF s.user_id <> u THEN
-        PERFORM electric_sync.os_raise(403, 'push_session_forbidden', format('push session %s belongs to another user', push_id));
+        PERFORM electric_sync.os_raise('push_session_forbidden', format('push session %s belongs to another user', push_id));
     END IF;
     IF s.expires_at <= now() THEN
-        PERFORM electric_sync.os_raise(410, 'push_session_expired', format('push session %s has expired', push_id));
+        PERFORM electric_sync.os_raise('push_session_expired', format('push session %s has expired', push_id));
     END IF;
     RETURN s;
 END $$;
@@ -176,19 +177,19 @@ DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); bad
         max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
 BEGIN
     IF n > max_rows THEN
-        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
+        PERFORM electric_sync.os_raise('push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
     END IF;
     PERFORM electric_sync.os_lock_user(u);
-    s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
+    s := electric_sync.os_push_session_for(u, push_id, 'push_session_not_found');
     IF s.initialization_id IS NOT NULL THEN
         PERFORM electric_sync.os_check_lease(u, s.source_id, s.initialization_id::text, lease_ttl);
     END IF;
     IF start_ord <> s.next_expected_row_ordinal THEN
-        PERFORM electric_sync.os_raise(409, 'push_chunk_out_of_order',
+        PERFORM electric_sync.os_raise('push_chunk_out_of_order',
             format('expected start_row_ordinal %s, got %s', s.next_expected_row_ordinal, start_ord));
     END IF;
     IF start_ord + n > s.planned_row_count THEN
-        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', 'chunk exceeds planned_row_count');
+        PERFORM electric_sync.os_raise('push_chunk_invalid', 'chunk exceeds planned_row_count');
     END IF;
     -- Validation, set-based: the rows are checked in staging order (a function scan, LIMIT 1:
     -- the first bad row stops it) and, within a row, in the order below; the first failed
@@ -227,7 +228,7 @@ BEGIN
      WHERE x.msg IS NOT NULL
      LIMIT 1;
     IF bad IS NOT NULL THEN
-        PERFORM electric_sync.os_raise(400, 'push_chunk_invalid', bad);
+        PERFORM electric_sync.os_raise('push_chunk_invalid', bad);
     END IF;
     INSERT INTO electric_sync.os_push_rows (push_id, row_ordinal, table_id, key_text, op, base_row_version, payload)
     SELECT s.push_id, start_ord + e.i, t.table_id, e.v->'key'->>t.key_column, e.v->>'op', (e.v->>'base_row_version')::bigint,
@@ -248,7 +249,7 @@ END $$;
 CREATE FUNCTION electric_sync.os_api_push_delete(u text, push_id text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE s electric_sync.os_push_sessions;
 BEGIN
-    s := electric_sync.os_push_session_for(u, push_id, 400, 'push_chunk_invalid');
+    s := electric_sync.os_push_session_for(u, push_id, 'push_chunk_invalid');
     DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
     RETURN NULL;
 END $$;

@@ -8,15 +8,15 @@ DECLARE
     r record; t electric_sync.os_tables; srow jsonb; res record;
 BEGIN
     PERFORM electric_sync.os_lock_user(u);
-    s := electric_sync.os_push_session_for(u, push_id, 404, 'push_session_not_found');
+    s := electric_sync.os_push_session_for(u, push_id, 'push_session_not_found');
     SELECT count(*), coalesce(max(row_ordinal), -1), count(*) - count(DISTINCT (table_id, key_text))
       INTO cnt, mx, dup FROM electric_sync.os_push_rows WHERE os_push_rows.push_id = s.push_id;
     IF cnt <> s.planned_row_count OR mx <> cnt - 1 THEN
-        PERFORM electric_sync.os_raise(400, 'push_commit_invalid',
+        PERFORM electric_sync.os_raise('push_commit_invalid',
             format('push session has %s staged rows, planned_row_count is %s', cnt, s.planned_row_count));
     END IF;
     IF dup > 0 THEN
-        PERFORM electric_sync.os_raise(400, 'push_commit_invalid', 'push session stages the same row more than once');
+        PERFORM electric_sync.os_raise('push_commit_invalid', 'push session stages the same row more than once');
     END IF;
     SET CONSTRAINTS ALL DEFERRED;
     IF s.initialization_id IS NOT NULL THEN
@@ -26,7 +26,7 @@ BEGIN
     IF ss.state = 'retired' THEN PERFORM electric_sync.os_retired_error(u, s.source_id, ss.replaced_by_source_id); END IF;
     expected := coalesce(ss.max_committed_source_bundle_id, 0) + 1;
     IF expected <> s.source_bundle_id THEN
-        PERFORM electric_sync.os_raise(409, 'source_sequence_changed',
+        PERFORM electric_sync.os_raise('source_sequence_changed',
             format('source %s advanced: expected next source_bundle_id %s, session has %s', s.source_id, expected, s.source_bundle_id));
     END IF;
     PERFORM set_config('oversync.bundle_user_id', u, true);
@@ -59,7 +59,7 @@ BEGIN
     IF FOUND THEN
         SELECT * INTO t FROM electric_sync.os_tables WHERE table_id = r.table_id;
         srow := CASE WHEN r.rs_deleted IS DISTINCT FROM false THEN NULL ELSE electric_sync.os_server_row(t, u, r.key_text) END;
-        PERFORM electric_sync.os_raise(409, 'push_conflict',
+        PERFORM electric_sync.os_raise('push_conflict',
             format('%s conflict on %s.%s %s: %s', lower(r.op), r.schema_name, r.table_name, r.key_text, r.what),
             jsonb_build_object('conflict', jsonb_build_object(
                 'schema', r.schema_name, 'table', r.table_name, 'key', jsonb_build_object(r.key_column, r.key_text),
@@ -103,7 +103,7 @@ BEGIN
 
     SELECT * INTO res FROM electric_sync.os_finalize_tx() f WHERE f.user_id = u;
     IF res.bundle_seq IS NULL THEN
-        PERFORM electric_sync.os_raise(400, 'push_commit_invalid', 'push captured no changes (all rows collapsed)');
+        PERFORM electric_sync.os_raise('push_commit_invalid', 'push captured no changes (all rows collapsed)');
     END IF;
     DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
     IF s.initialization_id IS NOT NULL THEN
@@ -124,17 +124,17 @@ LANGUAGE plpgsql AS $$
 DECLARE b record; fl bigint; a bigint := coalesce(after, -1); body text; n int; more boolean;
 BEGIN
     IF seq <= 0 THEN
-        PERFORM electric_sync.os_raise(400, 'committed_bundle_chunk_invalid', 'bundle_seq must be positive');
+        PERFORM electric_sync.os_raise('committed_bundle_chunk_invalid', 'bundle_seq must be positive');
     END IF;
     SELECT retained_floor INTO fl FROM electric_sync.os_user_state WHERE user_id = u;
     IF seq <= coalesce(fl, 0) THEN
         PERFORM nextval('electric_sync.os_history_pruned_error_seq');
-        PERFORM electric_sync.os_raise(409, 'history_pruned',
+        PERFORM electric_sync.os_raise('history_pruned',
             format('bundle %s is older than retained history floor %s for user %s', seq, fl, u));
     END IF;
     SELECT * INTO b FROM electric_sync.os_bundle_log WHERE user_id = u AND bundle_seq = seq;
     IF NOT FOUND THEN
-        PERFORM electric_sync.os_raise(404, 'committed_bundle_not_found', format('committed bundle %s not found', seq));
+        PERFORM electric_sync.os_raise('committed_bundle_not_found', format('committed bundle %s not found', seq));
     END IF;
     SELECT string_agg(electric_sync.os_row_json(x.schema_name, x.table_name, x.key_json, x.op, seq, x.payload), ',' ORDER BY x.row_ordinal),
            count(*)
@@ -160,7 +160,7 @@ BEGIN
     IF max_bundles IS NULL THEN
         max_bundles := least(1000, lim);
     ELSIF max_bundles < 1 OR max_bundles > lim THEN
-        PERFORM electric_sync.os_raise(400, 'invalid_request', format('max_bundles must be between 1 and %s', lim));
+        PERFORM electric_sync.os_raise('invalid_request', format('max_bundles must be between 1 and %s', lim));
     END IF;
     PERFORM electric_sync.os_require_initialized(u);
     SELECT * INTO us FROM electric_sync.os_user_state WHERE user_id = u;
@@ -169,7 +169,7 @@ BEGIN
     END IF;
     IF (after > 0 AND after <= us.retained_floor) OR (target > 0 AND target <= us.retained_floor) THEN
         PERFORM nextval('electric_sync.os_history_pruned_error_seq');
-        PERFORM electric_sync.os_raise(409, 'history_pruned',
+        PERFORM electric_sync.os_raise('history_pruned',
             format('requested checkpoint %s is older than retained history floor %s for user %s',
                    CASE WHEN after > 0 AND after <= us.retained_floor THEN after ELSE target END, us.retained_floor, u));
     END IF;
@@ -179,7 +179,7 @@ BEGIN
     -- all at or below the floor must rebuild from a snapshot, not read an empty page forever.
     IF stable > 0 AND stable <= us.retained_floor THEN
         PERFORM nextval('electric_sync.os_history_pruned_error_seq');
-        PERFORM electric_sync.os_raise(409, 'history_pruned',
+        PERFORM electric_sync.os_raise('history_pruned',
             format('requested checkpoint %s is older than retained history floor %s for user %s (stable bundle seq %s)',
                    after, us.retained_floor, u, stable));
     END IF;
@@ -221,12 +221,12 @@ BEGIN
                 PERFORM electric_sync.os_retired_error(u, prev, old.replaced_by_source_id);
             END IF;
             IF nw.state = 'retired' THEN
-                PERFORM electric_sync.os_raise(409, 'source_replacement_invalid', format('new source %s is retired', nsrc));
+                PERFORM electric_sync.os_raise('source_replacement_invalid', format('new source %s is retired', nsrc));
             END IF;
             INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved') ON CONFLICT DO NOTHING;
         ELSE
             IF nw.source_id IS NOT NULL THEN
-                PERFORM electric_sync.os_raise(409, 'source_replacement_invalid',
+                PERFORM electric_sync.os_raise('source_replacement_invalid',
                     format('new source %s is already known for user %s', nsrc, u));
             END IF;
             INSERT INTO electric_sync.os_source_state (user_id, source_id, state) VALUES (u, nsrc, 'reserved');
@@ -255,7 +255,7 @@ BEGIN
     END LOOP;
     SELECT coalesce(sum(octet_length(payload)), 0) INTO bytes FROM electric_sync.os_snapshot_rows WHERE snapshot_id = sid;
     IF (max_rows > 0 AND cnt > max_rows) OR (max_bytes > 0 AND bytes > max_bytes) THEN
-        PERFORM electric_sync.os_raise(500, 'snapshot_session_create_failed',
+        PERFORM electric_sync.os_raise('snapshot_session_create_failed',
             format('snapshot of %s rows / %s bytes exceeds the configured limits', cnt, bytes));
     END IF;
     UPDATE electric_sync.os_snapshot_sessions SET row_count = cnt, byte_count = bytes WHERE snapshot_id = sid;
@@ -271,13 +271,13 @@ BEGIN
         SELECT * INTO s FROM electric_sync.os_snapshot_sessions x WHERE x.snapshot_id = os_snapshot_for.snapshot_id::uuid;
     END IF;
     IF s.snapshot_id IS NULL THEN
-        PERFORM electric_sync.os_raise(404, 'snapshot_session_not_found', format('snapshot session %s not found', snapshot_id));
+        PERFORM electric_sync.os_raise('snapshot_session_not_found', format('snapshot session %s not found', snapshot_id));
     END IF;
     IF s.user_id <> u THEN
-        PERFORM electric_sync.os_raise(403, 'snapshot_session_forbidden', format('snapshot session %s belongs to another user', snapshot_id));
+        PERFORM electric_sync.os_raise('snapshot_session_forbidden', format('snapshot session %s belongs to another user', snapshot_id));
     END IF;
     IF check_expiry AND s.expires_at <= now() THEN
-        PERFORM electric_sync.os_raise(410, 'snapshot_session_expired', format('snapshot session %s has expired', snapshot_id));
+        PERFORM electric_sync.os_raise('snapshot_session_expired', format('snapshot session %s has expired', snapshot_id));
     END IF;
     RETURN s;
 END $$;

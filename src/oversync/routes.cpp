@@ -1,6 +1,7 @@
 #include "oversync/routes.hpp"
 
 #include "core/auth/jwt.hpp"
+#include "core/oversync/errors.hpp"
 #include "core/oversync/request.hpp"
 #include "pool/pq.hpp"
 
@@ -68,16 +69,17 @@ std::optional<std::string> call(PGconn *conn, const std::string &sql, const Para
                 } catch (...) {}
             }
             const std::string &st = e.sqlstate;
-            if (st.size() == 5 && st[0] == 'E' && st[1] == 'S') {
-                int status = std::atoi(st.c_str() + 2);
-                if (status < 400 || status > 599) status = 500;
+            if (st == kContractSqlstate) {
+                int status = contract_status(e.detail);
                 json extra;
                 if (!e.hint.empty()) {
                     try {
                         extra = json::parse(e.hint);
-                    } catch (...) {}
+                    } catch (...) {
+                    }
                 }
-                throw ApiError(status, e.detail.empty() ? failed_code : e.detail, e.what(), extra);
+                if (status == 0) throw ApiError(500, failed_code, e.what());  // a code this table lacks
+                throw ApiError(status, e.detail, e.what(), extra);
             }
             if (is_retryable(st) && attempt < attempts) continue;
             if (st.rfind("08", 0) == 0 || st == "57P01" || st == "57P03")

@@ -1,5 +1,6 @@
 #include "oversync/watch.hpp"
 
+#include "core/oversync/errors.hpp"
 #include "core/oversync/request.hpp"
 #include "pool/pq.hpp"
 
@@ -49,7 +50,10 @@ WatchStart watch_prepare(const es::http::Request &req, PGconn *conn, const Confi
     try {
         es::svc::pq_exec(conn, "SELECT electric_sync.os_require_initialized($1)", {user});
     } catch (const es::svc::PqError &e) {
-        if (e.sqlstate.rfind("ES", 0) == 0) return fail(std::atoi(e.sqlstate.c_str() + 2), e.detail, e.what());
+        if (e.sqlstate == kContractSqlstate) {
+            int status = contract_status(e.detail);
+            return fail(status ? status : 500, e.detail, e.what());
+        }
         return fail(500, "bundle_change_watch_failed", e.what());
     }
     w.ok = true;
