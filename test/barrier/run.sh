@@ -35,5 +35,9 @@ for d in src/*/ src/core/*/; do
     { fail=$((fail + 1)); echo "FAIL docs/architecture.md does not describe $d/"; }
 done
 [ $fail = $before ] && pass=$((pass + 1)) && echo "ok   docs/architecture.md describes every folder of src/"
+# The docs stand alone: no tracked file points at notes outside the repository.
+outside=$(git ls-files -z | xargs -0 grep -lE '(\.\./shared/|/work/shared|shared/docs/|\blimits\.md\b|electric-protocol\.md|oversync-protocol\.md|examples-to-follow\.md)' -- 2>/dev/null | grep -v '^test/barrier/run.sh$')
+if [ -z "$outside" ]; then pass=$((pass + 1)); echo "ok   no file points at notes outside the repository"
+else fail=$((fail + 1)); echo "FAIL files pointing outside the repository: $outside"; fi
 echo "barrier: $pass passed, $fail failed"
 [ $fail = 0 ]
