@@ -1005,12 +1005,22 @@ LANGUAGE sql STABLE AS $$
      WHERE e.shape_id = shape ORDER BY e.lsn, e.op
 $$;
 
+-- Is the transaction with 32-bit xid visible to the snapshot (xmin, xmax, xip)? The xid is
+-- widened to the 64-bit xid nearest xmax (wraparound-safe), then the snapshot's rule applies:
+-- visible when below xmin, or below xmax and not listed as running. NULL when xmax is NULL.
+CREATE FUNCTION electric_sync._xid_visible(xmin bigint, xmax bigint, xip bigint[], xid bigint)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT f.fx < xmin OR (f.fx < xmax AND f.fx <> ALL (coalesce(xip, '{}')))
+      FROM (SELECT CASE WHEN w.raw > xmax + 2147483648 THEN w.raw - 4294967296
+                        WHEN w.raw + 2147483648 < xmax THEN w.raw + 4294967296
+                        ELSE w.raw END AS fx
+              FROM (SELECT (((xmax >> 32) << 32) | xid) AS raw) w) f
+$$;
+
 -- Once a shape's snapshot is known, removes from its log the entries of transactions the
--- snapshot already saw. Logged xids are 32-bit: each is widened to the 64-bit xid nearest the
--- snapshot's xmax (wraparound-safe), then the snapshot's visibility rule applies (xid < xmin,
--- or xid < xmax and not in xip). The shape's segments are rewritten as one segment of the
--- surviving entries (few: only what was logged while its snapshot ran). No runtime row, or a
--- NULL bound: every entry stays.
+-- snapshot already saw (_xid_visible: logged xids are 32-bit). The shape's segments are
+-- rewritten as one segment of the surviving entries (few: only what was logged while its
+-- snapshot ran). No runtime row, or a NULL bound: every entry stays.
 CREATE FUNCTION electric_sync._shape_log_apply_snapshot(shape bigint) RETURNS void
 LANGUAGE sql AS $$
     WITH seg AS (DELETE FROM electric_sync.shape_log WHERE shape_id = shape RETURNING *),
@@ -1018,19 +1028,16 @@ LANGUAGE sql AS $$
             AS u(lsn, op, xid, chunk_end, entry)),
     r AS (SELECT snapshot_xmin, snapshot_xmax, coalesce(snapshot_xip, '{}') AS xip
             FROM electric_sync.shape_runtime WHERE shape_id = shape),
-    keep AS (SELECT e.* FROM e LEFT JOIN r ON true,
-               LATERAL (SELECT (((r.snapshot_xmax >> 32) << 32) | e.xid) AS raw) w,
-               LATERAL (SELECT CASE WHEN w.raw > r.snapshot_xmax + 2147483648 THEN w.raw - 4294967296
-                                    WHEN w.raw + 2147483648 < r.snapshot_xmax THEN w.raw + 4294967296
-                                    ELSE w.raw END AS fx) f
-              WHERE NOT coalesce(f.fx < r.snapshot_xmin OR (f.fx < r.snapshot_xmax AND f.fx <> ALL (r.xip)), false))
+    keep AS (SELECT e.* FROM e LEFT JOIN r ON true
+              WHERE NOT coalesce(electric_sync._xid_visible(r.snapshot_xmin, r.snapshot_xmax, r.xip, e.xid), false))
     INSERT INTO electric_sync.shape_log (shape_id, lsn, op, lsns, ops, xids, chunk_ends, entries, bytes)
     SELECT shape, (array_agg(lsn ORDER BY lsn, op))[1], (array_agg(op ORDER BY lsn, op))[1],
            array_agg(lsn ORDER BY lsn, op), array_agg(op ORDER BY lsn, op), array_agg(xid ORDER BY lsn, op),
            array_agg(chunk_end ORDER BY lsn, op), array_agg(entry ORDER BY lsn, op), sum(length(entry))
       FROM keep HAVING count(*) > 0
 $$;
-REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION electric_sync._shape_log_read(bigint), electric_sync._shape_log_apply_snapshot(bigint),
+                       electric_sync._xid_visible(bigint, bigint, bigint[], bigint) FROM PUBLIC;
 
 -- ============================================================================================
 -- Messages to the engine: _emit_message takes the kind, the shape and a detail (the message
@@ -1429,6 +1436,11 @@ LANGUAGE plpgsql AS $$
 DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
         max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
 BEGIN
+    -- The session commits without waiting for its WAL flush: a crash can only lose the empty
+    -- session, which the client's next call then meets as 404 push_session_not_found, as after
+    -- an expiry, and pushes again. Chunks and the bundle's commit stay synchronous
+    -- (docs/decisions.md, "Write path: push sessions commit asynchronously").
+    PERFORM set_config('synchronous_commit', 'off', true);
     IF max_rows > 0 AND planned > max_rows THEN
         PERFORM electric_sync.os_raise('push_session_invalid',
             format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));

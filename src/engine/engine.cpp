@@ -43,6 +43,7 @@ struct ShapeEngine::Batch {
     uint32_t xid = 0;
     bool skip_txn = false;
     std::vector<std::pair<RoutedShape *, std::vector<OffsetMessage>>> txn;
+    std::vector<uint32_t> txn_relids;  // tables the transaction changed (any, with shapes or not)
     std::vector<int64_t> rotate;
 
     std::vector<OffsetMessage> &txn_entries(RoutedShape *s) {
@@ -204,15 +205,45 @@ void ShapeEngine::fail_shape(int64_t id, Batch &b) {
 }
 
 // The shape's snapshot is stored: drop what it already saw from the log, which is then served.
+//
+// The snapshot must see every transaction whose changes are not in the log. A transaction
+// whose commit record precedes the shape's creation (decoded before the shape existed, so not
+// logged) can still be listed as running in a snapshot taken after it: its backend has not yet
+// left the proc array (its commit record flushed by another commit while it was descheduled,
+// or a synchronous-replication wait). The snapshot job retakes such snapshots for a while; if
+// one still slipped through, the shape would miss that transaction for good: it is
+// invalidated instead, and its clients re-sync from a new snapshot.
 void ShapeEngine::snapshot_applied(int64_t id, Batch &b) {
     RoutedShape *s = load_shape(id);
     if (!s || !s->filter_pending) return;
+    if (!s->committed_before.empty() && snapshot_missed_commit(id, s->committed_before)) {
+        ereport(WARNING, (errmsg("electric_sync: the snapshot of shape %lld missed a transaction committed before the "
+                                 "shape was created; the shape is invalidated and its clients re-sync",
+                                 static_cast<long long>(id))));
+        drop_shape(id, b, "snapshot missed a committed transaction", true);
+        return;
+    }
+    s->committed_before.clear();
+    s->committed_before.shrink_to_fit();
     b.flush();
     logstore::apply_snapshot(id);
     spi::exec("UPDATE electric_sync.shape_runtime SET log_ready = true WHERE shape_id = $1::bigint",
               {std::to_string(id)});
     b.logs.emplace_back(id, logstore::read(id));
     s->filter_pending = false;
+}
+
+// Does the stored snapshot of the shape miss one of these (32-bit) xids (not visible to it)?
+bool ShapeEngine::snapshot_missed_commit(int64_t id, const std::vector<uint32_t> &xids) {
+    std::string arr = "{";
+    for (size_t i = 0; i < xids.size(); i++) arr += (i ? "," : "") + std::to_string(xids[i]);
+    arr += "}";
+    auto r = spi::exec(
+        "SELECT count(*)::text FROM electric_sync.shape_runtime r, unnest($2::bigint[]) x(xid) "
+        "WHERE r.shape_id = $1::bigint AND r.snapshot_xmax IS NOT NULL "
+        "AND NOT electric_sync._xid_visible(r.snapshot_xmin, r.snapshot_xmax, r.snapshot_xip, x.xid)",
+        {std::to_string(id), arr});
+    return !r.rows.empty() && r.rows[0][0] && *r.rows[0][0] != "0";
 }
 
 // ---- one batch ----
@@ -290,6 +321,7 @@ void ShapeEngine::on_begin(const decoding::Record &rec, Batch &b) {
     b.xid = rec.txn.xid.value_or(0);
     b.skip_txn = b.commit_lsn != 0 && b.commit_lsn <= processed_lsn_;
     b.txn.clear();
+    b.txn_relids.clear();
 }
 
 // The transaction's entries go to the shape logs: "last" on each shape's final op, chunk
@@ -316,6 +348,10 @@ void ShapeEngine::on_commit(const decoding::Record &rec, Batch &b) {
         }
         b.last_commit = std::max(b.last_commit, b.commit_lsn);
         b.txns++;
+        for (uint32_t relid : b.txn_relids) {
+            recent_commits_.emplace_back(b.xid, relid);
+            if (recent_commits_.size() > kRecentCommits) recent_commits_.pop_front();
+        }
         for (int64_t id : b.rotate) drop_shape(id, b, "rotated", true);
         b.rotate.clear();
     }
@@ -345,6 +381,9 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
     const int64_t id = m->shape_id;
     if (m->kind == Kind::ShapeCreated) {
         RoutedShape *s = load_shape(id);
+        if (s && s->filter_pending)
+            for (auto &[xid, relid] : recent_commits_)
+                if (relid == s->relid) s->committed_before.push_back(xid);
         if (s && s->changes_only) {
             spi::exec(
                 "INSERT INTO electric_sync.shape_runtime (shape_id, log_ready) VALUES ($1::bigint, true) "
@@ -393,6 +432,8 @@ bool ShapeEngine::where_matches(RoutedShape *s, const RelAttrs &ra, const RowVal
 void ShapeEngine::on_change(const decoding::Record &rec, Batch &b) {
     if (b.skip_txn) return;
     const auto &ch = rec.change;
+    if (std::find(b.txn_relids.begin(), b.txn_relids.end(), ch.relid) == b.txn_relids.end())
+        b.txn_relids.push_back(ch.relid);
     if (!router_.shapes_of(ch.relid)) return;
     b.changes++;
     const decoding::RelationInfo &rel = dec_.relation_of(ch);

@@ -11,6 +11,7 @@
 #include "hub/shape_hub.hpp"
 #include "pg/compat.hpp"
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -49,6 +50,7 @@ private:
     void drop_shape(int64_t id, Batch &b, const char *reason, bool mark_invalid);
     void fail_shape(int64_t id, Batch &b);
     void snapshot_applied(int64_t id, Batch &b);
+    bool snapshot_missed_commit(int64_t id, const std::vector<uint32_t> &xids);
     bool where_matches(RoutedShape *s, const RelAttrs &ra, const electric::RowValues &r, Batch &b,
                        const decoding::RelationInfo &rel);
 
@@ -73,6 +75,9 @@ private:
     decoding::Decoder dec_;
     uint64_t dec_generation_ = 0;
     std::vector<std::optional<std::string>> wvals_;  // where evaluation scratch
+    // The latest decoded commits, as (xid, table changed) pairs, for the snapshot race check.
+    std::deque<std::pair<uint32_t, uint32_t>> recent_commits_;
+    static constexpr size_t kRecentCommits = 65536;
 };
 
 }  // namespace es

@@ -24,6 +24,10 @@ struct RoutedShape : electric::ShapeDescription {
     ~RoutedShape();
     std::unique_ptr<CompiledWhere> compiled;
     bool filter_pending = false;  // snapshot not applied yet: entries stay unpublished
+    // Transactions that changed the table and were decoded before the shape was created (so
+    // none of their changes is in its log): if the snapshot still listed one of them as running,
+    // the snapshot misses it too (see ShapeEngine::snapshot_applied).
+    std::vector<uint32_t> committed_before;
     size_t chunk_acc = 0;  // bytes since the last chunk end
     uint64_t visit = 0;  // routing: already a candidate for this change
     int64_t log_bytes = 0;  // size of the stored log (rotation)
