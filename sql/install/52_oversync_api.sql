@@ -97,11 +97,6 @@ LANGUAGE plpgsql AS $$
 DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
         max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
 BEGIN
-    -- The session commits without waiting for its WAL flush: a crash can only lose the empty
-    -- session, which the client's next call then meets as 404 push_session_not_found, as after
-    -- an expiry, and pushes again. Chunks and the bundle's commit stay synchronous
-    -- (docs/decisions.md, "Write path: push sessions commit asynchronously").
-    PERFORM set_config('synchronous_commit', 'off', true);
     IF max_rows > 0 AND planned > max_rows THEN
         PERFORM electric_sync.os_raise('push_session_invalid',
             format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
