@@ -1606,3 +1606,10 @@ BEGIN
     DELETE FROM electric_sync.os_push_sessions p WHERE p.push_id = s.push_id;
     RETURN NULL;
 END $$;
+
+-- ============================================================================================
+-- Dead columns: a shape's snapshot bounds live in shape_runtime (written by the snapshot job,
+-- read by the engine); the copies in shapes were never written.
+-- ============================================================================================
+ALTER TABLE electric_sync.shapes DROP COLUMN snapshot_xmin, DROP COLUMN snapshot_xmax,
+    DROP COLUMN snapshot_xip, DROP COLUMN snapshot_lsn;

@@ -26,11 +26,6 @@ CREATE TABLE electric_sync.shapes (
     created_at     timestamptz NOT NULL DEFAULT now(),
     invalidated_at timestamptz,
     invalid_reason text,
-    -- Filled by the read path when the initial snapshot is taken.
-    snapshot_xmin  bigint,
-    snapshot_xmax  bigint,
-    snapshot_xip   bigint[],
-    snapshot_lsn   pg_lsn,
     -- The where clause as snapshots run it: deparsed from the analyzed tree with the params as
     -- typed constants; '' when it calls allow-listed functions (rows are then filtered by
     -- _where_check); NULL = no where, or a shape created before 0.3.0 (computed on use).

@@ -71,7 +71,6 @@ public:
     LogOffset log_end() const;  // last entry offset, or 0_inf when the log is empty
     // Entries strictly after `after` up to the end of the chunk holding the first of them.
     LogSlice slice_after(const LogOffset &after) const;
-    uint64_t snapshot_xmin = 0, snapshot_xmax = 0;
 
     // Mutators (take the lock themselves) wake the waiters. The shape is Ready once it has both
     // its snapshot chunks (from the snapshot job or a load) and its log (from the engine once
