@@ -75,8 +75,7 @@ std::optional<std::string> call(PGconn *conn, const std::string &sql, const Para
                 if (!e.hint.empty()) {
                     try {
                         extra = json::parse(e.hint);
-                    } catch (...) {
-                    }
+                    } catch (...) {}
                 }
                 if (status == 0) throw ApiError(500, failed_code, e.what());  // a code this table lacks
                 throw ApiError(status, e.detail, e.what(), extra);
@@ -194,6 +193,123 @@ Response status_route(const Request &req, PGconn *conn, const Config &cfg, bool 
     return json_reply(health && !healthy ? 503 : 200, s.dump());
 }
 
+// The request as the routes see it.
+struct RouteCtx {
+    const Request &req;
+    PGconn *conn;
+    const Config &cfg;
+    const std::string &user, &source;
+    std::vector<std::string> seg;  // path segments after "/sync/"
+    std::map<std::string, std::string> q;
+    int att;
+    std::optional<std::string> lease, push_ttl;
+};
+
+// Push sessions: create, stage chunks, commit, delete.
+std::optional<Response> push_routes(const RouteCtx &c) {
+    if (c.seg.size() == 1 && c.seg[0] == "push-sessions") {
+        require_method(c.req, "POST");
+        auto r = parse_push_create(c.req.body);
+        return json_reply(
+            200,
+            *call(c.conn, "SELECT electric_sync.os_api_push_create($1, $2, $3::bigint, $4::int, $5, $6::int, $7::int)",
+                  {c.user, c.source, std::to_string(r.source_bundle_id), std::to_string(r.planned_row_count),
+                   r.initialization_id, c.push_ttl, c.lease},
+                  false, "push_session_create_failed", "push_session_invalid", c.att));
+    }
+    if (c.seg.size() == 2 && c.seg[0] == "push-sessions") {
+        require_method(c.req, "DELETE");
+        call(c.conn, "SELECT electric_sync.os_api_push_delete($1, $2)", {c.user, c.seg[1]}, false,
+             "push_session_delete_failed", "push_chunk_invalid", c.att);
+        return no_content();
+    }
+    if (c.seg.size() == 3 && c.seg[0] == "push-sessions" && c.seg[2] == "chunks") {
+        require_method(c.req, "POST");
+        auto r = parse_push_chunk(c.req.body, kMaxPushChunkRowsCeiling);  // the setting: in SQL
+        return json_reply(
+            200,
+            *call(c.conn, "SELECT electric_sync.os_api_push_chunk($1, $2, $3, $4::int, $5::jsonb, $6::int, $7::int)",
+                  {c.user, c.source, c.seg[1], std::to_string(r.start_row_ordinal), r.rows.dump(), c.push_ttl, c.lease},
+                  false, "push_chunk_failed", "push_chunk_invalid", c.att));
+    }
+    if (c.seg.size() == 3 && c.seg[0] == "push-sessions" && c.seg[2] == "commit") {
+        require_method(c.req, "POST");
+        return json_reply(200,
+                          *call(c.conn, "SELECT electric_sync.os_api_push_commit($1, $2, $3, $4::int)",
+                                {c.user, c.source, c.seg[1], c.lease}, false, "push_session_commit_failed",
+                                "push_commit_invalid", c.att));
+    }
+    return std::nullopt;
+}
+
+// Reading: committed-bundle rows, pull, snapshot sessions.
+std::optional<Response> read_routes(const RouteCtx &c) {
+    if (c.seg.size() == 3 && c.seg[0] == "committed-bundles" && c.seg[2] == "rows") {
+        require_method(c.req, "GET");
+        auto seq = parse_int64(c.seg[1]);
+        if (!seq || *seq <= 0)
+            throw ApiError(400, "committed_bundle_chunk_invalid", "bundle_seq must be a positive integer");
+        auto after = opt_nonneg(c.q, "after_row_ordinal", "committed_bundle_chunk_invalid");
+        int max = clamp_rows(c.q, "max_rows", c.cfg.default_rows_per_committed_bundle_chunk,
+                             c.cfg.max_rows_per_committed_bundle_chunk, "committed_bundle_chunk_invalid");
+        Params p{c.user, std::to_string(*seq), std::nullopt, std::to_string(max)};
+        if (after) p[2] = std::to_string(*after);
+        return json_reply(
+            200,
+            *call(c.conn, "SELECT electric_sync.os_api_committed_rows($1, $2::bigint, $3::bigint, $4::int)", p, true,
+                  "committed_bundle_rows_failed", "", c.att));
+    }
+    if (c.seg.size() == 1 && c.seg[0] == "pull") {
+        require_method(c.req, "GET");
+        auto after = opt_nonneg(c.q, "after_bundle_seq", "invalid_request").value_or(0);
+        auto target = opt_nonneg(c.q, "target_bundle_seq", "invalid_request").value_or(0);
+        // max_bundles: absent = NULL (SQL picks the default); its range is the
+        // electric_sync.oversync_max_bundles_per_pull setting, checked in SQL.
+        std::optional<std::string> max;
+        if (auto it = c.q.find("max_bundles"); it != c.q.end() && !it->second.empty()) {
+            auto v = parse_int64(it->second);
+            if (!v) throw ApiError(400, "invalid_request", "max_bundles must be an integer");
+            max = int_param(*v);
+        }
+        return json_reply(
+            200,
+            *call(c.conn, "SELECT electric_sync.os_api_pull($1, $2::bigint, $3::int, $4::bigint)",
+                  {c.user, std::to_string(after), max, std::to_string(target)}, true, "pull_failed", "", c.att));
+    }
+    if (c.seg.size() == 1 && c.seg[0] == "snapshot-sessions") {
+        require_method(c.req, "POST");
+        auto r = parse_snapshot_create(c.req.body, c.source);
+        std::optional<std::string> repl;
+        if (!r.source_replacement.is_null()) repl = r.source_replacement.dump();
+        return json_reply(
+            200,
+            *call(c.conn,
+                  "SELECT electric_sync.os_api_snapshot_create($1, $2, $3::jsonb, $4::int, $5::bigint, $6::bigint)",
+                  {c.user, c.source, repl, ttl_param(c.cfg.snapshot_session_ttl_seconds),
+                   std::to_string(c.cfg.max_rows_per_snapshot_session),
+                   std::to_string(c.cfg.max_bytes_per_snapshot_session)},
+                  true, "snapshot_session_create_failed", "", c.att));
+    }
+    if (c.seg.size() == 2 && c.seg[0] == "snapshot-sessions") {
+        if (c.req.method == "DELETE") {
+            call(c.conn, "SELECT electric_sync.os_api_snapshot_delete($1, $2)", {c.user, c.seg[1]}, false,
+                 "snapshot_session_delete_failed", "", c.att);
+            return no_content();
+        }
+        require_method(c.req, "GET");
+        auto after = opt_nonneg(c.q, "after_row_ordinal", "snapshot_chunk_invalid").value_or(0);
+        // max_rows: absent = NULL; lowered to electric_sync.oversync_max_rows_per_snapshot_chunk in SQL.
+        std::optional<std::string> max;
+        if (c.q.count("max_rows") && !c.q.at("max_rows").empty())
+            max = std::to_string(clamp_rows(c.q, "max_rows", 1, INT32_MAX, "snapshot_chunk_invalid"));
+        return json_reply(
+            200,
+            *call(c.conn, "SELECT electric_sync.os_api_snapshot_chunk($1, $2, $3::bigint, $4::int)",
+                  {c.user, c.seg[1], std::to_string(after), max}, true, "snapshot_chunk_failed", "", c.att));
+    }
+    return std::nullopt;
+}
+
 Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const std::string &user,
                     const std::string &source) {
     auto seg = segments(req.path, 6);  // after "/sync/"
@@ -224,98 +340,9 @@ Response sync_route(const Request &req, PGconn *conn, const Config &cfg, const s
         c["bundle_limits"] = bundle_limits(cfg, reg["bundle_limits"]);
         return json_reply(200, c.dump());
     }
-    if (seg.size() == 1 && seg[0] == "push-sessions") {
-        require_method(req, "POST");
-        auto r = parse_push_create(req.body);
-        return json_reply(
-            200,
-            *call(conn, "SELECT electric_sync.os_api_push_create($1, $2, $3::bigint, $4::int, $5, $6::int, $7::int)",
-                  {user, source, std::to_string(r.source_bundle_id), std::to_string(r.planned_row_count),
-                   r.initialization_id, push_ttl, lease},
-                  false, "push_session_create_failed", "push_session_invalid", att));
-    }
-    if (seg.size() == 2 && seg[0] == "push-sessions") {
-        require_method(req, "DELETE");
-        call(conn, "SELECT electric_sync.os_api_push_delete($1, $2)", {user, seg[1]}, false,
-             "push_session_delete_failed", "push_chunk_invalid", att);
-        return no_content();
-    }
-    if (seg.size() == 3 && seg[0] == "push-sessions" && seg[2] == "chunks") {
-        require_method(req, "POST");
-        auto r = parse_push_chunk(req.body, kMaxPushChunkRowsCeiling);  // the setting: in SQL
-        return json_reply(
-            200,
-            *call(conn, "SELECT electric_sync.os_api_push_chunk($1, $2, $3, $4::int, $5::jsonb, $6::int, $7::int)",
-                  {user, source, seg[1], std::to_string(r.start_row_ordinal), r.rows.dump(), push_ttl, lease}, false,
-                  "push_chunk_failed", "push_chunk_invalid", att));
-    }
-    if (seg.size() == 3 && seg[0] == "push-sessions" && seg[2] == "commit") {
-        require_method(req, "POST");
-        return json_reply(
-            200,
-            *call(conn, "SELECT electric_sync.os_api_push_commit($1, $2, $3, $4::int)", {user, source, seg[1], lease},
-                  false, "push_session_commit_failed", "push_commit_invalid", att));
-    }
-    if (seg.size() == 3 && seg[0] == "committed-bundles" && seg[2] == "rows") {
-        require_method(req, "GET");
-        auto seq = parse_int64(seg[1]);
-        if (!seq || *seq <= 0)
-            throw ApiError(400, "committed_bundle_chunk_invalid", "bundle_seq must be a positive integer");
-        auto after = opt_nonneg(q, "after_row_ordinal", "committed_bundle_chunk_invalid");
-        int max = clamp_rows(q, "max_rows", cfg.default_rows_per_committed_bundle_chunk,
-                             cfg.max_rows_per_committed_bundle_chunk, "committed_bundle_chunk_invalid");
-        Params p{user, std::to_string(*seq), std::nullopt, std::to_string(max)};
-        if (after) p[2] = std::to_string(*after);
-        return json_reply(200,
-                          *call(conn, "SELECT electric_sync.os_api_committed_rows($1, $2::bigint, $3::bigint, $4::int)",
-                                p, true, "committed_bundle_rows_failed", "", att));
-    }
-    if (seg.size() == 1 && seg[0] == "pull") {
-        require_method(req, "GET");
-        auto after = opt_nonneg(q, "after_bundle_seq", "invalid_request").value_or(0);
-        auto target = opt_nonneg(q, "target_bundle_seq", "invalid_request").value_or(0);
-        // max_bundles: absent = NULL (SQL picks the default); its range is the
-        // electric_sync.oversync_max_bundles_per_pull setting, checked in SQL.
-        std::optional<std::string> max;
-        if (auto it = q.find("max_bundles"); it != q.end() && !it->second.empty()) {
-            auto v = parse_int64(it->second);
-            if (!v) throw ApiError(400, "invalid_request", "max_bundles must be an integer");
-            max = int_param(*v);
-        }
-        return json_reply(
-            200,
-            *call(conn, "SELECT electric_sync.os_api_pull($1, $2::bigint, $3::int, $4::bigint)",
-                  {user, std::to_string(after), max, std::to_string(target)}, true, "pull_failed", "", att));
-    }
-    if (seg.size() == 1 && seg[0] == "snapshot-sessions") {
-        require_method(req, "POST");
-        auto r = parse_snapshot_create(req.body, source);
-        std::optional<std::string> repl;
-        if (!r.source_replacement.is_null()) repl = r.source_replacement.dump();
-        return json_reply(
-            200,
-            *call(
-                conn, "SELECT electric_sync.os_api_snapshot_create($1, $2, $3::jsonb, $4::int, $5::bigint, $6::bigint)",
-                {user, source, repl, ttl_param(cfg.snapshot_session_ttl_seconds),
-                 std::to_string(cfg.max_rows_per_snapshot_session), std::to_string(cfg.max_bytes_per_snapshot_session)},
-                true, "snapshot_session_create_failed", "", att));
-    }
-    if (seg.size() == 2 && seg[0] == "snapshot-sessions") {
-        if (req.method == "DELETE") {
-            call(conn, "SELECT electric_sync.os_api_snapshot_delete($1, $2)", {user, seg[1]}, false,
-                 "snapshot_session_delete_failed", "", att);
-            return no_content();
-        }
-        require_method(req, "GET");
-        auto after = opt_nonneg(q, "after_row_ordinal", "snapshot_chunk_invalid").value_or(0);
-        // max_rows: absent = NULL; lowered to electric_sync.oversync_max_rows_per_snapshot_chunk in SQL.
-        std::optional<std::string> max;
-        if (q.count("max_rows") && !q.at("max_rows").empty())
-            max = std::to_string(clamp_rows(q, "max_rows", 1, INT32_MAX, "snapshot_chunk_invalid"));
-        return json_reply(200,
-                          *call(conn, "SELECT electric_sync.os_api_snapshot_chunk($1, $2, $3::bigint, $4::int)",
-                                {user, seg[1], std::to_string(after), max}, true, "snapshot_chunk_failed", "", att));
-    }
+    RouteCtx c{req, conn, cfg, user, source, seg, q, att, lease, push_ttl};
+    if (auto r = push_routes(c)) return *r;
+    if (auto r = read_routes(c)) return *r;
     if (seg.size() == 1 && seg[0] == "watch") {
         require_method(req, "GET");
         if (!cfg.watch_enabled)

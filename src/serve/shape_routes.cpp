@@ -298,6 +298,13 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     }
     body += ']';
 
+    finish(c, ready_response(c, s, std::move(body), resp, utd, has_data));
+}
+
+// The 200 (or 304) for a ready shape: Electric's headers, the live cursor, etag, cache-control.
+http::Response ShapeRoutes::ready_response(const CtxPtr &c, const ShapePtr &s, std::string body, const LogOffset &resp,
+                                           bool utd, bool has_data) {
+    const ShapeRequest &R = c->req;
     http::Response r = http::json_response(200, std::move(body));
     const std::string resp_s = resp.to_string();
     r.set("electric-handle", s->info().handle);
@@ -332,7 +339,7 @@ void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
             r.body.clear();
         }
     }
-    finish(c, std::move(r));
+    return r;
 }
 
 // Long-poll: hold the request until the shape's log grows past the offset, or the timeout.

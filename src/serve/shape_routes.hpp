@@ -55,6 +55,8 @@ private:
     void resolve(CtxPtr c, bool by_definition);
     void serve(CtxPtr c);
     void serve_ready(CtxPtr c, const ShapePtr &s);
+    http::Response ready_response(const CtxPtr &c, const ShapePtr &s, std::string body, const electric::LogOffset &resp,
+                                  bool utd, bool has_data);
     // Reads snapshot chunk k of the request's shape on a pool connection, then serves again.
     void fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k);
     void park(CtxPtr c, const ShapePtr &s);
