@@ -1613,3 +1613,10 @@ END $$;
 -- ============================================================================================
 ALTER TABLE electric_sync.shapes DROP COLUMN snapshot_xmin, DROP COLUMN snapshot_xmax,
     DROP COLUMN snapshot_xip, DROP COLUMN snapshot_lsn;
+
+-- ============================================================================================
+-- The last functions PUBLIC could still execute (docs/security.md: nothing of electric_sync is).
+-- ============================================================================================
+REVOKE ALL ON FUNCTION electric_sync._worker_info() FROM PUBLIC;
+REVOKE ALL ON FUNCTION electric_sync._on_ddl_command_end(), electric_sync._on_sql_drop(),
+                       electric_sync._relation_signature(oid) FROM PUBLIC;

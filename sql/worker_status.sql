@@ -22,3 +22,9 @@ SET ROLE es_nobody;
 SHOW electric_sync.jwt_secret;
 RESET ROLE;
 DROP ROLE es_nobody;
+
+-- Nothing of electric_sync is executable by PUBLIC (docs/security.md).
+SELECT p.oid::regprocedure AS executable_by_public FROM pg_proc p
+ WHERE p.pronamespace = 'electric_sync'::regnamespace
+   AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
+ ORDER BY 1;

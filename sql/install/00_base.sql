@@ -8,6 +8,7 @@ CREATE FUNCTION electric_sync._worker_info(
     OUT last_error text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'es_worker_info' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION electric_sync._worker_info() FROM PUBLIC;
 
 -- Test hook: the worker's next n batches with changes fail before their commit.
 CREATE FUNCTION electric_sync._debug_fail_batches(n integer) RETURNS void

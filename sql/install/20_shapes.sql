@@ -267,3 +267,6 @@ CREATE EVENT TRIGGER electric_sync_ddl_command_end ON ddl_command_end
 
 CREATE EVENT TRIGGER electric_sync_sql_drop ON sql_drop
     EXECUTE FUNCTION electric_sync._on_sql_drop();
+-- (Event triggers run their functions without an EXECUTE check; nobody calls them directly.)
+REVOKE ALL ON FUNCTION electric_sync._on_ddl_command_end(), electric_sync._on_sql_drop(),
+                       electric_sync._relation_signature(oid) FROM PUBLIC;
