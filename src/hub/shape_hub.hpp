@@ -3,6 +3,7 @@
 // (after its transaction commits) and by DB-pool jobs; read by HTTP I/O threads. Pure C++.
 #pragma once
 #include "core/electric/electric.hpp"
+#include "core/electric/shape_description.hpp"
 
 #include <atomic>
 #include <functional>
@@ -32,6 +33,8 @@ inline constexpr const char *kReadShapeLogSql =
 LogEntry log_entry_from_row(const std::string &lsn, const std::string &op, const std::string &chunk_end,
                             std::string entry);
 
+// What the hub keeps of a shape's description (core/electric/shape_description.hpp): only what
+// serving needs, so an idle shape stays small (no column or parameter lists here).
 struct ShapeInfo {
     int64_t id = 0;
     std::string handle;
@@ -39,6 +42,18 @@ struct ShapeInfo {
     std::string schema_json;  // electric-schema header value
     std::string def;  // normalized request definition (electric::normalized_definition)
     bool changes_only = false;
+
+    static ShapeInfo of(const electric::ShapeDescription &d, std::string def = {}) {
+        ShapeInfo i;
+        i.id = d.id;
+        i.handle = d.handle;
+        i.schema_name = d.schema;
+        i.table_name = d.table;
+        i.schema_json = d.schema_json;
+        i.def = std::move(def);
+        i.changes_only = d.changes_only;
+        return i;
+    }
 };
 
 // What a request at some offset gets from the log.

@@ -48,12 +48,7 @@ static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
     ShapeRoutes::ShapeRow row;
     row.desc = shape_description_from_row(cols);
     row.where = r.str(0, kShapeDescriptionColumns);
-    row.info.id = row.desc.id;
-    row.info.handle = row.desc.handle;
-    row.info.schema_name = row.desc.schema;
-    row.info.table_name = row.desc.table;
-    row.info.schema_json = row.desc.schema_json;
-    row.info.changes_only = row.desc.changes_only;
+    row.info = ShapeInfo::of(row.desc);
     return row;
 }
 
@@ -166,9 +161,9 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
     }
     {
         std::lock_guard<std::mutex> g(snap_mu_);
-        if (std::find(snapshots_running_.begin(), snapshots_running_.end(), row.info.id) != snapshots_running_.end())
+        if (std::find(snapshots_running_.begin(), snapshots_running_.end(), row.desc.id) != snapshots_running_.end())
             return;  // another job is on it; requests wait on the shape
-        snapshots_running_.push_back(row.info.id);
+        snapshots_running_.push_back(row.desc.id);
     }
     struct Release {
         ShapeRoutes *self;
@@ -178,20 +173,20 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
             auto &v = self->snapshots_running_;
             v.erase(std::remove(v.begin(), v.end(), id), v.end());
         }
-    } release{this, row.info.id};
+    } release{this, row.desc.id};
     // Read the runtime flags only now: the shape is in the hub, so an engine publication from
     // here on reaches it.
     auto r = pq_exec(conn, "SELECT snapshot_done, log_ready FROM electric_sync.shape_runtime WHERE shape_id = $1",
-                     {std::to_string(row.info.id)});
+                     {std::to_string(row.desc.id)});
     bool snapshot_done = r.rows() && r.str(0, 0) == "t";
     bool log_ready = r.rows() && r.str(0, 1) == "t";
-    if (snapshot_done || row.info.changes_only) {
+    if (snapshot_done || row.desc.changes_only) {
         job_load(s, row, conn, log_ready);
-        if (row.info.changes_only && !snapshot_done)
+        if (row.desc.changes_only && !snapshot_done)
             pq_exec(conn,
                     "INSERT INTO electric_sync.shape_runtime (shape_id, snapshot_done, snapshot_chunks, snapshot_rows) "
                     "VALUES ($1, true, 0, 0) ON CONFLICT (shape_id) DO UPDATE SET snapshot_done = true",
-                    {std::to_string(row.info.id)});
+                    {std::to_string(row.desc.id)});
         return;
     }
     try {
@@ -204,7 +199,7 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
             // Not running any more before the shape leaves the hub: a request arriving right
             // after must start a new snapshot, not wait for this one.
             std::lock_guard<std::mutex> g(snap_mu_);
-            snapshots_running_.erase(std::remove(snapshots_running_.begin(), snapshots_running_.end(), row.info.id),
+            snapshots_running_.erase(std::remove(snapshots_running_.begin(), snapshots_running_.end(), row.desc.id),
                                      snapshots_running_.end());
             release.id = INT64_MIN;  // a new job may own the id from now on
         }
@@ -215,10 +210,10 @@ void ShapeRoutes::ensure_ready(const ShapePtr &s, const ShapeRow &row, PGconn *c
 }
 
 void ShapeRoutes::job_load(const ShapePtr &s, const ShapeRow &row, PGconn *conn, bool log_ready) {
-    std::string id = std::to_string(row.info.id);
+    std::string id = std::to_string(row.desc.id);
     // The chunks stay in the database until requested (serve_ready / fetch_chunk).
     size_t nchunks = 0;
-    if (!row.info.changes_only) {
+    if (!row.desc.changes_only) {
         auto r = pq_exec(conn, "SELECT count(*) FROM electric_sync.shape_snapshot_chunks WHERE shape_id = $1", {id});
         nchunks = std::stoull(r.str(0, 0));
     }
@@ -270,11 +265,11 @@ static void append_row_message(std::string &out, const PgResult &r, int i, const
                             std::string_view(PQgetvalue(r.get(), i, col), PQgetlength(r.get(), i, col)));
     }
     key.clear();
-    append_key_prefix(key, row.info.schema_name, row.info.table_name);
+    append_key_prefix(key, row.desc.schema, row.desc.table);
     for (int k : pk_idx) append_key_part(key, k < 0 ? std::nullopt : cv[k].second);
     ChangeMessage m;
-    m.schema = row.info.schema_name;
-    m.table = row.info.table_name;
+    m.schema = row.desc.schema;
+    m.table = row.desc.table;
     m.op = Operation::Insert;
     m.key = key;
     m.value = &cv;
@@ -349,13 +344,13 @@ static void begin_where_scope(PGconn *conn, const std::string &schema) {
 // The initial snapshot: REPEATABLE READ READ ONLY, recording pg_current_snapshot(); the engine
 // later removes log entries of transactions visible to it (docs/read-path.md).
 void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *conn) {
-    const std::string id = std::to_string(row.info.id);
+    const std::string id = std::to_string(row.desc.id);
     std::string snap, lsn;
     // A transaction whose commit record is already decoded may still be listed as running in a
     // snapshot taken right after; retake the snapshot until none of its xip is committed.
     for (int attempt = 0;; attempt++) {
         pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        begin_where_scope(conn, row.info.schema_name);
+        begin_where_scope(conn, row.desc.schema);
         auto r = pq_exec(conn,
                          "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text, "
                          "(SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x "
@@ -376,7 +371,7 @@ void ShapeRoutes::job_snapshot(const ShapePtr &s, const ShapeRow &row, PGconn *c
         if (i) sql += ", ";
         sql += quote_ident(row.desc.columns[i]);
     }
-    const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
+    const std::string table = quote_qualified(row.desc.schema, row.desc.table);
     sql += " FROM " + table + " AS es_row";
     std::vector<std::optional<std::string>> binds;
     if (!row.desc.where.empty())
@@ -479,7 +474,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
         try {
             if (!conn) throw PqError("database unreachable", "08006", "", "");
             ShapeRow row = load_row(conn, s->info().handle);
-            const std::string table = quote_qualified(row.info.schema_name, row.info.table_name);
+            const std::string table = quote_qualified(row.desc.schema, row.desc.table);
             std::vector<std::optional<std::string>> binds;
             std::string where = row.desc.where.empty()
                 ? std::string()
@@ -493,7 +488,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                     conn,
                     "SELECT electric_sync._where_sql($1::regclass, $2, "
                     "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
-                    {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name)),
+                    {std::optional<std::string>(quote_qualified(row.desc.schema, row.desc.table)),
                      std::optional<std::string>(*sub.where), to_json_array(sp)});
                 std::string sw = v.null(0, 0) ? where_filter("", *sub.where, sp, table, binds) : v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
@@ -504,11 +499,11 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
             if (sub.order_by) {
                 OrderByResult ob = parse_order_by(*sub.order_by);
                 if (ob.ok()) {
-                    auto cols = pq_exec(
-                        conn,
-                        "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
-                        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-                        {std::optional<std::string>(quote_qualified(row.info.schema_name, row.info.table_name))});
+                    auto cols =
+                        pq_exec(conn,
+                                "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
+                                "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                                {std::optional<std::string>(quote_qualified(row.desc.schema, row.desc.table))});
                     std::vector<std::string> names = json_strings(cols.str(0, 0));
                     for (auto &it : ob.items)
                         if (std::find(names.begin(), names.end(), it.column) == names.end()) {
@@ -530,7 +525,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 end = s->log_end();
             }
             pq_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-            begin_where_scope(conn, row.info.schema_name);
+            begin_where_scope(conn, row.desc.schema);
             auto sn = pq_exec(conn, "SELECT pg_current_snapshot()::text, pg_current_wal_lsn() - '0/0'::pg_lsn");
             std::string snap = sn.str(0, 0);
             uint64_t db_lsn = std::stoull(sn.str(0, 1));
