@@ -77,7 +77,7 @@ private:
     std::vector<std::optional<std::string>> wvals_;  // where evaluation scratch
     // The latest decoded commits, as (xid, table changed) pairs, for the snapshot race check.
     std::deque<std::pair<uint32_t, uint32_t>> recent_commits_;
-    static constexpr size_t kRecentCommits = 65536;
+    static constexpr size_t kRecentCommits = 16384;  // far beyond the race window; scanned per new shape
 };
 
 }  // namespace es
