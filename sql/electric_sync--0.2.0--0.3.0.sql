@@ -177,9 +177,12 @@ BEGIN
                          ORDER BY g.first_ord, g.table_id, g.key_text)
           INTO rows
           FROM g
-          -- LATERAL: index lookups whatever the (often stale) statistics say
+          -- LATERAL ... LIMIT 1: one primary-key probe per row, whatever the (often stale)
+          -- statistics say (without the LIMIT the planner may flatten it into a join that reads
+          -- every row state of the user, which grows with the user's rows)
           LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
-                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true
+                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text
+                              LIMIT 1) rs ON true
          WHERE NOT (g.fop = 1 AND g.lop = 3);
         CONTINUE WHEN rows IS NULL;
 
@@ -925,8 +928,10 @@ BEGIN
                                      format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
                    END AS what
               FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
+              -- (LIMIT 1: one primary-key probe per staged row, as in os_finalize_tx)
               LEFT JOIN LATERAL (SELECT r0.bundle_seq, r0.deleted FROM electric_sync.os_row_state r0
-                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text) rs ON true
+                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text
+                                  LIMIT 1) rs ON true
              WHERE pr.push_id = s.push_id) x
      WHERE x.what IS NOT NULL
      ORDER BY x.row_ordinal LIMIT 1;
@@ -1363,8 +1368,10 @@ BEGIN
                                      format('expected version %s, got %s', rs.bundle_seq, pr.base_row_version) END
                    END AS what
               FROM electric_sync.os_push_rows pr JOIN electric_sync.os_tables tt USING (table_id)
+              -- (LIMIT 1: one primary-key probe per staged row, as in os_finalize_tx)
               LEFT JOIN LATERAL (SELECT r0.bundle_seq, r0.deleted FROM electric_sync.os_row_state r0
-                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text) rs ON true
+                                  WHERE r0.user_id = u AND r0.table_id = pr.table_id AND r0.key_text = pr.key_text
+                                  LIMIT 1) rs ON true
              WHERE pr.push_id = s.push_id) x
      WHERE x.what IS NOT NULL
      ORDER BY x.row_ordinal LIMIT 1;

@@ -173,9 +173,12 @@ BEGIN
                          ORDER BY g.first_ord, g.table_id, g.key_text)
           INTO rows
           FROM g
-          -- LATERAL: index lookups whatever the (often stale) statistics say
+          -- LATERAL ... LIMIT 1: one primary-key probe per row, whatever the (often stale)
+          -- statistics say (without the LIMIT the planner may flatten it into a join that reads
+          -- every row state of the user, which grows with the user's rows)
           LEFT JOIN LATERAL (SELECT r0.deleted FROM electric_sync.os_row_state r0
-                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text) rs ON true
+                              WHERE r0.user_id = u AND r0.table_id = g.table_id AND r0.key_text = g.key_text
+                              LIMIT 1) rs ON true
          WHERE NOT (g.fop = 1 AND g.lop = 3);
         CONTINUE WHEN rows IS NULL;
 
