@@ -217,9 +217,10 @@ void ShapeEngine::snapshot_applied(int64_t id, Batch &b) {
     RoutedShape *s = load_shape(id);
     if (!s || !s->filter_pending) return;
     if (!s->committed_before.empty() && snapshot_missed_commit(id, s->committed_before)) {
-        ereport(WARNING, (errmsg("electric_sync: the snapshot of shape %lld missed a transaction committed before the "
-                                 "shape was created; the shape is invalidated and its clients re-sync",
-                                 static_cast<long long>(id))));
+        ereport(WARNING,
+                (errmsg("electric_sync: the snapshot of shape %lld missed a transaction committed before the "
+                        "shape was created; the shape is invalidated and its clients re-sync",
+                        static_cast<long long>(id))));
         drop_shape(id, b, "snapshot missed a committed transaction", true);
         return;
     }
@@ -363,10 +364,10 @@ void ShapeEngine::on_commit(const decoding::Record &rec, Batch &b) {
 void ShapeEngine::on_truncate(const decoding::Record &rec, Batch &b) {
     if (b.skip_txn) return;
     for (uint32_t relid : rec.truncate.relids) {
-        const auto *all = router_.shapes_of(relid);
-        if (!all) continue;
+        const Router::RelRoute *rr = router_.table(relid);
+        if (!rr) continue;
         std::vector<int64_t> ids;
-        for (auto *s : *all) ids.push_back(s->id);
+        for (auto *s : rr->all) ids.push_back(s->id);
         for (auto id : ids) drop_shape(id, b, "truncate", true);
     }
 }
@@ -434,7 +435,8 @@ void ShapeEngine::on_change(const decoding::Record &rec, Batch &b) {
     const auto &ch = rec.change;
     if (std::find(b.txn_relids.begin(), b.txn_relids.end(), ch.relid) == b.txn_relids.end())
         b.txn_relids.push_back(ch.relid);
-    if (!router_.shapes_of(ch.relid)) return;
+    const Router::RelRoute *route = router_.table(ch.relid);
+    if (!route) return;
     b.changes++;
     const decoding::RelationInfo &rel = dec_.relation_of(ch);
     const RelAttrs &ra = attrs_.get(ch.relid, rel);
@@ -450,7 +452,7 @@ void ShapeEngine::on_change(const decoding::Record &rec, Batch &b) {
     c.op_base = static_cast<uint64_t>(dec_.change_index()) * 2;
     c.xid = b.xid;
     ResolvedColumns cols;
-    for (RoutedShape *s : router_.candidates(ch.relid, ra, newr, oldr)) {
+    for (RoutedShape *s : router_.candidates(*route, ra, newr, oldr)) {
         if (s->stopped) continue;
         c.new_matches = c.op != electric::RowOp::Delete && where_matches(s, ra, newr, b, rel);
         if (c.op == electric::RowOp::Delete)

@@ -42,9 +42,9 @@ void Router::remove(RoutedShape *s) {
     if (rr.all.empty()) by_rel_.erase(it);
 }
 
-const std::vector<RoutedShape *> *Router::shapes_of(uint32_t relid) const {
+const Router::RelRoute *Router::table(uint32_t relid) const {
     auto it = by_rel_.find(relid);
-    return it == by_rel_.end() || it->second.all.empty() ? nullptr : &it->second.all;
+    return it == by_rel_.end() || it->second.all.empty() ? nullptr : &it->second;
 }
 
 void Router::consider(RoutedShape *s) {
@@ -53,13 +53,10 @@ void Router::consider(RoutedShape *s) {
     cand_.push_back(s);
 }
 
-const std::vector<RoutedShape *> &Router::candidates(uint32_t relid, const RelAttrs &ra,
+const std::vector<RoutedShape *> &Router::candidates(const RelRoute &rr, const RelAttrs &ra,
                                                      const electric::RowValues &newr, const electric::RowValues &oldr) {
     cand_.clear();
     ++visit_stamp_;
-    auto it = by_rel_.find(relid);
-    if (it == by_rel_.end()) return cand_;
-    const RelRoute &rr = it->second;
     for (RoutedShape *s : rr.scan) consider(s);
     for (auto &ix : rr.index) {
         int ci =

@@ -46,18 +46,20 @@ public:
     void add(RoutedShape *s);
     void remove(RoutedShape *s);
     void clear() { by_rel_.clear(); }
-    // Every shape of the table (nullptr: none).
-    const std::vector<RoutedShape *> *shapes_of(uint32_t relid) const;
-    // Candidates for one change of relid: every scan shape, plus the indexed shapes whose key
-    // value the new or the old row has. Valid until the next call.
-    const std::vector<RoutedShape *> &candidates(uint32_t relid, const RelAttrs &ra, const electric::RowValues &newr,
-                                                 const electric::RowValues &oldr);
-
-private:
+    // A table's shapes: all of them, the ones whose where must be evaluated for every change
+    // (scan), and the index attnum -> column text -> shapes.
     struct RelRoute {
         std::vector<RoutedShape *> all, scan;
         std::unordered_map<int, std::unordered_map<std::string, std::vector<RoutedShape *>>> index;
     };
+    // The table's shapes (nullptr: none).
+    const RelRoute *table(uint32_t relid) const;
+    // Candidates for one change of the table: every scan shape, plus the indexed shapes whose
+    // key value the new or the old row has. Valid until the next call.
+    const std::vector<RoutedShape *> &candidates(const RelRoute &rr, const RelAttrs &ra,
+                                                 const electric::RowValues &newr, const electric::RowValues &oldr);
+
+private:
     void consider(RoutedShape *s);
     std::unordered_map<uint32_t, RelRoute> by_rel_;
     uint64_t visit_stamp_ = 0;

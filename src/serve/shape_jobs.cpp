@@ -21,15 +21,6 @@ namespace es::svc {
 using namespace es::electric;
 using json = nlohmann::json;
 
-static std::vector<std::string> json_strings(const std::string &s) {
-    std::vector<std::string> out;
-    if (s.empty()) return out;
-    auto j = json::parse(s, nullptr, false);
-    if (!j.is_array()) return out;
-    for (auto &e : j) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
-    return out;
-}
-
 static std::optional<std::string> to_json_array(const std::vector<std::string> &v) {
     if (v.empty()) return std::nullopt;
     return json(v).dump();
@@ -504,7 +495,7 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                                 "SELECT coalesce(array_to_json(array_agg(attname::text)), '[]') FROM pg_attribute "
                                 "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
                                 {std::optional<std::string>(quote_qualified(row.desc.schema, row.desc.table))});
-                    std::vector<std::string> names = json_strings(cols.str(0, 0));
+                    std::vector<std::string> names = json_string_list(cols.str(0, 0));
                     for (auto &it : ob.items)
                         if (std::find(names.begin(), names.end(), it.column) == names.end()) {
                             ob.error = "column \"" + it.column + "\" is not a column of the table";

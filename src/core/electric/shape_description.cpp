@@ -17,15 +17,19 @@ const char *const kShapeDescriptionSelect =
 const char *const kShapeDescriptionFrom =
     " FROM electric_sync.shapes s LEFT JOIN electric_sync.shape_runtime rt USING (shape_id)";
 
-namespace {
-
-std::vector<std::string> strings_of(const std::optional<std::string> &s) {
+std::vector<std::string> json_string_list(const std::string &json_array) {
     std::vector<std::string> out;
-    if (!s || s->empty()) return out;
-    auto j = nlohmann::json::parse(*s, nullptr, false);
+    if (json_array.empty()) return out;
+    auto j = nlohmann::json::parse(json_array, nullptr, false);
     if (!j.is_array()) return out;
     for (auto &e : j) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
     return out;
+}
+
+namespace {
+
+std::vector<std::string> strings_of(const std::optional<std::string> &s) {
+    return s ? json_string_list(*s) : std::vector<std::string>{};
 }
 
 bool bool_of(const std::optional<std::string> &s) { return s && (*s == "t" || *s == "true"); }

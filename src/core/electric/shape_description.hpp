@@ -31,6 +31,9 @@ extern const char *const kShapeDescriptionSelect;
 extern const char *const kShapeDescriptionFrom;
 constexpr int kShapeDescriptionColumns = 14;
 
+// A JSON array of strings (array_to_json of a text[]) as strings; anything else: empty.
+std::vector<std::string> json_string_list(const std::string &json_array);
+
 // A result row of that select list, as text (nullopt = NULL; booleans as t/f or true/false).
 ShapeDescription shape_description_from_row(const std::vector<std::optional<std::string>> &row);
 
