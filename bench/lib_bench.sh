@@ -28,7 +28,7 @@ bench_cluster_start() {
   rm -rf "$BENCH_CLUSTER/data"
   trap bench_cleanup EXIT
   bench_wait_port_free "$pgport"; bench_wait_port_free "$http"
-  es_cluster_start "$BENCH_CLUSTER" "$pgport" "$http" "max_wal_size = '4GB'" "$@" || return 1
+  es_cluster_start "$BENCH_CLUSTER" "$pgport" "$http" "max_wal_size = '4GB'" "electric_sync.read_auth = 'none'" "$@" || return 1
   es_wait_health "http://127.0.0.1:$http" 60 || { bench_log "worker not healthy"; tail -20 "$BENCH_CLUSTER/postgres.log" >&2; return 1; }
   export PGHOST=127.0.0.1 PGPORT="$pgport" PGUSER=postgres PGDATABASE=postgres
   BENCH_CONNINFO="host=127.0.0.1 port=$pgport user=postgres dbname=postgres"

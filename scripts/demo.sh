@@ -21,7 +21,10 @@ start)
     install -m 600 -o postgres -g postgres /dev/null "$secret_file"
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret_file"
   fi
-  es_cluster_start "$dir" "$PGPORT" "$HTTP_PORT" "electric_sync.jwt_secret_file = '$secret_file'"
+  # Reads: open to anyone who reaches the port (a development choice, printed below). A real
+  # install sets electric_sync.read_auth = 'jwt' or 'secret' (docs/authorization.md).
+  es_cluster_start "$dir" "$PGPORT" "$HTTP_PORT" "electric_sync.jwt_secret_file = '$secret_file'" \
+    "electric_sync.read_auth = 'none'"
   es_pg "$PG_BIN/psql -X -q -h '$dir/run' -p $PGPORT -U postgres -d postgres -v ON_ERROR_STOP=1" <<'SQL' >/dev/null
 CREATE TABLE IF NOT EXISTS public.items (
   id bigint PRIMARY KEY,
@@ -49,6 +52,8 @@ SQL
 electric_sync demo is running.
   DATABASE_URL=postgresql://postgres@127.0.0.1:$PGPORT/postgres
   HTTP base URL: http://127.0.0.1:$HTTP_PORT   (try: curl 'http://127.0.0.1:$HTTP_PORT/v1/shape?table=items&offset=-1')
+  reads: electric_sync.read_auth = 'none' (anyone reaching 127.0.0.1:$HTTP_PORT reads every table; for
+    tokens, roles and row-level security see docs/authorization.md)
   write path: table public.notes is registered; JWT secret in $secret_file (development only)
     a token for user demo-user (1 day): ${token:-"(could not mint one; see $dir/postgres.log)"}
     mint another: psql "postgresql://postgres@127.0.0.1:$PGPORT/postgres" -At -c "SELECT electric_sync.oversync_dev_token('alice')"

@@ -94,7 +94,7 @@ export ES_JWT_SECRET="electric-sync-test-secret"
 # test/oversync: the write path against the same worker. The real oversqlite client module is
 # refused by the Go module proxy here (403, docs/oversync.md): run the wire-level suite without it.
 export OVERSYNC_BASE_URL="$ELECTRIC_URL" OVERSYNC_JWT_SECRET="$ES_JWT_SECRET" OVERSYNC_ALLOW_NO_CLIENT=1
-if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret = '$ES_JWT_SECRET'" \
+if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret = '$ES_JWT_SECRET'" "electric_sync.read_auth = 'none'" \
    "electric_sync.chunk_bytes = 10000" "electric_sync.long_poll_timeout = 4000" \
    && es_wait_health "$ELECTRIC_URL" 60; then
   for suite in test/e2e/run.sh test/oversync/run.sh test/nginx/run.sh; do

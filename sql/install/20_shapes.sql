@@ -30,6 +30,11 @@ CREATE TABLE electric_sync.shapes (
     -- typed constants; '' when it calls allow-listed functions (rows are then filtered by
     -- _where_check); NULL = no where, or a shape created before 0.3.0 (computed on use).
     where_sql      text,
+    -- Authorized shapes (docs/authorization.md): the role the shape is read as, and that role's
+    -- row-level security policies compiled with the reader's claims (deparsed, and-ed to the
+    -- where clause; NULL = no policy applies). Both NULL: an unrestricted shape.
+    read_role      text,
+    policy_where   text,
     -- 'failed': stopped by the worker (its where exceeded electric_sync.where_eval_timeout);
     -- invalid_reason says why.
     CONSTRAINT shapes_status_check CHECK (status IN ('active', 'deleted', 'invalidated', 'failed'))
@@ -73,7 +78,9 @@ CREATE FUNCTION electric_sync.create_shape(
     columns text[] DEFAULT NULL,
     replica text DEFAULT 'default',
     params text[] DEFAULT NULL,
-    log_mode text DEFAULT 'full')
+    log_mode text DEFAULT 'full',
+    read_role text DEFAULT NULL,
+    claims text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'es_create_shape' LANGUAGE C VOLATILE;
 
@@ -160,7 +167,7 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text),
+REVOKE EXECUTE ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text, text, text),
                            electric_sync.validate_shape(text, text, text[], text, text[], text),
                            electric_sync.delete_shape(text),
                            electric_sync._invalidate_shape(bigint, text),

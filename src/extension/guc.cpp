@@ -30,6 +30,14 @@ char *es_guc_jwt_secret_file = nullptr;
 int es_guc_http_header_timeout_ms = 30000;
 int es_guc_http_idle_timeout_ms = 60000;
 int es_guc_http_max_connections = 10000;
+int es_guc_read_auth = ES_READ_AUTH_SECRET;
+char *es_guc_read_anon_role = nullptr;
+char *es_guc_jwt_public_key_file = nullptr;
+bool es_guc_read_allow_bypassrls = false;
+
+static const struct config_enum_entry kReadAuthOptions[] = {
+    {"secret", ES_READ_AUTH_SECRET, false}, {"jwt", ES_READ_AUTH_JWT, false}, {"none", ES_READ_AUTH_NONE, false},
+    {nullptr, 0, false}};
 
 void es_define_gucs() {
     DefineCustomStringVariable("electric_sync.database", "Database the worker serves.", nullptr, &es_guc_database,
@@ -50,9 +58,27 @@ void es_define_gucs() {
                                "(host, port, dbname and user are filled in).",
                                nullptr, &es_guc_conninfo, "", PGC_POSTMASTER, GUC_SUPERUSER_ONLY, nullptr, nullptr,
                                nullptr);
+    DefineCustomEnumVariable("electric_sync.read_auth",
+                             "Who may read shapes: secret (electric_sync.secret required; nothing is served "
+                             "without one), jwt (bearer tokens; rows and columns as the token's role sees "
+                             "them), none (anyone).",
+                             nullptr, &es_guc_read_auth, ES_READ_AUTH_SECRET, kReadAuthOptions, PGC_SIGHUP, 0, nullptr,
+                             nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.read_anon_role",
+                               "jwt mode: the role of readers without a token, and of tokens without a role "
+                               "claim (empty: such requests get 401).",
+                               nullptr, &es_guc_read_anon_role, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("electric_sync.jwt_public_key_file",
+                               "File holding the public key readers' RS256/ES256 tokens are verified with "
+                               "(PEM, or a JWKS document; read at start and on reload).",
+                               nullptr, &es_guc_jwt_public_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr,
+                               nullptr, nullptr);
+    DefineCustomBoolVariable("electric_sync.read_allow_bypassrls",
+                             "Whether a token may name a role with BYPASSRLS (it then reads every row).", nullptr,
+                             &es_guc_read_allow_bypassrls, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("electric_sync.secret",
-                               "Shared secret for /v1/shape (secret or api_secret parameter). "
-                               "Empty: no secret required.",
+                               "Shared secret for /v1/shape (secret or api_secret parameter): required in "
+                               "read_auth = secret, and reads unrestricted in every mode.",
                                nullptr, &es_guc_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("electric_sync.jwt_secret", "HS256 secret for the write path's bearer tokens.", nullptr,
                                &es_guc_jwt_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);

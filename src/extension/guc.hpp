@@ -26,6 +26,14 @@ extern char *es_guc_jwt_secret_file;
 extern int es_guc_http_header_timeout_ms;
 extern int es_guc_http_idle_timeout_ms;
 extern int es_guc_http_max_connections;
+extern int es_guc_read_auth;  // ES_READ_AUTH_*
+extern char *es_guc_read_anon_role;
+extern char *es_guc_jwt_public_key_file;
+extern bool es_guc_read_allow_bypassrls;
+}
+
+enum { ES_READ_AUTH_SECRET = 0, ES_READ_AUTH_JWT = 1, ES_READ_AUTH_NONE = 2 };
+extern "C" {
 }
 
 void es_define_gucs();

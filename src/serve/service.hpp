@@ -4,6 +4,7 @@
 #include "pool/db_pool.hpp"
 #include "http/server.hpp"
 #include "hub/shape_hub.hpp"
+#include "core/auth/reader.hpp"
 
 #include <atomic>
 #include <memory>
@@ -22,7 +23,13 @@ namespace es::svc {
 // Settings that may change at runtime (SIGHUP).
 struct ServiceConfig {
     std::string secret;  // /v1/shape secret; empty = none
-    std::string jwt_secret;  // write path HS256 secret
+    std::string jwt_secret;  // HS256 secret of the write path's and (jwt mode) readers' tokens
+    auth::ReadAuth read_auth = auth::ReadAuth::Secret;  // electric_sync.read_auth
+    std::string read_anon_role;  // electric_sync.read_anon_role
+    std::shared_ptr<const jwt::KeySet> read_keys;  // jwt_secret + electric_sync.jwt_public_key_file
+    auth::ReaderConfig reader_config() const {
+        return auth::ReaderConfig{read_auth, secret, read_anon_role, read_keys, 30};
+    }
     int long_poll_timeout_ms = 20000;
     int sse_timeout_ms = 60000;
     int chunk_bytes = 10 * 1024 * 1024;

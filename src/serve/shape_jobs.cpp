@@ -47,6 +47,12 @@ static ShapeRoutes::ShapeRow load_row(PGconn *conn, const std::string &handle) {
 static std::string error_field(const PqError &e, const ShapeRequest &req) {
     const std::string &st = e.sqlstate;
     std::string m = e.what();
+    if (m.rfind("role \"", 0) == 0) return "role";
+    if (m.rfind("row-level security policy", 0) == 0) return "policy";
+    if (m.rfind("permission denied: role", 0) == 0)
+        return m.find("A where clause") != std::string::npos || e.hint.find("where clause") != std::string::npos
+            ? "where"
+            : "columns";
     if (st == "42P01" || st == "3F000") return "table";
     if (m.find("column") != std::string::npos && req.columns_raw && m.find("where") == std::string::npos &&
         (st == "42703" || m.find("list of columns") != std::string::npos || m.find("primary key") != std::string::npos))
@@ -54,6 +60,14 @@ static std::string error_field(const PqError &e, const ShapeRequest &req) {
     if (m.find("param") != std::string::npos || st == "42P02") return "params";
     if (m.find("replica") != std::string::npos) return "replica";
     return "where";
+}
+
+// An error of an authorized shape's reader (sql_api.cpp authorize(), shape/policy.cpp).
+static bool authorization_error(const PqError &e) {
+    std::string m = e.what();
+    return (e.sqlstate == "42501" || e.sqlstate == "42704") &&
+        (m.rfind("role \"", 0) == 0 || m.rfind("permission denied: role", 0) == 0 ||
+         m.rfind("row-level security policy", 0) == 0);
 }
 
 void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
@@ -81,9 +95,11 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
                 "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
                 "$4, "
                 "CASE WHEN $5::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($5::json)) END, "
-                "$6)",
+                "$6, $7, $8)",
                 {quote_qualified(R.table_schema, R.table_name), R.where, to_json_array(R.columns),
-                 std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log))});
+                 std::string(to_string(R.replica)), to_json_array(params), std::string(to_string(R.log)),
+                 c->reader.restricted ? std::optional<std::string>(c->reader.role) : std::nullopt,
+                 c->reader.restricted ? std::optional<std::string>(c->reader.claims) : std::nullopt});
             handle = r.str(0, 0);
             pq_command(conn, "COMMIT");
         } catch (const PqError &e) {
@@ -94,7 +110,10 @@ void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {
             }
             std::string field = error_field(e, R);
             std::string msg = e.sqlstate == "42P01" ? table_not_found_message(R.table_schema, R.table_name) : e.what();
-            respond_error(c, 400, invalid_request_body(field, msg));
+            // The reader may not read this (its role, a column's grant, a policy it cannot be
+            // given through a shape): 403, with the same body shape as a 400.
+            int status = authorization_error(e) ? 403 : 400;
+            respond_error(c, status, invalid_request_body(field, msg));
             return;
         }
         ShapeRow row = load_row(conn, handle);

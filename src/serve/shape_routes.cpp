@@ -24,6 +24,20 @@ static CacheConfig cache_cfg(const ServiceConfig &c) {
 
 void ShapeRoutes::finish(CtxPtr c, http::Response r) {
     const http::Request &rq = c->ex->request();
+    if (c->reader.restricted) {
+        // What an authorized reader gets is theirs: no shared cache may keep it for another.
+        if (const std::string *cc = r.header("cache-control")) {
+            std::string v = *cc;
+            if (v.rfind("public", 0) == 0) v = "private" + v.substr(6);
+            size_t sm = v.find(", s-maxage=");  // for shared caches only
+            if (sm != std::string::npos) {
+                size_t end = v.find(',', sm + 2);
+                v.erase(sm, end == std::string::npos ? std::string::npos : end - sm);
+            }
+            r.set("cache-control", v);
+        }
+        r.set("vary", "Authorization");
+    }
     for (auto &h : cors_headers(rq.header("origin"))) r.set(h.first, h.second);
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     if (!r.header("content-type")) r.set("content-type", "application/json");
@@ -86,11 +100,13 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
             return;
         }
     }
-    if (is_delete && !c->cfg.secret.empty()) {
+    if (is_delete && (!c->cfg.secret.empty() || c->cfg.read_auth != auth::ReadAuth::None)) {
         // Authorization first: a DELETE without the secret learns nothing, whatever its form.
+        // Only the administrator's secret deletes (any reader could otherwise reset everyone's
+        // shapes); without a secret, only read_auth = none allows it.
         const std::string *given = find_param(q, "secret");
         if (!given) given = find_param(q, "api_secret");
-        if (!given || !secret_equals(*given, c->cfg.secret)) {
+        if (c->cfg.secret.empty() || !given || !secret_equals(*given, c->cfg.secret)) {
             respond_error(c, 401, unauthorized_body());
             return;
         }
@@ -101,12 +117,23 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
         respond_error(c, 400, errs.to_body());
         return;
     }
-    if (!c->cfg.secret.empty() && (!c->req.secret || !secret_equals(*c->req.secret, c->cfg.secret))) {
-        respond_error(c, 401, unauthorized_body());
-        return;
+    if (!is_delete) {
+        auth::ReaderRequest who{c->req.secret ? &*c->req.secret : nullptr, rq.header("authorization")};
+        int64_t now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        c->reader = auth::authenticate_reader(c->cfg.reader_config(), who, now);
+        if (!c->reader.ok) {
+            http::Response r = http::json_response(c->reader.status, c->reader.body);
+            r.set("cache-control", "no-store");
+            if (c->cfg.read_auth == auth::ReadAuth::Jwt) r.set("www-authenticate", "Bearer");
+            finish(c, std::move(r));
+            return;
+        }
     }
     c->def = normalized_definition(c->req.table_schema, c->req.table_name, c->req.where.value_or(""), c->req.params,
                                    c->req.columns, c->req.replica, c->req.log);
+    if (c->reader.restricted) c->def += "\n" + c->reader.key();
     if (is_delete) {
         handle_delete(c);
         return;
@@ -130,6 +157,12 @@ void ShapeRoutes::resolve(CtxPtr c, bool by_def) {
         std::lock_guard<std::mutex> g(s->mutex());
         bool ok = s->status() != Shape::Status::Gone && s->info().def == c->def;
         if (ok) c->shape = s;
+    }
+    // A shape several readers share was added under the first one's definition: another
+    // reader's request by handle is this shape's only if its own definition maps to it.
+    if (!c->shape && s && !by_def && c->reader.restricted && hub_.by_definition(c->def) == s) {
+        std::lock_guard<std::mutex> g(s->mutex());
+        if (s->status() != Shape::Status::Gone) c->shape = s;
     }
     if (c->shape) {
         serve(c);

@@ -32,8 +32,9 @@ private:
     struct Ctx {
         http::ExchangePtr ex;
         electric::ShapeRequest req;
-        std::string def;
+        std::string def;  // the definition, and for an authorized reader its identity (Reader::key)
         ServiceConfig cfg;
+        auth::Reader reader;  // who reads (electric_sync.read_auth)
         bool post = false;
         ShapePtr shape;
         std::string new_handle;  // for 409

@@ -18,6 +18,8 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
+#include "access/sysattr.h"
+#include "optimizer/optimizer.h"
 
 PG_FUNCTION_INFO_V1(es_create_shape);
 PG_FUNCTION_INFO_V1(es_validate_shape);
@@ -30,7 +32,9 @@ PG_FUNCTION_INFO_V1(es_emit_message);
 }
 #include "core/common/engine_message.hpp"
 #include "core/electric/electric.hpp"
+#include "core/electric/shape_description.hpp"
 #include "pg/spi.hpp"
+#include "shape/policy.hpp"
 #include "shape/relation.hpp"
 #include "shape/where.hpp"
 
@@ -45,6 +49,7 @@ using TextList = std::vector<std::optional<std::string>>;
 struct ShapeInput {
     std::optional<std::string> table, where, replica, log;
     std::optional<TextList> columns, params;
+    std::optional<std::string> role, claims;  // authorized shapes: the reader (create_shape only)
 };
 
 // A validated, normalized shape definition.
@@ -53,7 +58,11 @@ struct ShapeDef {
     std::string schema, table;
     std::optional<std::string> where;  // canonical (= where_normalized); nullopt = no where
     std::string where_normalized;  // deparsed with $n; "" = no where
-    std::string where_sql;  // deparsed with the params as constants (snapshots)
+    std::string where_sql;  // the effective where (and policy) deparsed with the params as
+                            // constants (snapshots)
+    std::vector<int> where_attnums;  // columns the where clause reads
+    std::optional<std::string> read_role;  // authorized shapes: the reader's role
+    std::string policy_where;  // and its compiled policies ("" = none apply)
     std::vector<std::string> params;
     std::optional<std::vector<std::string>> columns;  // explicit selection, table order
     std::string replica, log_mode;
@@ -152,6 +161,10 @@ ShapeInput read_input(FunctionCallInfo fcinfo) {
     in.replica = text_arg(fcinfo, 3);
     in.params = text_array_arg(fcinfo, 4, "params");
     in.log = text_arg(fcinfo, 5);
+    if (PG_NARGS() > 7) {
+        in.role = text_arg(fcinfo, 6);
+        in.claims = text_arg(fcinfo, 7);
+    }
     return in;
 }
 
@@ -246,6 +259,12 @@ void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
             AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
             d.where_normalized = aw.normalized;
             d.where_sql = aw.executable;
+            pg_guard([&] {
+                Bitmapset *attrs = nullptr;
+                pull_varattnos(aw.expr, 1, &attrs);
+                for (int i = -1; (i = bms_next_member(attrs, i)) >= 0;)
+                    d.where_attnums.push_back(i + FirstLowInvalidHeapAttributeNumber);
+            });
             // The definition is the canonical form, never the request's text (which could
             // carry comments or spacing that change its meaning when pasted elsewhere).
             d.where = d.where_normalized;
@@ -273,6 +292,37 @@ void set_def_key(ShapeDef &d) {
         k += "columns:*\n";
     }
     k += "replica:" + d.replica + "\nlog:" + d.log_mode;
+    if (d.read_role) {
+        k += "\n";
+        append_lenpref(k, "role:", *d.read_role);
+        append_lenpref(k, "policy:", d.policy_where);
+    }
+}
+
+// An authorized shape (docs/authorization.md): the reader's role may read the selected columns
+// and those the where clause uses, and its row-level security policies, compiled with its
+// claims, are and-ed to the where clause.
+void authorize(const ShapeInput &in, Relation rel, const std::vector<int> &selected, ShapeDef &d) {
+    Oid role = check_reader_role(*in.role);
+    check_column_grants(rel, role, selected, "columns");
+    check_column_grants(rel, role, d.where_attnums, "where");
+    d.read_role = *in.role;
+    d.policy_where = compile_read_policy(rel, role, *in.role, in.claims.value_or("{}"));
+    if (d.policy_where.empty()) return;
+    std::string combined = electric::effective_where(d.where_normalized, d.policy_where);
+    MemoryContext cxt = pg_guard([] {
+        return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape policy", ALLOCSET_DEFAULT_SIZES);
+    });
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    try {
+        d.where_sql = analyze_where(rel, combined, d.params).executable;
+    } catch (...) {
+        MemoryContextSwitchTo(old);
+        MemoryContextDelete(cxt);
+        throw;
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(cxt);
 }
 
 }  // namespace
@@ -297,6 +347,7 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
         d.replident = r.replident;
         std::vector<int> selected = select_columns(in, r, d);
         check_where(in, rel, d);
+        if (in.role) authorize(in, rel, selected, d);
         d.schema_json = schema_json(r, selected);
         for (int a : r.key_attnums()) d.pk_columns.push_back(r.attrs[a - 1].name);
         d.signature = relation_signature(r);
@@ -380,13 +431,15 @@ std::string create_shape(const ShapeInput &in) {
     if (d.columns) columns_lit = array_literal(*d.columns);
     auto ins = spi::exec(
         "INSERT INTO electric_sync.shapes (handle, def_key, relid, schema_name, table_name, where_clause, params, "
-        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql) "
-        "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14) "
+        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql, read_role, policy_where) "
+        "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14, $15, "
+        "$16) "
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
         {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
          d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
          // '' for a clause that calls allow-listed functions: snapshots filter with _where_check.
-         d.where ? std::optional<std::string>(d.where_sql) : std::nullopt});
+         (d.where || !d.policy_where.empty()) ? std::optional<std::string>(d.where_sql) : std::nullopt, d.read_role,
+         d.policy_where.empty() ? std::nullopt : std::optional<std::string>(d.policy_where)});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);
@@ -407,7 +460,8 @@ std::string create_shape(const ShapeInput &in) {
 
 using namespace es;
 
-// electric_sync.create_shape(table, where, columns, replica, params, log_mode) -> handle
+// electric_sync.create_shape(table, where, columns, replica, params, log_mode, read_role, claims)
+// -> handle
 extern "C" Datum es_create_shape(PG_FUNCTION_ARGS) {
     return pg_entry([&]() -> Datum {
         ShapeInput in = read_input(fcinfo);

@@ -168,29 +168,6 @@ void check_params(const InfoWalk &info, int nparams) {
     }
 }
 
-// Deparsed with search_path = pg_catalog, so every name outside pg_catalog comes out
-// schema-qualified and the text means the same in any session.
-class Deparser {
-public:
-    Deparser(const char *relname, Oid relid) : relname_(relname), relid_(relid) {}
-    std::string operator()(Node *e) {
-        return guarded([&] {
-            int level = NewGUCNestLevel();
-            (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                    false);
-            if (!ctx_) ctx_ = deparse_context_for(relname_, relid_);
-            char *txt = deparse_expression(e, ctx_, false, false);
-            AtEOXact_GUC(true, level);
-            return std::string(txt);
-        });
-    }
-
-private:
-    const char *relname_;
-    Oid relid_;
-    List *ctx_ = nullptr;
-};
-
 // 6. Parameter values become constants of the inferred types (unresolved types are text).
 std::vector<Const *> bind_params(const std::vector<std::string> &params, const Oid *ptypes, int nptypes,
                                  std::vector<Oid> &types) {

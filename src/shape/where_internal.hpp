@@ -3,6 +3,7 @@
 //                      function policy, depth, parameters; error conversion with positions
 //   where_analyze.cpp  analyze_where(): parse, check, analyze, deparse, bind parameters
 //   where.cpp          CompiledWhere (routing keys, evaluation), the where role
+//   policy.cpp         a reader's row-level security policies compiled into a where clause
 #pragma once
 #include "pg/compat.hpp"
 extern "C" {
@@ -97,6 +98,9 @@ using GenericFn = void (*)();
 inline bool (*walker_cast(bool (*f)(Node *, void *)))() {
     return reinterpret_cast<bool (*)()>(reinterpret_cast<GenericFn>(f));
 }
+inline Node *(*mutator_cast(Node *(*f)(Node *, void *)))() {
+    return reinterpret_cast<Node *(*)()>(reinterpret_cast<GenericFn>(f));
+}
 
 struct InfoWalk {
     Bitmapset *params = nullptr;  // referenced $n
@@ -152,5 +156,32 @@ bool depth_walker(Node *node, void *ctx);  // DepthCtx
 Node *subst_mutator(Node *node, void *ctx);  // SubstCtx: $n -> typed constants
 // The superuser-kept allow-list of non-built-in functions (electric_sync.where_functions).
 std::vector<Oid> load_allowed_functions();
+
+// Deparsed with search_path = pg_catalog, so every name outside pg_catalog comes out
+// schema-qualified and the text means the same in any session.
+class Deparser {
+public:
+    Deparser(const char *relname, Oid relid) : relname_(relname), relid_(relid) {}
+    std::string operator()(Node *e) {
+        try {
+            return pg_guard([&] {
+            int level = NewGUCNestLevel();
+            (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                    false);
+            if (!ctx_) ctx_ = deparse_context_for(relname_, relid_);
+            char *txt = deparse_expression(e, ctx_, false, false);
+            AtEOXact_GUC(true, level);
+            return std::string(txt);
+            });
+        } catch (const PgException &e) {
+            rethrow_where(e);
+        }
+    }
+
+private:
+    const char *relname_;
+    Oid relid_;
+    List *ctx_ = nullptr;
+};
 
 }  // namespace es::where_detail

@@ -98,10 +98,6 @@ Node *single_where(List *raw) {
 
 // ---- tree walkers (C callbacks: they never throw C++ exceptions) ---------------------------
 
-inline Node *(*mutator_cast(Node *(*f)(Node *, void *)))() {
-    return reinterpret_cast<Node *(*)()>(reinterpret_cast<GenericFn>(f));
-}
-
 bool info_walker(Node *node, void *ctx) {
     if (!node) return false;
     InfoWalk *w = static_cast<InfoWalk *>(ctx);

@@ -164,13 +164,36 @@ static std::string resolve_secret(const char *setting, const char *direct, const
     return direct ? direct : "";
 }
 
-static FileSecret g_secret_file, g_jwt_secret_file;
+static FileSecret g_secret_file, g_jwt_secret_file, g_public_key_file;
+
+// The keys readers' tokens are verified with: the HS256 secret and the public key file. A file
+// that cannot be read or parsed leaves only HS256 (tokens signed with the key are refused).
+static std::shared_ptr<const es::jwt::KeySet> read_keys(const std::string &jwt_secret) {
+    std::string pem;
+    const char *file = es_guc_jwt_public_key_file;
+    if (file && *file && !read_secret_file("electric_sync.jwt_public_key_file", file, pem) &&
+        g_public_key_file.path == file)
+        pem = g_public_key_file.value;
+    auto keys = std::make_shared<const es::jwt::KeySet>(jwt_secret, pem);
+    if (!keys->error().empty()) {
+        ereport(WARNING, (errmsg("electric_sync: electric_sync.jwt_public_key_file \"%s\" cannot be used: %s", file,
+                                 keys->error().c_str())));
+    } else if (file && *file && !pem.empty()) {
+        g_public_key_file = FileSecret{file, pem};
+    }
+    return keys;
+}
 
 static WorkerConfig current_config() {
     WorkerConfig c;
     c.secret = resolve_secret("electric_sync.secret_file", es_guc_secret, es_guc_secret_file, g_secret_file);
     c.jwt_secret =
         resolve_secret("electric_sync.jwt_secret_file", es_guc_jwt_secret, es_guc_jwt_secret_file, g_jwt_secret_file);
+    c.read_auth = es_guc_read_auth == ES_READ_AUTH_JWT    ? es::auth::ReadAuth::Jwt
+        : es_guc_read_auth == ES_READ_AUTH_NONE ? es::auth::ReadAuth::None
+                                                : es::auth::ReadAuth::Secret;
+    c.read_anon_role = es_guc_read_anon_role ? es_guc_read_anon_role : "";
+    c.read_keys = read_keys(c.jwt_secret);
     c.long_poll_timeout_ms = es_guc_long_poll_timeout_ms;
     c.sse_timeout_ms = es_guc_sse_timeout_ms;
     c.chunk_bytes = es_guc_chunk_bytes;

@@ -14,7 +14,8 @@ TEST_CASE("shape description: a stored row, as SPI or libpq give it", "[shape_de
                                                    "active",      "(owner = $1)",
                                                    "[\"alice\"]", "[\"id\",\"owner\"]",
                                                    "[\"id\"]",    "t",
-                                                   "f",           "true"};
+                                                   "f",           "true",
+                                                   std::nullopt,  std::nullopt};
     REQUIRE(row.size() == static_cast<size_t>(kShapeDescriptionColumns));
     ShapeDescription d = shape_description_from_row(row);
     CHECK(d.id == 12);
@@ -30,6 +31,26 @@ TEST_CASE("shape description: a stored row, as SPI or libpq give it", "[shape_de
     CHECK(d.full);
     CHECK_FALSE(d.changes_only);
     CHECK(d.log_ready);
+    CHECK(d.read_role.empty());
+    CHECK(d.request_where == d.where);
+}
+
+TEST_CASE("shape description: an authorized shape filters by its where and its reader's policy",
+          "[shape_description]") {
+    std::vector<std::optional<std::string>> row(kShapeDescriptionColumns);
+    row[0] = "1";
+    row[2] = "5";
+    row[7] = "(done = false)";
+    row[14] = "app_user";
+    row[15] = "(owner = 'alice'::text)";
+    ShapeDescription d = shape_description_from_row(row);
+    CHECK(d.read_role == "app_user");
+    CHECK(d.request_where == "(done = false)");
+    CHECK(d.where == "((done = false)) AND ((owner = 'alice'::text))");
+    row[7].reset();
+    CHECK(shape_description_from_row(row).where == "(owner = 'alice'::text)");
+    CHECK(effective_where("", "") == "");
+    CHECK(effective_where("a", "") == "a");
 }
 
 TEST_CASE("shape description: NULLs and short rows", "[shape_description]") {

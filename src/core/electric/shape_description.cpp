@@ -13,9 +13,15 @@ const char *const kShapeDescriptionSelect =
     "array_to_json(coalesce(s.columns, (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a "
     "  WHERE a.attrelid = s.relid AND a.attnum > 0 AND NOT a.attisdropped))), "
     "coalesce(array_to_json(s.pk_columns), '[]'), s.replica = 'full', "
-    "s.log_mode = 'changes_only', coalesce(rt.log_ready, false)";
+    "s.log_mode = 'changes_only', coalesce(rt.log_ready, false), s.read_role, s.policy_where";
 const char *const kShapeDescriptionFrom =
     " FROM electric_sync.shapes s LEFT JOIN electric_sync.shape_runtime rt USING (shape_id)";
+
+std::string effective_where(const std::string &where, const std::string &policy_where) {
+    if (policy_where.empty()) return where;
+    if (where.empty()) return policy_where;
+    return "(" + where + ") AND (" + policy_where + ")";
+}
 
 std::vector<std::string> json_string_list(const std::string &json_array) {
     std::vector<std::string> out;
@@ -48,7 +54,10 @@ ShapeDescription shape_description_from_row(const std::vector<std::optional<std:
     d.table = text_of(row[4]);
     d.schema_json = text_of(row[5]);
     d.status = text_of(row[6]);
-    d.where = text_of(row[7]);
+    d.request_where = text_of(row[7]);
+    d.read_role = text_of(row[14]);
+    d.policy_where = text_of(row[15]);
+    d.where = effective_where(d.request_where, d.policy_where);
     d.params = strings_of(row[8]);
     d.columns = strings_of(row[9]);
     d.pk_columns = strings_of(row[10]);

@@ -15,7 +15,11 @@ struct ShapeDescription {
     std::string schema, table;
     std::string schema_json;  // electric-schema header value
     std::string status;  // active, invalidated, deleted, failed
-    std::string where;  // canonical where clause; "" = none
+    std::string where;  // what rows pass: the canonical where clause and the reader's policy
+                        // (effective_where); "" = every row
+    std::string request_where;  // the canonical where clause alone; "" = none
+    std::string read_role;  // authorized shapes: the role it is read as; "" = unrestricted
+    std::string policy_where;  // authorized shapes: the role's compiled policies; "" = none
     std::vector<std::string> params;  // $n values as text
     std::vector<std::string> columns;  // selected columns, table order (all when none given)
     std::vector<std::string> pk_columns;  // key order
@@ -29,7 +33,12 @@ struct ShapeDescription {
 // kShapeDescriptionColumns columns).
 extern const char *const kShapeDescriptionSelect;
 extern const char *const kShapeDescriptionFrom;
-constexpr int kShapeDescriptionColumns = 14;
+constexpr int kShapeDescriptionColumns = 16;
+
+// The predicate of an authorized shape: its where clause and its reader's compiled row-level
+// security policies, both canonical texts deparsed by Postgres ("" = none of that part). The
+// one place the two are combined (create_shape, the engine and the pool all use it).
+std::string effective_where(const std::string &where, const std::string &policy_where);
 
 // A JSON array of strings (array_to_json of a text[]) as strings; anything else: empty.
 std::vector<std::string> json_string_list(const std::string &json_array);

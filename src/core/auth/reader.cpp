@@ -1,0 +1,93 @@
+// The read path's authentication decision (reader.hpp).
+#include "core/auth/reader.hpp"
+#include "core/common/json_limits.hpp"
+#include "core/electric/electric.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace es::auth {
+
+std::optional<ReadAuth> read_auth_from_string(const std::string &s) {
+    if (s == "secret") return ReadAuth::Secret;
+    if (s == "jwt") return ReadAuth::Jwt;
+    if (s == "none") return ReadAuth::None;
+    return std::nullopt;
+}
+
+const char *to_string(ReadAuth m) {
+    switch (m) {
+    case ReadAuth::Secret: return "secret";
+    case ReadAuth::Jwt: return "jwt";
+    case ReadAuth::None: return "none";
+    }
+    return "secret";
+}
+
+std::string Reader::key() const {
+    if (!restricted) return "";
+    return "role:" + std::to_string(role.size()) + ":" + role + "\nclaims:" + claims;
+}
+
+namespace {
+
+Reader refuse(const std::string &message) {
+    Reader r;
+    r.status = 401;
+    r.body = electric::message_body(message);
+    return r;
+}
+
+Reader unrestricted() {
+    Reader r;
+    r.ok = true;
+    return r;
+}
+
+Reader as_role(std::string role, nlohmann::json claims) {
+    Reader r;
+    r.ok = true;
+    r.restricted = true;
+    r.role = std::move(role);
+    for (const char *k : {"exp", "iat", "nbf", "jti"}) claims.erase(k);
+    r.claims = claims.dump();  // object keys in sorted order: one text per set of claims
+    return r;
+}
+
+}  // namespace
+
+Reader authenticate_reader(const ReaderConfig &cfg, const ReaderRequest &req, int64_t now) {
+    if (!cfg.secret.empty() && req.secret && electric::secret_equals(*req.secret, cfg.secret)) return unrestricted();
+    switch (cfg.mode) {
+    case ReadAuth::None: return unrestricted();
+    case ReadAuth::Secret:
+        if (cfg.secret.empty())
+            return refuse(
+                "Unauthorized - no read authentication is configured: set electric_sync.read_auth to 'jwt' "
+                "(tokens), or to 'secret' with electric_sync.secret, or to 'none' to let anyone read");
+        return refuse("Unauthorized - Invalid API secret");
+    case ReadAuth::Jwt: break;
+    }
+    std::string token = req.authorization ? jwt::bearer_token(*req.authorization) : std::string();
+    if (token.empty()) {
+        if (req.authorization) return refuse("Unauthorized - the Authorization header is not \"Bearer <token>\"");
+        if (cfg.anon_role.empty()) return refuse("Unauthorized - a bearer token is required");
+        return as_role(cfg.anon_role, nlohmann::json{{"role", cfg.anon_role}});
+    }
+    if (!cfg.keys) return refuse("Unauthorized - invalid token: no keys are configured");
+    jwt::Token t = jwt::verify_token(token, *cfg.keys, now, cfg.leeway_s);
+    if (!t.ok) return refuse("Unauthorized - invalid token: " + t.error);
+    auto p = json_limits::parse_bounded(t.payload);
+    if (!p.ok() || !p.value.is_object()) return refuse("Unauthorized - invalid token: malformed token claims");
+    std::string role = cfg.anon_role;
+    auto it = p.value.find("role");
+    if (it != p.value.end()) {
+        if (!it->is_string() || it->get<std::string>().empty())
+            return refuse("Unauthorized - invalid token: the role claim must be a non-empty string");
+        role = it->get<std::string>();
+    }
+    if (role.empty())
+        return refuse("Unauthorized - the token has no role claim and electric_sync.read_anon_role is not set");
+    return as_role(std::move(role), std::move(p.value));
+}
+
+}  // namespace es::auth

@@ -1,0 +1,57 @@
+// Who is reading: the decision of electric_sync.read_auth for one /v1/shape request (pure C++,
+// docs/authorization.md). The HTTP layer calls authenticate_reader and then either refuses the
+// request (status + JSON body) or serves it unrestricted, or as a Postgres role with claims.
+#pragma once
+#include "core/auth/jwt.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace es::auth {
+
+enum class ReadAuth { Secret, Jwt, None };
+
+// "secret", "jwt", "none"; nullopt for anything else.
+std::optional<ReadAuth> read_auth_from_string(const std::string &s);
+const char *to_string(ReadAuth m);
+
+struct ReaderConfig {
+    ReadAuth mode = ReadAuth::Secret;
+    std::string secret;  // electric_sync.secret: the administrator's secret ("" = none)
+    std::string anon_role;  // electric_sync.read_anon_role: the role of requests without a token
+    std::shared_ptr<const jwt::KeySet> keys;  // jwt mode: what tokens are verified with
+    int64_t leeway_s = 0;
+};
+
+struct ReaderRequest {
+    const std::string *secret = nullptr;  // the secret / api_secret parameter, if any
+    const std::string *authorization = nullptr;  // the Authorization header, if any
+};
+
+struct Reader {
+    bool ok = false;
+    int status = 0;  // when !ok: 401
+    std::string body;  // when !ok: Electric's {"message": ...}
+    bool restricted = false;  // read as `role` with `claims` (jwt mode); false = unrestricted
+    std::string role;
+    std::string claims;  // the JSON object policies see (request.jwt.claims), canonical, without
+                         // the per-token claims exp, iat, nbf and jti
+    // What distinguishes this reader's shapes from another's of the same definition ("" when
+    // unrestricted): requests with equal keys share one shape.
+    std::string key() const;
+};
+
+// The decision:
+//  - the administrator's secret (a non-empty electric_sync.secret given as secret/api_secret)
+//    reads unrestricted in every mode;
+//  - none: everyone reads unrestricted;
+//  - secret: the secret is required; without a configured secret nothing is served (a fresh
+//    install does not serve its tables to anonymous readers);
+//  - jwt: "Authorization: Bearer <token>" verified with keys (exp/nbf honoured), read as the
+//    token's "role" claim, or read_anon_role when absent; without a token: read_anon_role with
+//    claims {"role": <anon role>}, or 401 when it is not set.
+Reader authenticate_reader(const ReaderConfig &cfg, const ReaderRequest &req, int64_t now_unix);
+
+}  // namespace es::auth
