@@ -65,9 +65,9 @@ static std::string error_field(const PqError &e, const ShapeRequest &req) {
 // An error of an authorized shape's reader (sql_api.cpp authorize(), shape/policy.cpp).
 static bool authorization_error(const PqError &e) {
     std::string m = e.what();
+    if (m.rfind("row-level security policy", 0) == 0) return true;  // any SQLSTATE of the policy's check
     return (e.sqlstate == "42501" || e.sqlstate == "42704") &&
-        (m.rfind("role \"", 0) == 0 || m.rfind("permission denied: role", 0) == 0 ||
-         m.rfind("row-level security policy", 0) == 0);
+        (m.rfind("role \"", 0) == 0 || m.rfind("permission denied: role", 0) == 0);
 }
 
 void ShapeRoutes::job_resolve(CtxPtr c, PGconn *conn, bool by_def) {

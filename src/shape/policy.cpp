@@ -151,7 +151,7 @@ Oid check_reader_role(const std::string &role) {
     bool member = OidIsValid(i.reader) && pg_guard([&] { return is_member_of_role(i.reader, i.oid); });
     if (!member)
         throw ShapeError("role", ERRCODE_INSUFFICIENT_PRIVILEGE,
-                         "role \"" + role + "\" may not be used by readers of this server", hint);
+                         "role \"" + role + "\" may not be used by readers: it is not granted to electric_sync_reader", hint);
     return i.oid;
 }
 

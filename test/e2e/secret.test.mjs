@@ -13,10 +13,12 @@ test('secret: 401 without or with a wrong secret, 200 with secret or api_secret,
   await sql(`INSERT INTO ${table} VALUES (1)`)
   t.after(async () => {
     await sql(`ALTER SYSTEM RESET electric_sync.secret`)
+    await sql(`ALTER SYSTEM RESET electric_sync.read_auth`)
     await sql(`SELECT pg_reload_conf()`)
     await waitFor(async () => (await getShape({ table, offset: '-1' })).status !== 401, { timeout: 10_000, message: 'secret removed' })
   })
   await sql(`ALTER SYSTEM SET electric_sync.secret = 's3cret'`)
+  await sql(`ALTER SYSTEM SET electric_sync.read_auth = 'secret'`)
   await sql(`SELECT pg_reload_conf()`)
   await waitFor(async () => (await getShape({ table, offset: '-1' })).status === 401, { timeout: 10_000, message: 'the secret to be required' })
 
@@ -40,10 +42,12 @@ test('secret: /v1/metrics and DELETE /v1/shape require it too (401 + JSON), and 
   await sql(`INSERT INTO ${table} VALUES (1)`)
   t.after(async () => {
     await sql(`ALTER SYSTEM RESET electric_sync.secret`)
+    await sql(`ALTER SYSTEM RESET electric_sync.read_auth`)
     await sql(`SELECT pg_reload_conf()`)
     await waitFor(async () => (await getShape({ table, offset: '-1' })).status !== 401, { timeout: 10_000, message: 'secret removed' })
   })
   await sql(`ALTER SYSTEM SET electric_sync.secret = 'm3trics'`)
+  await sql(`ALTER SYSTEM SET electric_sync.read_auth = 'secret'`)
   await sql(`SELECT pg_reload_conf()`)
   await waitFor(async () => (await getShape({ table, offset: '-1' })).status === 401, { timeout: 10_000, message: 'the secret to be required' })
 

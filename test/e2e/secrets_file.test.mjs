@@ -52,6 +52,7 @@ test('secret files: used for auth, re-read on reload, fail closed, never logged'
   const jwtBefore = (await sql(`SELECT current_setting('electric_sync.jwt_secret') AS v`))[0].v
   t.after(async () => {
     await sql(`ALTER SYSTEM RESET electric_sync.secret_file`)
+    await sql(`ALTER SYSTEM RESET electric_sync.read_auth`)
     await sql(`ALTER SYSTEM RESET electric_sync.jwt_secret_file`)
     await sql(`SELECT pg_reload_conf()`)
     await waitFor(async () => (await getShape({ table, offset: '-1' })).status !== 401, { timeout: 10_000, message: 'secret removed' })
@@ -62,6 +63,7 @@ test('secret files: used for auth, re-read on reload, fail closed, never logged'
   writeSecret(secretPath, s1)
   writeSecret(jwtPath, j1)
   await sql(`ALTER SYSTEM SET electric_sync.secret_file = '${secretPath}'`)
+  await sql(`ALTER SYSTEM SET electric_sync.read_auth = 'secret'`)
   await sql(`ALTER SYSTEM SET electric_sync.jwt_secret_file = '${jwtPath}'`)
   await sql(`SELECT pg_reload_conf()`)
   await waitFor(async () => (await getShape({ table, offset: '-1', secret: s1 })).status === 200 &&
@@ -85,6 +87,7 @@ test('secret files: used for auth, re-read on reload, fail closed, never logged'
 
   // an unreadable file: nothing gets through (not even without a secret)
   await sql(`ALTER SYSTEM SET electric_sync.secret_file = '${secretPath}.missing'`)
+  await sql(`ALTER SYSTEM SET electric_sync.read_auth = 'secret'`)
   await sql(`SELECT pg_reload_conf()`)
   await waitFor(async () => (await getShape({ table, offset: '-1', secret: s2 })).status === 401, { timeout: 10_000, message: 'a missing file to refuse' })
   assert.equal((await getShape({ table, offset: '-1' })).status, 401)

@@ -116,10 +116,12 @@ test('small: with electric_sync.secret set, /v1/metrics and DELETE /v1/shape wit
   const { handle } = await syncRaw({ table: tb })
   t.after(async () => {
     await sql(`ALTER SYSTEM RESET electric_sync.secret`)
+    await sql(`ALTER SYSTEM RESET electric_sync.read_auth`)
     await sql(`SELECT pg_reload_conf()`)
     await waitFor(async () => (await getShape({ table: tb, offset: '-1' })).status !== 401, { timeout: 10_000, message: 'secret removed' })
   })
   await sql(`ALTER SYSTEM SET electric_sync.secret = 's3cret-small'`)
+  await sql(`ALTER SYSTEM SET electric_sync.read_auth = 'secret'`)
   await sql(`SELECT pg_reload_conf()`)
   await waitFor(async () => (await getShape({ table: tb, offset: '-1' })).status === 401, { timeout: 10_000, message: 'the secret to be required' })
 
