@@ -127,7 +127,7 @@ SELECT relname, relreplident FROM pg_class WHERE relname IN ('err_t', 'err_comp'
 -- a role without SELECT on the table cannot define a shape on it
 CREATE ROLE es_shape_user;
 GRANT USAGE ON SCHEMA electric_sync TO es_shape_user;
-GRANT EXECUTE ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text) TO es_shape_user;
+GRANT EXECUTE ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text, text, text) TO es_shape_user;
 SET ROLE es_shape_user;
 SELECT electric_sync.create_shape('err_t');
 RESET ROLE;
@@ -157,5 +157,5 @@ SELECT * FROM electric_sync.shapes;
 RESET ROLE;
 DROP ROLE es_nobody2;
 REVOKE ALL ON SCHEMA electric_sync FROM es_shape_user;
-REVOKE ALL ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text) FROM es_shape_user;
+REVOKE ALL ON FUNCTION electric_sync.create_shape(text, text, text[], text, text[], text, text, text) FROM es_shape_user;
 DROP ROLE es_shape_user;

@@ -1,0 +1,90 @@
+-- Authorized shapes (docs/authorization.md): create_shape(..., read_role, claims) checks the
+-- reader's role and column grants, and compiles the role's row-level security policies with the
+-- claims into the shape's predicate; policy and grant DDL invalidates authorized shapes.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS electric_sync;
+RESET client_min_messages;
+\set VERBOSITY default
+
+CREATE ROLE regress_reader NOLOGIN;
+CREATE ROLE regress_other NOLOGIN;
+CREATE ROLE regress_bypass NOLOGIN BYPASSRLS;
+CREATE ROLE regress_ungranted NOLOGIN;
+GRANT regress_reader, regress_other, regress_bypass TO electric_sync_reader;
+
+CREATE TABLE auth_notes (id int PRIMARY KEY, owner text NOT NULL, team text, body text, secret text);
+GRANT SELECT (id, owner, team, body) ON auth_notes TO regress_reader, regress_other, regress_bypass;
+ALTER TABLE auth_notes ENABLE ROW LEVEL SECURITY;
+CREATE FUNCTION auth_sub() RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT current_setting('request.jwt.claims', true)::jsonb ->> 'sub' $$;
+CREATE POLICY own ON auth_notes FOR SELECT TO regress_reader
+    USING (owner = current_setting('request.jwt.claims', true)::jsonb ->> 'sub');
+CREATE POLICY team ON auth_notes FOR SELECT TO regress_reader
+    USING (team = current_setting('request.jwt.claim.team', true));
+CREATE POLICY not_archived ON auth_notes AS RESTRICTIVE FOR SELECT TO regress_reader
+    USING (body IS DISTINCT FROM 'archived');
+CREATE POLICY by_name ON auth_notes FOR ALL TO regress_other USING (owner = current_user OR owner = auth_sub());
+
+CREATE FUNCTION shape_of(h text) RETURNS TABLE (read_role text, policy_where text, where_sql text)
+    LANGUAGE sql AS $$ SELECT read_role, policy_where, where_sql FROM electric_sync.shapes WHERE handle = h $$;
+
+-- Permissive policies OR'd, restrictive ones AND'd, the claims folded into constants.
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner', 'body'], read_role => 'regress_reader',
+       claims => '{"sub": "alice", "team": "red", "role": "regress_reader"}') AS h1 \gset
+SELECT * FROM shape_of(:'h1');
+-- Equal role and claims: one shape; another sub: another shape; a claim the token lacks is NULL.
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner', 'body'], read_role => 'regress_reader',
+       claims => '{"role": "regress_reader", "team": "red", "sub": "alice"}') = :'h1' AS same_reader_same_shape;
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner', 'body'], read_role => 'regress_reader',
+       claims => '{"sub": "bob"}') AS h2 \gset
+SELECT :'h2' <> :'h1' AS other_sub_other_shape;
+SELECT * FROM shape_of(:'h2');
+-- With a where clause: both, and-ed, in what snapshots run.
+SELECT electric_sync.create_shape('auth_notes', 'id > $1', ARRAY['id', 'owner'], params => ARRAY['1'],
+       read_role => 'regress_reader', claims => '{"sub": "alice"}') AS h3 \gset
+SELECT * FROM shape_of(:'h3');
+-- current_user and an inlined SQL function; FOR ALL policies apply to reads.
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_other',
+       claims => '{"sub": "carol"}') AS h4 \gset
+SELECT * FROM shape_of(:'h4');
+-- A role no policy names: no row (as Postgres itself answers it).
+GRANT regress_ungranted TO electric_sync_reader;
+GRANT SELECT ON auth_notes TO regress_ungranted;
+SELECT * FROM shape_of(electric_sync.create_shape('auth_notes', read_role => 'regress_ungranted', claims => '{}'));
+REVOKE regress_ungranted FROM electric_sync_reader;
+REVOKE SELECT ON auth_notes FROM regress_ungranted;
+-- Unrestricted shapes are unchanged.
+SELECT * FROM shape_of(electric_sync.create_shape('auth_notes'));
+
+-- Refused readers and reads: role, grants, policies that cannot be compiled.
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_ungranted');
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'no_such_role');
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => current_user);
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_bypass');
+SELECT electric_sync.create_shape('auth_notes', read_role => 'regress_reader', claims => '{}');
+SELECT electric_sync.create_shape('auth_notes', 'secret = $1', ARRAY['id'], params => ARRAY['x'],
+       read_role => 'regress_reader', claims => '{}');
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_reader', claims => '[1]');
+CREATE TABLE auth_members (name text PRIMARY KEY);
+CREATE POLICY via_members ON auth_notes FOR SELECT TO regress_reader USING (owner IN (SELECT name FROM auth_members));
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_reader', claims => '{}');
+DROP POLICY via_members ON auth_notes;
+CREATE POLICY lucky ON auth_notes FOR SELECT TO regress_reader USING (random() < 0.5);
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_reader', claims => '{}');
+DROP POLICY lucky ON auth_notes;
+
+-- Policy and grant DDL invalidates authorized shapes (and only those).
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner', 'body'], read_role => 'regress_reader',
+       claims => '{"sub": "alice", "team": "red", "role": "regress_reader"}') AS h1 \gset
+ALTER POLICY own ON auth_notes USING (owner = current_setting('request.jwt.claim.sub', true));
+SELECT status, invalid_reason FROM electric_sync.shapes WHERE handle = :'h1';
+SELECT * FROM shape_of(electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner', 'body'],
+       read_role => 'regress_reader', claims => '{"sub": "alice", "team": "red"}'));
+GRANT SELECT (body) ON auth_notes TO regress_other;
+SELECT count(*) FILTER (WHERE read_role IS NOT NULL) AS authorized_active,
+       count(*) FILTER (WHERE read_role IS NULL) AS unrestricted_active
+  FROM electric_sync.shapes WHERE status = 'active' AND relid = 'auth_notes'::regclass;
+
+DROP TABLE auth_notes, auth_members;
+DROP FUNCTION shape_of(text), auth_sub();
+DROP ROLE regress_reader, regress_other, regress_bypass, regress_ungranted;
