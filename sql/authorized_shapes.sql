@@ -65,6 +65,10 @@ SELECT electric_sync.create_shape('auth_notes', read_role => 'regress_reader', c
 SELECT electric_sync.create_shape('auth_notes', 'secret = $1', ARRAY['id'], params => ARRAY['x'],
        read_role => 'regress_reader', claims => '{}');
 SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_reader', claims => '[1]');
+-- Subset snapshots of an authorized reader: their where may only use the role's columns.
+SELECT electric_sync._where_sql('auth_notes', 'id = $1', ARRAY['1'], 'regress_reader');
+SELECT electric_sync._where_sql('auth_notes', 'secret = $1', ARRAY['x'], 'regress_reader');
+SELECT electric_sync._where_sql('auth_notes', 'secret = $1', ARRAY['x']);
 CREATE TABLE auth_members (name text PRIMARY KEY);
 CREATE POLICY via_members ON auth_notes FOR SELECT TO regress_reader USING (owner IN (SELECT name FROM auth_members));
 SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id'], read_role => 'regress_reader', claims => '{}');

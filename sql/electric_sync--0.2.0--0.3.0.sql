@@ -109,14 +109,15 @@ END
 $$;
 
 -- The where clause as snapshot and subset queries run it (see es_where_sql).
-CREATE FUNCTION electric_sync._where_sql(tbl regclass, where_clause text, params text[] DEFAULT NULL)
+CREATE FUNCTION electric_sync._where_sql(tbl regclass, where_clause text, params text[] DEFAULT NULL,
+                                        read_role text DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'es_where_sql' LANGUAGE C VOLATILE;
 
 REVOKE ALL ON FUNCTION electric_sync.allow_where_function(regprocedure),
                        electric_sync.allow_where_functions_of_extension(name),
                        electric_sync.disallow_where_function(regprocedure),
-                       electric_sync._where_sql(regclass, text, text[])
+                       electric_sync._where_sql(regclass, text, text[], text)
     FROM PUBLIC;
 
 -- A where clause evaluated on one row, as electric_sync_where, security-restricted: how

@@ -497,9 +497,11 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                 auto v = pq_exec(
                     conn,
                     "SELECT electric_sync._where_sql($1::regclass, $2, "
-                    "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END)",
+                    "CASE WHEN $3::text IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text($3::json)) END, "
+                    "$4)",
                     {std::optional<std::string>(quote_qualified(row.desc.schema, row.desc.table)),
-                     std::optional<std::string>(*sub.where), to_json_array(sp)});
+                     std::optional<std::string>(*sub.where), to_json_array(sp),
+                     c->reader.restricted ? std::optional<std::string>(c->reader.role) : std::nullopt});
                 std::string sw = v.null(0, 0) ? where_filter("", *sub.where, sp, table, binds) : v.str(0, 0);
                 where = where.empty() ? sw : "(" + where + ") AND (" + sw + ")";
             }
@@ -515,6 +517,9 @@ void ShapeRoutes::subset(CtxPtr c, const ShapePtr &s) {
                                 "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
                                 {std::optional<std::string>(quote_qualified(row.desc.schema, row.desc.table))});
                     std::vector<std::string> names = json_string_list(cols.str(0, 0));
+                    // An authorized reader orders only by the shape's columns (its role's grants
+                    // were checked for them); the order of other columns would leak them.
+                    if (c->reader.restricted) names = row.desc.columns;
                     for (auto &it : ob.items)
                         if (std::find(names.begin(), names.end(), it.column) == names.end()) {
                             ob.error = "column \"" + it.column + "\" is not a column of the table";

@@ -552,7 +552,7 @@ extern "C" Datum es_where_matches(PG_FUNCTION_ARGS) {
     });
 }
 
-// electric_sync._where_sql(tbl, where_clause, params) -> text: the where clause analyzed and
+// electric_sync._where_sql(tbl, where_clause, params, read_role) -> text: the where clause analyzed and
 // checked like a shape's, deparsed with the parameters as typed constants. What the read path
 // runs in snapshot and subset queries (never the request's text). Raises for a bad clause.
 extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
@@ -577,7 +577,21 @@ extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
         if (!rel) throw ShapeError("table", ERRCODE_UNDEFINED_TABLE, "the shape's table does not exist any more");
         std::string sql;
         try {
-            sql = analyze_where(rel, where, params).executable;
+            AnalyzedWhere aw = analyze_where(rel, where, params);
+            sql = aw.executable;
+            // An authorized reader's subset: only columns its role may select (what rows a
+            // where on another column returns would tell that column's values).
+            if (PG_NARGS() > 3 && !PG_ARGISNULL(3)) {
+                Oid role = check_reader_role(*text_arg(fcinfo, 3));
+                std::vector<int> attnums;
+                pg_guard([&] {
+                    Bitmapset *attrs = nullptr;
+                    pull_varattnos(aw.expr, 1, &attrs);
+                    for (int i = -1; (i = bms_next_member(attrs, i)) >= 0;)
+                        attnums.push_back(i + FirstLowInvalidHeapAttributeNumber);
+                });
+                check_column_grants(rel, role, attnums, "where");
+            }
         } catch (...) {
             pg_guard([&] { table_close(rel, AccessShareLock); });
             throw;

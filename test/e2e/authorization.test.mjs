@@ -115,6 +115,17 @@ test('authorization: columns and where columns without a grant are 403; superuse
   const where = await getShape({ table, columns: COLS, where: "secret = 's'", offset: '-1' }, tok)
   assert.equal(where.status, 403, where.text)
   assert.match(where.body.errors.where[0], /cannot select column secret/)
+  // Subset snapshots: their where and order_by are held to the same grants.
+  const first = await getShape({ table, columns: COLS, offset: '-1' }, tok)
+  assert.equal(first.status, 200, first.text)
+  const base = { table, columns: COLS, offset: first.headers.get('electric-offset'), handle: first.headers.get('electric-handle') }
+  const okSub = await getShape({ ...base, subset__where: 'id > 0', subset__order_by: 'id', subset__limit: '10' }, tok)
+  assert.equal(okSub.status, 200, okSub.text)
+  const subWhere = await getShape({ ...base, subset__where: "secret = 's'", subset__limit: '10' }, tok)
+  assert.ok(subWhere.status === 400 || subWhere.status === 403, subWhere.text)
+  assert.match(subWhere.text, /cannot select column secret/)
+  const subOrder = await getShape({ ...base, subset__where: 'id > 0', subset__order_by: 'secret', subset__limit: '10' }, tok)
+  assert.equal(subOrder.status, 400, subOrder.text)
   const su = await getShape({ table, columns: COLS, offset: '-1' }, bearer(hs256({ sub: 'x', role: 'postgres' })))
   assert.equal(su.status, 403, su.text)
   assert.match(su.body.errors.role[0], /superuser/)
