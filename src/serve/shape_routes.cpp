@@ -159,8 +159,9 @@ void ShapeRoutes::resolve(CtxPtr c, bool by_def) {
         if (ok) c->shape = s;
     }
     // A shape several readers share was added under the first one's definition: another
-    // reader's request by handle is this shape's only if its own definition maps to it.
-    if (!c->shape && s && !by_def && c->reader.restricted && hub_.by_definition(c->def) == s) {
+    // reader's request is this shape's when its own definition maps to it (found by it, or by
+    // handle and then checked).
+    if (!c->shape && s && c->reader.restricted && (by_def || hub_.by_definition(c->def) == s)) {
         std::lock_guard<std::mutex> g(s->mutex());
         if (s->status() != Shape::Status::Gone) c->shape = s;
     }
