@@ -22,22 +22,25 @@ static CacheConfig cache_cfg(const ServiceConfig &c) {
     return cc;
 }
 
+// What an authorized reader gets is theirs: no shared cache may keep it for another
+// (cache-control private, without s-maxage; vary on the Authorization header).
+static void make_private(http::Response &r) {
+    if (const std::string *cc = r.header("cache-control")) {
+        std::string v = *cc;
+        if (v.rfind("public", 0) == 0) v = "private" + v.substr(6);
+        size_t sm = v.find(", s-maxage=");  // for shared caches only
+        if (sm != std::string::npos) {
+            size_t end = v.find(',', sm + 2);
+            v.erase(sm, end == std::string::npos ? std::string::npos : end - sm);
+        }
+        r.set("cache-control", v);
+    }
+    r.set("vary", "Authorization");
+}
+
 void ShapeRoutes::finish(CtxPtr c, http::Response r) {
     const http::Request &rq = c->ex->request();
-    if (c->reader.restricted) {
-        // What an authorized reader gets is theirs: no shared cache may keep it for another.
-        if (const std::string *cc = r.header("cache-control")) {
-            std::string v = *cc;
-            if (v.rfind("public", 0) == 0) v = "private" + v.substr(6);
-            size_t sm = v.find(", s-maxage=");  // for shared caches only
-            if (sm != std::string::npos) {
-                size_t end = v.find(',', sm + 2);
-                v.erase(sm, end == std::string::npos ? std::string::npos : end - sm);
-            }
-            r.set("cache-control", v);
-        }
-        r.set("vary", "Authorization");
-    }
+    if (c->reader.restricted) make_private(r);
     for (auto &h : cors_headers(rq.header("origin"))) r.set(h.first, h.second);
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     if (!r.header("content-type")) r.set("content-type", "application/json");
@@ -421,6 +424,7 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     ci.live = true;
     ci.sse = true;
     head.set("cache-control", select_cache_control(ci, cache_cfg(c->cfg)).cache_control);
+    if (c->reader.restricted) make_private(head);
     for (auto &h : cors_headers(c->ex->request().header("origin"))) head.set(h.first, h.second);
     head.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     c->sse_offset = R.offset.offset.tx == 0 ? LogOffset::snapshot_end() : R.offset.offset;

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto'
 import { writeFileSync, rmSync } from 'node:fs'
-import { setup, sql, closePool, getShape, waitFor, waitForShapeRows, uniqueName, qi, TEST_TIMEOUT } from './lib.mjs'
+import { setup, sql, closePool, getShape, shapeUrl, waitFor, waitForShapeRows, uniqueName, qi, TEST_TIMEOUT } from './lib.mjs'
 
 const SECRET = process.env.ES_JWT_SECRET || 'electric-sync-test-secret'
 const b64 = (x) => Buffer.from(x).toString('base64url')
@@ -103,6 +103,16 @@ test('authorization: two users of one policy see only their rows, in the snapsho
   assert.match(a1.headers.get('cache-control'), /^private/)
   assert.doesNotMatch(a1.headers.get('cache-control'), /s-maxage/)
   assert.match(a1.headers.get('vary') || '', /authorization/i)
+  // SSE streams too
+  const ac = new AbortController()
+  t.after(() => ac.abort())
+  const sse = await fetch(shapeUrl({ table, columns: COLS, offset: a1.headers.get('electric-offset'),
+    handle: a1.headers.get('electric-handle'), live: 'true', live_sse: 'true' }),
+  { ...bearer(hs256({ sub: 'alice', role })), signal: ac.signal })
+  assert.equal(sse.status, 200)
+  assert.match(sse.headers.get('cache-control'), /^private/)
+  assert.match(sse.headers.get('vary') || '', /authorization/i)
+  ac.abort()
 })
 
 test('authorization: columns and where columns without a grant are 403; superusers and ungranted roles are refused', { timeout: TEST_TIMEOUT }, async (t) => {
