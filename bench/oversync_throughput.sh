@@ -11,7 +11,7 @@ export PATH="$PATH:/usr/local/go/bin"
 SECRET=bench-secret-$(date +%s)
 PULL_BUNDLES=10000; [ $BENCH_QUICK = 1 ] && PULL_BUNDLES=2000
 
-bench_cluster_start oversync 54398 3398 "electric_sync.jwt_secret = '$SECRET'" "electric_sync.db_pool_size = 8" "max_connections = 200" || exit 1
+bench_cluster_start oversync "${THROUGHPUT_PGPORT:-54398}" "${THROUGHPUT_HTTP:-3398}" "electric_sync.jwt_secret = '$SECRET'" "electric_sync.db_pool_size = 8" "max_connections = 200" || exit 1
 LOAD="$BENCH_DIR/.build/oversync_load"
 mkdir -p "$BENCH_DIR/.build"
 (cd "$BENCH_DIR/oversync_load" && go build -o "$LOAD" .) || { bench_log "building the load generator failed"; exit 1; }

@@ -154,9 +154,12 @@ DECLARE
     g_src text := coalesce(current_setting('oversync.bundle_source_id', true), '');
     g_sbid text := coalesce(current_setting('oversync.bundle_source_bundle_id', true), '');
     u text; rows electric_sync.os_frow[]; src text; sbid bigint; seq bigint; fl bigint;
-    st record; canon text; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
-    brows electric_sync.os_bundle_rows[];
+    st record; n int; h text; keep bigint; batch bigint; target bigint; nfl bigint;
 BEGIN
+    -- Nothing captured since this transaction's last finalization (the capture trigger sets
+    -- oversync.capture_txid, finalization clears it; both roll back with a subtransaction):
+    -- nothing to do (the deferred trigger after a push commit, exec_write's first call).
+    IF coalesce(current_setting('oversync.capture_txid', true), '') = '' THEN RETURN; END IF;
     DELETE FROM electric_sync.os_capture_marker m WHERE m.txid = tx;
     PERFORM set_config('oversync.capture_txid', '', true);
     FOR u IN SELECT DISTINCT c.user_id FROM electric_sync.os_capture c WHERE c.txid = tx ORDER BY 1 LOOP
@@ -218,37 +221,35 @@ BEGIN
              WHERE s.user_id = u AND s.source_id = src FOR UPDATE;
         END IF;
 
-        -- The bundle's rows in wire form and its canonical JSON, computed once; then the log
-        -- entry (with its hash) and the rows.
+        -- One statement: the bundle's rows in wire form and its canonical JSON (computed once),
+        -- the log entry with its hash, the rows, the row states and the writer's source state.
         WITH b AS MATERIALIZED (SELECT (r.ord - 1)::int AS ro, t.schema_name, t.table_name,
                                        electric_sync.os_canonical_json(jsonb_build_object(t.key_column, r.key_text)) AS kj, r.op,
                                        CASE WHEN r.op = 'DELETE' THEN NULL
                                             ELSE electric_sync.os_canonical_json(electric_sync.os_wire_payload(r.payload, t.bytea_columns)) END AS pl
                                   FROM unnest(rows) WITH ORDINALITY r(table_id, key_text, op, payload, ord)
-                                  JOIN electric_sync.os_tables t ON t.table_id = r.table_id)
-        SELECT '[' || string_agg(electric_sync.os_canonical_json(jsonb_build_object(
-                   'key', b.kj::jsonb, 'op', b.op, 'payload', b.pl::jsonb,
-                   'row_ordinal', b.ro, 'row_version', seq,
-                   'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.ro) || ']',
-               count(*),
-               array_agg(ROW(u, seq, b.ro, b.schema_name, b.table_name, b.kj, b.op, b.pl)::electric_sync.os_bundle_rows ORDER BY b.ro)
-          INTO canon, n, brows
-          FROM b;
-        h := encode(sha256(convert_to(canon, 'UTF8')), 'hex');
-        INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
-        VALUES (u, seq, src, sbid, n, octet_length(canon), h);
-        INSERT INTO electric_sync.os_bundle_rows SELECT * FROM unnest(brows);
-
-        INSERT INTO electric_sync.os_row_state AS rs (user_id, table_id, key_text, bundle_seq, deleted)
-        SELECT u, r.table_id, r.key_text, seq, r.op = 'DELETE' FROM unnest(rows) r
-        ON CONFLICT ON CONSTRAINT os_row_state_pkey
-        DO UPDATE SET bundle_seq = EXCLUDED.bundle_seq, deleted = EXCLUDED.deleted;
-
-        INSERT INTO electric_sync.os_source_state AS s (user_id, source_id, state, max_committed_source_bundle_id)
-        VALUES (u, src, 'active', sbid)
-        ON CONFLICT ON CONSTRAINT os_source_state_pkey
-        DO UPDATE SET state = 'active', max_committed_source_bundle_id = EXCLUDED.max_committed_source_bundle_id,
-                      updated_at = now();
+                                  JOIN electric_sync.os_tables t ON t.table_id = r.table_id),
+             c AS (SELECT '[' || string_agg(electric_sync.os_canonical_json(jsonb_build_object(
+                              'key', b.kj::jsonb, 'op', b.op, 'payload', b.pl::jsonb,
+                              'row_ordinal', b.ro, 'row_version', seq,
+                              'schema', b.schema_name, 'table', b.table_name)), ',' ORDER BY b.ro) || ']' AS canon,
+                          count(*)::int AS n
+                     FROM b),
+             l AS (INSERT INTO electric_sync.os_bundle_log (user_id, bundle_seq, source_id, source_bundle_id, row_count, byte_count, bundle_hash)
+                   SELECT u, seq, src, sbid, c.n, octet_length(c.canon), encode(sha256(convert_to(c.canon, 'UTF8')), 'hex') FROM c
+                   RETURNING os_bundle_log.row_count AS n, os_bundle_log.bundle_hash AS h),
+             br AS (INSERT INTO electric_sync.os_bundle_rows (user_id, bundle_seq, row_ordinal, schema_name, table_name, key_json, op, payload)
+                    SELECT u, seq, b.ro, b.schema_name, b.table_name, b.kj, b.op, b.pl FROM b),
+             rst AS (INSERT INTO electric_sync.os_row_state AS rs (user_id, table_id, key_text, bundle_seq, deleted)
+                     SELECT u, r.table_id, r.key_text, seq, r.op = 'DELETE' FROM unnest(rows) r
+                     ON CONFLICT ON CONSTRAINT os_row_state_pkey
+                     DO UPDATE SET bundle_seq = EXCLUDED.bundle_seq, deleted = EXCLUDED.deleted),
+             sst AS (INSERT INTO electric_sync.os_source_state AS s (user_id, source_id, state, max_committed_source_bundle_id)
+                     VALUES (u, src, 'active', sbid)
+                     ON CONFLICT ON CONSTRAINT os_source_state_pkey
+                     DO UPDATE SET state = 'active', max_committed_source_bundle_id = EXCLUDED.max_committed_source_bundle_id,
+                                   updated_at = now())
+        SELECT l.n, l.h INTO n, h FROM l;
 
         -- Retention: keep oversync_retained_bundles_per_user bundles (0 = keep all); the floor
         -- moves by at most oversync_retention_prune_batch per commit, and the bundles it moves
@@ -271,7 +272,16 @@ BEGIN
         row_count := n; bundle_hash := h;
         RETURN NEXT;
     END LOOP;
-    DELETE FROM electric_sync.os_capture c WHERE c.txid = tx;
+    -- (every captured row of tx is gone: each user's pass above deleted its rows)
+END $$;
+CREATE OR REPLACE FUNCTION electric_sync.os_finalize_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (most often a push commit or exec_write has finalized already: skip the call)
+    IF coalesce(current_setting('oversync.capture_txid', true), '') <> '' THEN
+        PERFORM electric_sync.os_finalize_tx();
+    END IF;
+    RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION electric_sync.oversync_set_retention_floor(scope_id text, new_floor bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -746,9 +756,9 @@ BEGIN
     RETURN p;
 END $$;
 CREATE OR REPLACE FUNCTION electric_sync.os_wire_payload(p jsonb, cols text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, true) $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN cardinality(cols) > 0 THEN electric_sync.os_bytea_payload(p, cols, true) ELSE p END $$;
 CREATE OR REPLACE FUNCTION electric_sync.os_db_payload(p jsonb, cols text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$ SELECT electric_sync.os_bytea_payload(p, cols, false) $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN cardinality(cols) > 0 THEN electric_sync.os_bytea_payload(p, cols, false) ELSE p END $$;
 REVOKE ALL ON FUNCTION electric_sync.os_bytea_payload(jsonb, text[], boolean) FROM PUBLIC;
 
 -- ============================================================================================
@@ -975,9 +985,8 @@ BEGIN
         PERFORM electric_sync.os_raise('source_sequence_changed',
             format('source %s advanced: expected next source_bundle_id %s, session has %s', s.source_id, expected, s.source_bundle_id));
     END IF;
-    PERFORM set_config('oversync.bundle_user_id', u, true);
-    PERFORM set_config('oversync.bundle_source_id', s.source_id, true);
-    PERFORM set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
+    PERFORM set_config('oversync.bundle_user_id', u, true), set_config('oversync.bundle_source_id', s.source_id, true),
+            set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
 
     -- Conflict detection, in staging order, before any write (protocol §5.3): the first
     -- staged row that conflicts.
@@ -1059,9 +1068,8 @@ BEGIN
                lease_expires_at = NULL, initialized_by_source_id = s.source_id, initialized_at = now(), updated_at = now()
          WHERE user_id = u;
     END IF;
-    PERFORM set_config('oversync.bundle_user_id', '', true);
-    PERFORM set_config('oversync.bundle_source_id', '', true);
-    PERFORM set_config('oversync.bundle_source_bundle_id', '', true);
+    PERFORM set_config('oversync.bundle_user_id', '', true), set_config('oversync.bundle_source_id', '', true),
+            set_config('oversync.bundle_source_bundle_id', '', true);
     RETURN json_build_object('bundle_seq', res.bundle_seq, 'source_id', res.source_id, 'source_bundle_id', res.source_bundle_id,
                              'row_count', res.row_count, 'bundle_hash', res.bundle_hash)::text;
 END $$;

@@ -29,9 +29,8 @@ BEGIN
         PERFORM electric_sync.os_raise('source_sequence_changed',
             format('source %s advanced: expected next source_bundle_id %s, session has %s', s.source_id, expected, s.source_bundle_id));
     END IF;
-    PERFORM set_config('oversync.bundle_user_id', u, true);
-    PERFORM set_config('oversync.bundle_source_id', s.source_id, true);
-    PERFORM set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
+    PERFORM set_config('oversync.bundle_user_id', u, true), set_config('oversync.bundle_source_id', s.source_id, true),
+            set_config('oversync.bundle_source_bundle_id', s.source_bundle_id::text, true);
 
     -- Conflict detection, in staging order, before any write (protocol §5.3): the first
     -- staged row that conflicts.
@@ -113,9 +112,8 @@ BEGIN
                lease_expires_at = NULL, initialized_by_source_id = s.source_id, initialized_at = now(), updated_at = now()
          WHERE user_id = u;
     END IF;
-    PERFORM set_config('oversync.bundle_user_id', '', true);
-    PERFORM set_config('oversync.bundle_source_id', '', true);
-    PERFORM set_config('oversync.bundle_source_bundle_id', '', true);
+    PERFORM set_config('oversync.bundle_user_id', '', true), set_config('oversync.bundle_source_id', '', true),
+            set_config('oversync.bundle_source_bundle_id', '', true);
     RETURN json_build_object('bundle_seq', res.bundle_seq, 'source_id', res.source_id, 'source_bundle_id', res.source_bundle_id,
                              'row_count', res.row_count, 'bundle_hash', res.bundle_hash)::text;
 END $$;
