@@ -234,6 +234,35 @@ std::vector<int> select_columns(const ShapeInput &in, const ShapeRelation &r, Sh
     return r.live_attnums();
 }
 
+// Runs f with a scratch memory context current (deleted afterwards, also on an exception): the
+// analysis of a where clause allocates trees nobody needs once its texts are copied out.
+template <typename F>
+void in_scratch_context(F &&f) {
+    MemoryContext cxt = pg_guard(
+        [&] { return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES); });
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    try {
+        f();
+    } catch (...) {
+        MemoryContextSwitchTo(old);
+        MemoryContextDelete(cxt);
+        throw;
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(cxt);
+}
+
+// The attribute numbers an analyzed where expression reads.
+std::vector<int> referenced_attnums(Node *expr) {
+    std::vector<int> out;
+    pg_guard([&] {
+        Bitmapset *attrs = nullptr;
+        pull_varattnos(expr, 1, &attrs);
+        for (int i = -1; (i = bms_next_member(attrs, i)) >= 0;) out.push_back(i + FirstLowInvalidHeapAttributeNumber);
+    });
+    return out;
+}
+
 // Params and the where clause: analyzed, stored in canonical form (never the request's text).
 void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
     if (in.params) {
@@ -251,30 +280,15 @@ void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
                          "parameters were given but there is no where clause",
                          "Parameters ($1, $2, ...) can only be used in a where clause.");
     if (has_where) {
-        MemoryContext cxt = pg_guard([] {
-            return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape where", ALLOCSET_DEFAULT_SIZES);
-        });
-        MemoryContext old = MemoryContextSwitchTo(cxt);
-        try {
+        in_scratch_context([&] {
             AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
             d.where_normalized = aw.normalized;
             d.where_sql = aw.executable;
-            pg_guard([&] {
-                Bitmapset *attrs = nullptr;
-                pull_varattnos(aw.expr, 1, &attrs);
-                for (int i = -1; (i = bms_next_member(attrs, i)) >= 0;)
-                    d.where_attnums.push_back(i + FirstLowInvalidHeapAttributeNumber);
-            });
+            d.where_attnums = referenced_attnums(aw.expr);
             // The definition is the canonical form, never the request's text (which could
             // carry comments or spacing that change its meaning when pasted elsewhere).
             d.where = d.where_normalized;
-        } catch (...) {
-            MemoryContextSwitchTo(old);
-            MemoryContextDelete(cxt);
-            throw;
-        }
-        MemoryContextSwitchTo(old);
-        MemoryContextDelete(cxt);
+        });
     }
 }
 
@@ -310,19 +324,7 @@ void authorize(const ShapeInput &in, Relation rel, const std::vector<int> &selec
     d.policy_where = compile_read_policy(rel, role, *in.role, in.claims.value_or("{}"));
     if (d.policy_where.empty()) return;
     std::string combined = electric::effective_where(d.where_normalized, d.policy_where);
-    MemoryContext cxt = pg_guard([] {
-        return AllocSetContextCreate(CurrentMemoryContext, "electric_sync shape policy", ALLOCSET_DEFAULT_SIZES);
-    });
-    MemoryContext old = MemoryContextSwitchTo(cxt);
-    try {
-        d.where_sql = analyze_where(rel, combined, d.params).executable;
-    } catch (...) {
-        MemoryContextSwitchTo(old);
-        MemoryContextDelete(cxt);
-        throw;
-    }
-    MemoryContextSwitchTo(old);
-    MemoryContextDelete(cxt);
+    in_scratch_context([&] { d.where_sql = analyze_where(rel, combined, d.params).executable; });
 }
 
 }  // namespace
@@ -583,14 +585,7 @@ extern "C" Datum es_where_sql(PG_FUNCTION_ARGS) {
             // where on another column returns would tell that column's values).
             if (PG_NARGS() > 3 && !PG_ARGISNULL(3)) {
                 Oid role = check_reader_role(*text_arg(fcinfo, 3));
-                std::vector<int> attnums;
-                pg_guard([&] {
-                    Bitmapset *attrs = nullptr;
-                    pull_varattnos(aw.expr, 1, &attrs);
-                    for (int i = -1; (i = bms_next_member(attrs, i)) >= 0;)
-                        attnums.push_back(i + FirstLowInvalidHeapAttributeNumber);
-                });
-                check_column_grants(rel, role, attnums, "where");
+                check_column_grants(rel, role, referenced_attnums(aw.expr), "where");
             }
         } catch (...) {
             pg_guard([&] { table_close(rel, AccessShareLock); });
