@@ -22,13 +22,19 @@ namespace es::svc {
 
 // Settings that may change at runtime (SIGHUP).
 struct ServiceConfig {
-    std::string secret;  // /v1/shape secret; empty = none
+    std::string secret;  // the administrator's secret (electric_sync.secret); empty = none
     std::string jwt_secret;  // HS256 secret of the write path's and (jwt mode) readers' tokens
     auth::ReadAuth read_auth = auth::ReadAuth::Secret;  // electric_sync.read_auth
     std::string read_anon_role;  // electric_sync.read_anon_role
     std::shared_ptr<const jwt::KeySet> read_keys;  // jwt_secret + electric_sync.jwt_public_key_file
     auth::ReaderConfig reader_config() const {
-        return auth::ReaderConfig{read_auth, secret, read_anon_role, read_keys, 30};
+        auth::ReaderConfig r;
+        r.mode = read_auth;
+        r.secret = secret;
+        r.anon_role = read_anon_role;
+        r.keys = read_keys;
+        r.leeway_s = auth::kReaderLeewaySeconds;
+        return r;
     }
     int long_poll_timeout_ms = 20000;
     int sse_timeout_ms = 60000;

@@ -49,10 +49,8 @@ static std::string error_field(const PqError &e, const ShapeRequest &req) {
     std::string m = e.what();
     if (m.rfind("role \"", 0) == 0) return "role";
     if (m.rfind("row-level security policy", 0) == 0) return "policy";
-    if (m.rfind("permission denied: role", 0) == 0)
-        return m.find("A where clause") != std::string::npos || e.hint.find("where clause") != std::string::npos
-            ? "where"
-            : "columns";
+    if (m.rfind("permission denied: role", 0) == 0)  // check_column_grants: its hint names the part
+        return e.hint.find("where clause") != std::string::npos ? "where" : "columns";
     if (st == "42P01" || st == "3F000") return "table";
     if (m.find("column") != std::string::npos && req.columns_raw && m.find("where") == std::string::npos &&
         (st == "42703" || m.find("list of columns") != std::string::npos || m.find("primary key") != std::string::npos))

@@ -157,16 +157,13 @@ void ShapeRoutes::handle_get(CtxPtr c) {
 void ShapeRoutes::resolve(CtxPtr c, bool by_def) {
     ShapePtr s = by_def ? hub_.by_definition(c->def) : hub_.by_handle(*c->req.handle);
     if (s) {
+        // A shape several readers share was added under the first one's definition: another
+        // reader's request is this shape's when its own definition maps to it (found by it, or
+        // by handle and then checked).
+        bool mapped = c->reader.restricted && (by_def || hub_.by_definition(c->def) == s);
         std::lock_guard<std::mutex> g(s->mutex());
-        bool ok = s->status() != Shape::Status::Gone && s->info().def == c->def;
+        bool ok = s->status() != Shape::Status::Gone && (mapped || s->info().def == c->def);
         if (ok) c->shape = s;
-    }
-    // A shape several readers share was added under the first one's definition: another
-    // reader's request is this shape's when its own definition maps to it (found by it, or by
-    // handle and then checked).
-    if (!c->shape && s && c->reader.restricted && (by_def || hub_.by_definition(c->def) == s)) {
-        std::lock_guard<std::mutex> g(s->mutex());
-        if (s->status() != Shape::Status::Gone) c->shape = s;
     }
     if (c->shape) {
         serve(c);

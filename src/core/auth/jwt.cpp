@@ -54,6 +54,27 @@ bool numeric_claim(const nlohmann::json &j, const char *name, int64_t &out) {
     }
     throw std::runtime_error("bad numeric claim");
 }
+
+// The three segments of a compact JWS, decoded (signing: the first two, as signed).
+struct Parts {
+    std::string header, payload, sig;
+    std::string_view signing;
+};
+
+// nullptr when the token splits into three canonical base64url segments; else why not.
+const char *split_token(std::string_view token, Parts &p) {
+    if (token.size() > kMaxTokenBytes) return "token too large";
+    size_t d1 = token.find('.');
+    if (d1 == std::string_view::npos) return "malformed token";
+    size_t d2 = token.find('.', d1 + 1);
+    if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) return "malformed token";
+    if (!base64url_decode(token.substr(0, d1), p.header) ||
+        !base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), p.payload) || !base64url_decode(token.substr(d2 + 1), p.sig))
+        return "malformed token encoding";
+    p.signing = token.substr(0, d2);
+    return nullptr;
+}
+
 }  // namespace
 
 std::string base64url_encode(std::string_view data) {
@@ -121,18 +142,11 @@ std::string sign_hs256(std::string_view claims_json, std::string_view secret) {
 
 Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now, int64_t leeway) {
     if (secret.empty()) return reject("no JWT secret configured");
-    if (token.size() > kMaxTokenBytes) return reject("token too large");
-    size_t d1 = token.find('.');
-    if (d1 == std::string_view::npos) return reject("malformed token");
-    size_t d2 = token.find('.', d1 + 1);
-    if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
-        return reject("malformed token");
-    std::string header, payload, sig;
-    if (!base64url_decode(token.substr(0, d1), header) ||
-        !base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), payload) || !base64url_decode(token.substr(d2 + 1), sig))
-        return reject("malformed token encoding");
+    Parts parts;
+    if (const char *why = split_token(token, parts)) return reject(why);
+    const std::string &header = parts.header, &payload = parts.payload, &sig = parts.sig;
     // Signature first (constant time), before trusting anything in the token.
-    std::string expect = es::oversync::hmac_sha256(secret, token.substr(0, d2));
+    std::string expect = es::oversync::hmac_sha256(secret, parts.signing);
     if (sig.size() != expect.size() || CRYPTO_memcmp(sig.data(), expect.data(), expect.size()) != 0)
         return reject("invalid token signature");
     try {
@@ -333,16 +347,9 @@ struct Verifier {
 };
 
 Token verify_token(std::string_view token, const KeySet &keys, int64_t now, int64_t leeway) {
-    if (token.size() > kMaxTokenBytes) return token_reject("token too large");
-    size_t d1 = token.find('.');
-    if (d1 == std::string_view::npos) return token_reject("malformed token");
-    size_t d2 = token.find('.', d1 + 1);
-    if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
-        return token_reject("malformed token");
-    std::string header, payload, sig;
-    if (!base64url_decode(token.substr(0, d1), header) ||
-        !base64url_decode(token.substr(d1 + 1, d2 - d1 - 1), payload) || !base64url_decode(token.substr(d2 + 1), sig))
-        return token_reject("malformed token encoding");
+    Parts parts;
+    if (const char *why = split_token(token, parts)) return token_reject(why);
+    const std::string &header = parts.header, &sig = parts.sig;
     try {
         const json_limits::Limits lim{json_limits::kMaxDepth, kMaxTokenBytes};
         auto hr = json_limits::parse_bounded(header, lim);
@@ -354,8 +361,8 @@ Token verify_token(std::string_view token, const KeySet &keys, int64_t now, int6
         if (alg != "HS256" && alg != "RS256" && alg != "ES256") return token_reject("unsupported token algorithm");
         auto k = h.find("kid");
         std::string kid = k != h.end() && k->is_string() ? k->get<std::string>() : "";
-        if (!Verifier::check(keys, alg, kid, token.substr(0, d2), sig)) return token_reject("invalid token signature");
-        auto pr = json_limits::parse_bounded(payload, lim);
+        if (!Verifier::check(keys, alg, kid, parts.signing, sig)) return token_reject("invalid token signature");
+        auto pr = json_limits::parse_bounded(parts.payload, lim);
         if (!pr.ok() || !pr.value.is_object()) return token_reject("malformed token claims");
         const nlohmann::json &p = pr.value;
         Token t;
@@ -365,7 +372,8 @@ Token verify_token(std::string_view token, const KeySet &keys, int64_t now, int6
             t.exp = exp;
         }
         if (numeric_claim(p, "nbf", nbf) && now + leeway < nbf) return token_reject("token is not valid yet");
-        t.payload = std::move(payload);
+        t.claims = std::move(pr.value);
+        t.payload = std::move(parts.payload);
         t.ok = true;
         return t;
     } catch (const std::exception &) {

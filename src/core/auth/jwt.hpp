@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace es::jwt {
 
 struct Claims {
@@ -53,6 +55,7 @@ struct Token {
     bool ok = false;
     std::string error;  // why it was rejected (for the 401 message; never the token itself)
     std::string payload;  // the claims object, as signed (JSON text)
+    nlohmann::json claims;  // the same, parsed (a JSON object)
     int64_t exp = 0;  // 0 = none
 };
 

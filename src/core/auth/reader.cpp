@@ -1,27 +1,10 @@
 // The read path's authentication decision (reader.hpp).
 #include "core/auth/reader.hpp"
-#include "core/common/json_limits.hpp"
 #include "core/electric/electric.hpp"
 
 #include <nlohmann/json.hpp>
 
 namespace es::auth {
-
-std::optional<ReadAuth> read_auth_from_string(const std::string &s) {
-    if (s == "secret") return ReadAuth::Secret;
-    if (s == "jwt") return ReadAuth::Jwt;
-    if (s == "none") return ReadAuth::None;
-    return std::nullopt;
-}
-
-const char *to_string(ReadAuth m) {
-    switch (m) {
-    case ReadAuth::Secret: return "secret";
-    case ReadAuth::Jwt: return "jwt";
-    case ReadAuth::None: return "none";
-    }
-    return "secret";
-}
 
 std::string Reader::key() const {
     if (!restricted) return "";
@@ -76,18 +59,16 @@ Reader authenticate_reader(const ReaderConfig &cfg, const ReaderRequest &req, in
     if (!cfg.keys) return refuse("Unauthorized - invalid token: no keys are configured");
     jwt::Token t = jwt::verify_token(token, *cfg.keys, now, cfg.leeway_s);
     if (!t.ok) return refuse("Unauthorized - invalid token: " + t.error);
-    auto p = json_limits::parse_bounded(t.payload);
-    if (!p.ok() || !p.value.is_object()) return refuse("Unauthorized - invalid token: malformed token claims");
     std::string role = cfg.anon_role;
-    auto it = p.value.find("role");
-    if (it != p.value.end()) {
+    auto it = t.claims.find("role");
+    if (it != t.claims.end()) {
         if (!it->is_string() || it->get<std::string>().empty())
             return refuse("Unauthorized - invalid token: the role claim must be a non-empty string");
         role = it->get<std::string>();
     }
     if (role.empty())
         return refuse("Unauthorized - the token has no role claim and electric_sync.read_anon_role is not set");
-    return as_role(std::move(role), std::move(p.value));
+    return as_role(std::move(role), std::move(t.claims));
 }
 
 }  // namespace es::auth

@@ -6,23 +6,21 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 
 namespace es::auth {
 
 enum class ReadAuth { Secret, Jwt, None };
 
-// "secret", "jwt", "none"; nullopt for anything else.
-std::optional<ReadAuth> read_auth_from_string(const std::string &s);
-const char *to_string(ReadAuth m);
+// The clock skew the server allows on readers' exp / nbf (docs/authorization.md).
+inline constexpr int64_t kReaderLeewaySeconds = 30;
 
 struct ReaderConfig {
     ReadAuth mode = ReadAuth::Secret;
     std::string secret;  // electric_sync.secret: the administrator's secret ("" = none)
     std::string anon_role;  // electric_sync.read_anon_role: the role of requests without a token
     std::shared_ptr<const jwt::KeySet> keys;  // jwt mode: what tokens are verified with
-    int64_t leeway_s = 0;
+    int64_t leeway_s = 0;  // clock skew allowed on exp / nbf
 };
 
 struct ReaderRequest {
