@@ -888,6 +888,8 @@ LANGUAGE plpgsql AS $$
 DECLARE s electric_sync.os_push_sessions; n int := jsonb_array_length(rows); bad text;
         max_rows bigint := electric_sync.os_setting('max_rows_per_push_chunk');
 BEGIN
+    -- Staging: asynchronous commit, as in os_api_push_create.
+    PERFORM set_config('synchronous_commit', 'off', true);
     IF n > max_rows THEN
         PERFORM electric_sync.os_raise('push_chunk_invalid', format('chunk has %s rows, max is %s', n, max_rows));
     END IF;
@@ -1080,6 +1082,9 @@ LANGUAGE plpgsql AS $$
 DECLARE b record; st smallint; ss record; expected bigint; pid uuid := gen_random_uuid(); sess_init uuid;
         max_rows bigint := electric_sync.os_setting('max_rows_per_bundle'); fl bigint;
 BEGIN
+    -- Staging is not a promise: its commit need not wait for the WAL flush (docs/decisions.md,
+    -- "Push staging commits asynchronously"). The bundle commit is durable and flushes it too.
+    PERFORM set_config('synchronous_commit', 'off', true);
     IF max_rows > 0 AND planned > max_rows THEN
         PERFORM electric_sync.os_raise('push_session_invalid',
             format('planned_row_count %s exceeds max_rows_per_bundle %s', planned, max_rows));
