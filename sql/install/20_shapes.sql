@@ -60,7 +60,7 @@ REVOKE ALL ON electric_sync.shapes, electric_sync.shape_stats FROM PUBLIC;
 
 -- A message to the worker's engine, in the change stream (a transactional logical decoding
 -- message, without needing EXECUTE on pg_logical_emit_message). kind: shape_created,
--- shape_snapshot, shape_deleted or shape_invalidated (src/core/common/engine_message.hpp; any
+-- shape_snapshot, shape_deleted, shape_invalidated or devices_changed (src/core/common/engine_message.hpp; any
 -- other kind is an error); detail: free text (a reason), or NULL.
 CREATE FUNCTION electric_sync._emit_message(kind text, shape_id bigint, detail text DEFAULT NULL)
 RETURNS pg_lsn

@@ -398,6 +398,8 @@ void ShapeEngine::on_message(const std::string &content, Batch &b) {
         drop_shape(id, b, "deleted", false);
     } else if (m->kind == Kind::ShapeInvalidated) {
         drop_shape(id, b, "invalidated", false);
+    } else if (m->kind == Kind::DevicesChanged) {
+        devices_changed_ = true;  // reloaded after this batch's commit, when it is visible
     }
 }
 

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +29,8 @@ public:
     bool step(int batch_changes, int chunk_bytes, int64_t max_log_bytes);
     // Forget all state (the extension was dropped or re-created).
     void reset();
+    // True once after a batch that decoded a devices_changed message (revoke_device).
+    bool take_devices_changed() { return std::exchange(devices_changed_, false); }
 
 private:
     struct Batch;
@@ -57,6 +60,7 @@ private:
     std::string slot_;
     svc::ShapeHub &hub_;
     bool loaded_ = false;
+    bool devices_changed_ = false;
     uint64_t processed_lsn_ = 0;  // recorded in engine_state (exactly-once skip point)
     uint64_t last_seen_lsn_ = 0;  // newest commit decoded (global_last_seen_lsn)
     uint64_t decoded_end_ = 0;  // end of the newest commit record decoded

@@ -34,6 +34,8 @@ int es_guc_read_auth = ES_READ_AUTH_SECRET;
 char *es_guc_read_anon_role = nullptr;
 char *es_guc_jwt_public_key_file = nullptr;
 bool es_guc_read_allow_bypassrls = false;
+int es_guc_device_token_ttl_s = 3600;
+int es_guc_max_tracked_clients = 10000;
 
 static const struct config_enum_entry kReadAuthOptions[] = {
     {"secret", ES_READ_AUTH_SECRET, false}, {"jwt", ES_READ_AUTH_JWT, false}, {"none", ES_READ_AUTH_NONE, false},
@@ -76,6 +78,14 @@ void es_define_gucs() {
     DefineCustomBoolVariable("electric_sync.read_allow_bypassrls",
                              "Whether a token may name a role with BYPASSRLS (it then reads every row).", nullptr,
                              &es_guc_read_allow_bypassrls, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("electric_sync.device_token_ttl",
+                            "Lifetime of a device token issued by POST /v1/enroll and /v1/enroll/refresh.", nullptr,
+                            &es_guc_device_token_ttl_s, 3600, 60, 30 * 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("electric_sync.max_tracked_clients",
+                            "Clients remembered for electric_sync.clients (the least recently seen is dropped first).",
+                            nullptr, &es_guc_max_tracked_clients, 10000, 1, 1000000, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
     DefineCustomStringVariable("electric_sync.secret",
                                "Shared secret for /v1/shape (secret or api_secret parameter): required in "
                                "read_auth = secret, and reads unrestricted in every mode.",

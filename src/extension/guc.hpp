@@ -30,6 +30,8 @@ extern int es_guc_read_auth;  // ES_READ_AUTH_*
 extern char *es_guc_read_anon_role;
 extern char *es_guc_jwt_public_key_file;
 extern bool es_guc_read_allow_bypassrls;
+extern int es_guc_device_token_ttl_s;
+extern int es_guc_max_tracked_clients;
 }
 
 enum { ES_READ_AUTH_SECRET = 0, ES_READ_AUTH_JWT = 1, ES_READ_AUTH_NONE = 2 };

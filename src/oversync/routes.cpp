@@ -388,7 +388,7 @@ bool authenticate(const Request &req, const Config &cfg, std::string &user, std:
     return true;
 }
 
-Response handle(const Request &req, PGconn *conn, const Config &cfg) {
+Response handle(const Request &req, PGconn *conn, const Config &cfg, Caller *caller) {
     InflightGuard g;
     try {
         bool syncx = req.path.rfind("/syncx/", 0) == 0;
@@ -406,6 +406,7 @@ Response handle(const Request &req, PGconn *conn, const Config &cfg) {
         std::string user, source;
         Response err;
         if (!authenticate(req, cfg, user, source, err)) return err;
+        if (caller) *caller = Caller{user, source};
         if (cfg.draining) return error_reply(503, "service_unavailable", "server is shutting down");
         if (!conn) return error_reply(503, "service_unavailable", "database unavailable");
         return sync_route(req, conn, cfg, user, source);

@@ -44,7 +44,12 @@ bool handles(const es::http::Request &req);
 
 // Runs on a DB pool thread. conn == nullptr means the database is unreachable (503 JSON).
 // Never throws; bad input gives a 4xx JSON error body.
-es::http::Response handle(const es::http::Request &req, PGconn *conn, const Config &cfg);
+// caller, when given, receives the authenticated user and source (empty when the request was
+// refused before that).
+struct Caller {
+    std::string user, source;
+};
+es::http::Response handle(const es::http::Request &req, PGconn *conn, const Config &cfg, Caller *caller = nullptr);
 
 // Authenticates a /sync/ request (bearer JWT + Oversync-Source-ID). On success fills user and
 // source and returns true; otherwise fills `error` with the 401/400 response.

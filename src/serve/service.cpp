@@ -2,10 +2,13 @@
 #include "oversync/routes.hpp"
 #include "oversync/watch.hpp"
 #include "pool/pq.hpp"
+#include "serve/enroll_routes.hpp"
 #include "serve/shape_routes.hpp"
 #include "core/electric/electric.hpp"
 
 #include <libpq-fe.h>
+
+#include <chrono>
 
 namespace es::svc {
 
@@ -14,6 +17,7 @@ static const char *kSessionSql =
     "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET statement_timeout = 0";
 
 Service::Service(ServiceOptions opts, ServiceConfig cfg) : opts_(std::move(opts)), cfg_(std::move(cfg)) {
+    clients_.set_max_clients(static_cast<size_t>(std::max(cfg_.max_tracked_clients, 1)));
     pool_ = std::make_unique<DbPool>(opts_.conninfo, opts_.pool_size, kSessionSql);
     shapes_ = std::make_unique<ShapeRoutes>(*this, hub_);
     watch_ = std::make_unique<oversync::WatchHub>(opts_.conninfo, 25000);
@@ -39,6 +43,7 @@ void Service::start() {
         server_ = std::make_unique<http::Server>(so, [this](http::ExchangePtr ex) { handle(std::move(ex)); });
         server_->start();
         schedule_stats();
+        schedule_clients();
         schedule_probe();
     }
 }
@@ -124,10 +129,88 @@ void Service::stop() {
     if (pool_) pool_->stop();
 }
 
+void Service::schedule_clients() {
+    clients_timer_ = server_->after(2000, [this] {
+        auto ch = clients_.take_changes();
+        if (!ch.changed.empty() || !ch.dropped.empty()) {
+            nlohmann::json rows = nlohmann::json::array();
+            for (const auto &c : ch.changed) {
+                nlohmann::json shapes = nlohmann::json::array();
+                for (const auto &s : c.shapes)
+                    shapes.push_back({{"handle", s.handle},
+                                      {"offset", s.offset},
+                                      {"up_to_date", s.up_to_date},
+                                      {"at", double(s.at_ms) / 1000.0}});
+                auto opt = [](const std::string &v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); };
+                rows.push_back({{"client_id", c.client_id},
+                                {"kind", c.kind},
+                                {"role_name", opt(c.role)},
+                                {"device_id", opt(c.device)},
+                                {"subject", opt(c.subject)},
+                                {"user_id", opt(c.user)},
+                                {"source_id", opt(c.source)},
+                                {"user_agent", opt(c.user_agent)},
+                                {"first_seen", double(c.first_seen_ms) / 1000.0},
+                                {"last_seen", double(c.last_seen_ms) / 1000.0},
+                                {"requests", c.requests},
+                                {"errors", c.errors},
+                                {"last_status", c.last_status},
+                                {"status", c.status},
+                                {"shapes", shapes},
+                                {"last_pull_after", c.last_pull_after >= 0 ? nlohmann::json(c.last_pull_after)
+                                                                           : nlohmann::json()}});
+            }
+            nlohmann::json dropped = ch.dropped;
+            pool_->submit([rows = rows.dump(), dropped = dropped.dump()](PGconn *conn) {
+                try {
+                    pq_exec(conn,
+                            "WITH d AS (DELETE FROM electric_sync.client_activity "
+                            "  WHERE client_id IN (SELECT jsonb_array_elements_text($2::jsonb))) "
+                            "INSERT INTO electric_sync.client_activity AS a (client_id, kind, role_name, device_id, "
+                            " subject, user_id, source_id, user_agent, first_seen, last_seen, requests, errors, "
+                            " last_status, status, shapes, last_pull_after) "
+                            "SELECT j.client_id, j.kind, j.role_name, "
+                            " CASE WHEN j.device_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
+                            "      THEN j.device_id::uuid END, "
+                            " j.subject, j.user_id, j.source_id, j.user_agent, to_timestamp(j.first_seen), "
+                            " to_timestamp(j.last_seen), j.requests, j.errors, j.last_status, j.status, j.shapes, "
+                            " j.last_pull_after "
+                            "FROM jsonb_to_recordset($1::jsonb) AS j(client_id text, kind text, role_name text, "
+                            " device_id text, subject text, user_id text, source_id text, user_agent text, "
+                            " first_seen float8, last_seen float8, requests bigint, errors bigint, last_status int, "
+                            " status text, shapes jsonb, last_pull_after bigint) "
+                            "ON CONFLICT (client_id) DO UPDATE SET kind = excluded.kind, role_name = excluded.role_name, "
+                            " device_id = excluded.device_id, subject = excluded.subject, user_id = excluded.user_id, "
+                            " source_id = excluded.source_id, user_agent = excluded.user_agent, "
+                            " last_seen = excluded.last_seen, requests = excluded.requests, errors = excluded.errors, "
+                            " last_status = excluded.last_status, status = excluded.status, shapes = excluded.shapes, "
+                            " last_pull_after = coalesce(excluded.last_pull_after, a.last_pull_after)",
+                            {rows, dropped});
+                } catch (const std::exception &) {
+                    // best effort, like the statistics
+                }
+            });
+        }
+        schedule_clients();
+    });
+}
+
 void Service::set_config(ServiceConfig cfg) {
+    clients_.set_max_clients(static_cast<size_t>(std::max(cfg.max_tracked_clients, 1)));
     if (server_) server_->set_limits(cfg.http_header_timeout_ms, cfg.http_idle_timeout_ms, cfg.http_max_connections);
     std::lock_guard<std::mutex> g(cfg_mu_);
+    cfg.devices = cfg_.devices;
     cfg_ = std::move(cfg);
+}
+
+void Service::set_devices(std::shared_ptr<const auth::DeviceState> d) {
+    std::lock_guard<std::mutex> g(cfg_mu_);
+    cfg_.devices = std::move(d);
+}
+
+bool Service::device_revoked(const std::string &device_id) const {
+    std::lock_guard<std::mutex> g(cfg_mu_);
+    return cfg_.devices && cfg_.devices->revoked.count(device_id) > 0;
 }
 
 bool Service::reject_without_secret(const http::ExchangePtr &ex) {
@@ -148,6 +231,29 @@ bool Service::reject_without_secret(const http::ExchangePtr &ex) {
 ServiceConfig Service::config() const {
     std::lock_guard<std::mutex> g(cfg_mu_);
     return cfg_;
+}
+
+void Service::note_oversync_client(const http::Request &rq, const http::Response &r, const std::string &user,
+                                   const std::string &source) {
+    const std::string *ua = rq.header("user-agent");
+    bool push_staging = rq.path.rfind("/sync/push-sessions", 0) == 0 && rq.path.find("/commit") == std::string::npos &&
+        rq.method == "POST";
+    bool pull = rq.path == "/sync/pull";
+    bool pending = push_staging || (pull && r.body.find("\"has_more\":true") != std::string::npos);
+    int64_t after = -1;
+    if (pull) {
+        electric::QueryParams q = electric::parse_query(rq.query);
+        const std::string *a = electric::find_param(q, "after_bundle_seq");
+        after = 0;
+        if (a && !a->empty() && a->size() < 19 && a->find_first_not_of("0123456789") == std::string::npos)
+            after = std::stoll(*a);
+    }
+    clients_.note_oversync(user, source, ua ? *ua : "", r.status, pending, after, now_unix_ms());
+}
+
+int64_t now_unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 void add_common_headers(const http::Request &req, http::Response &r) {
@@ -210,6 +316,10 @@ void Service::handle(http::ExchangePtr ex) {
             ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
             ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
             ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
+        clients::Counts cc = clients_.counts();
+        extra += ",\"clients\":{\"readers\":" + std::to_string(cc.readers) + ",\"oversync_sources\":" +
+            std::to_string(cc.oversync) + ",\"idle\":" + std::to_string(cc.idle) + ",\"syncing\":" +
+            std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) + "}";
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;
             try {
@@ -230,6 +340,18 @@ void Service::handle(http::ExchangePtr ex) {
             add_common_headers(ex->request(), r);
             ex->respond(std::move(r));
         });
+        return;
+    }
+    if (is_enroll_path(req.path)) {
+        if (!active_ && req.method != "OPTIONS") {
+            http::Response r = http::json_response(503, "{\"message\":\"Stack not ready\"}");
+            r.set("retry-after", "5");
+            r.set("cache-control", "no-store");
+            add_common_headers(req, r);
+            ex->respond(std::move(r));
+            return;
+        }
+        handle_enroll(std::move(ex), *pool_, config());
         return;
     }
     if (oversync::handles(req)) {
@@ -254,9 +376,12 @@ void Service::handle(http::ExchangePtr ex) {
             });
             return;
         }
-        pool_->submit([ex, oc](PGconn *conn) {
-            http::Response r = oversync::handle(ex->request(), conn, oc);
-            add_common_headers(ex->request(), r);
+        pool_->submit([this, ex, oc](PGconn *conn) {
+            oversync::Caller who;
+            const http::Request &rq = ex->request();
+            http::Response r = oversync::handle(rq, conn, oc, &who);
+            if (!who.user.empty()) note_oversync_client(rq, r, who.user, who.source);
+            add_common_headers(rq, r);
             ex->respond(std::move(r));
         });
         return;

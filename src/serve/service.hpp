@@ -5,6 +5,7 @@
 #include "http/server.hpp"
 #include "hub/shape_hub.hpp"
 #include "core/auth/reader.hpp"
+#include "core/common/clients.hpp"
 
 #include <atomic>
 #include <memory>
@@ -34,8 +35,14 @@ struct ServiceConfig {
         r.anon_role = read_anon_role;
         r.keys = read_keys;
         r.leeway_s = auth::kReaderLeewaySeconds;
+        r.devices = devices;
         return r;
     }
+    // Device tokens: the key and the revoked devices (loaded from the database by the worker's
+    // main thread, Service::set_devices; a reload of the settings keeps them).
+    std::shared_ptr<const auth::DeviceState> devices;
+    int device_token_ttl_s = 3600;  // electric_sync.device_token_ttl
+    int max_tracked_clients = 10000;  // electric_sync.max_tracked_clients
     int long_poll_timeout_ms = 20000;
     int sse_timeout_ms = 60000;
     int chunk_bytes = 10 * 1024 * 1024;
@@ -68,6 +75,11 @@ public:
 
     void set_config(ServiceConfig cfg);
     ServiceConfig config() const;
+    void set_devices(std::shared_ptr<const auth::DeviceState> d);
+    bool device_revoked(const std::string &device_id) const;
+    // The oversync source behind a /sync/ response, for electric_sync.clients.
+    void note_oversync_client(const http::Request &rq, const http::Response &r, const std::string &user,
+                              const std::string &source);
 
     // /v1/health: 202 {"status":"starting"} until set_active(true), then 200 {"status":"active"},
     // or 503 {"status":"degraded","reason":...} while the DB pool cannot reach the database.
@@ -78,6 +90,7 @@ public:
     http::Server *server() { return server_.get(); }
     DbPool &pool() { return *pool_; }
     ShapeHub &hub() { return hub_; }
+    clients::Registry &clients() { return clients_; }
 
 private:
     void handle(http::ExchangePtr ex);
@@ -95,6 +108,10 @@ private:
     bool reject_without_secret(const http::ExchangePtr &ex);
     std::string last_stats_;
     std::shared_ptr<http::Timer> stats_timer_;
+    // Every 2 s: the clients seen since, into electric_sync.client_activity.
+    void schedule_clients();
+    std::shared_ptr<http::Timer> clients_timer_;
+    clients::Registry clients_;
 
     ServiceOptions opts_;
     mutable std::mutex cfg_mu_;
@@ -106,6 +123,9 @@ private:
     std::unique_ptr<oversync::WatchHub> watch_;  // GET /sync/watch (SSE)
     std::unique_ptr<http::Server> server_;
 };
+
+// Wall-clock milliseconds since the epoch (electric_sync.clients' times).
+int64_t now_unix_ms();
 
 // Headers every response carries (CORS exposure, server name).
 void add_common_headers(const http::Request &req, http::Response &r);

@@ -38,8 +38,26 @@ static void make_private(http::Response &r) {
     r.set("vary", "Authorization");
 }
 
+// electric_sync.clients: who read what (requests refused before we know who are not noted).
+void ShapeRoutes::note_client(const CtxPtr &c, int status, const std::string &handle, const std::string &offset,
+                              bool up_to_date) {
+    if (!c->reader.ok) return;
+    clients::ReaderIdentity who;
+    if (c->reader.restricted) {
+        who.role = c->reader.role;
+        who.device = c->reader.device;
+        who.subject = c->reader.subject;
+    } else {
+        who.admin = c->cfg.read_auth != auth::ReadAuth::None;
+    }
+    const std::string *ua = c->ex->request().header("user-agent");
+    svc_.clients().note_reader(who, ua ? *ua : "", status, handle, offset, up_to_date, now_unix_ms());
+}
+
 void ShapeRoutes::finish(CtxPtr c, http::Response r) {
     const http::Request &rq = c->ex->request();
+    const std::string *h = r.header("electric-handle"), *o = r.header("electric-offset");
+    note_client(c, r.status, h ? *h : "", o ? *o : "", r.header("electric-up-to-date") != nullptr);
     if (c->reader.restricted) make_private(r);
     for (auto &h : cors_headers(rq.header("origin"))) r.set(h.first, h.second);
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
@@ -247,6 +265,11 @@ void ShapeRoutes::fetch_chunk(CtxPtr c, const ShapePtr &s, size_t k) {
 
 void ShapeRoutes::serve_ready(CtxPtr c, const ShapePtr &s) {
     const ShapeRequest &R = c->req;
+    // A device revoked while its request was held gets nothing more (revoke_device).
+    if (!c->reader.device.empty() && svc_.device_revoked(c->reader.device)) {
+        respond_error(c, 401, message_body("Unauthorized - this device has been revoked"));
+        return;
+    }
     std::string body;
     body.reserve(4096);
     body += '[';
@@ -425,6 +448,7 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     for (auto &h : cors_headers(c->ex->request().header("origin"))) head.set(h.first, h.second);
     head.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     c->sse_offset = R.offset.offset.tx == 0 ? LogOffset::snapshot_end() : R.offset.offset;
+    note_client(c, 200, s->info().handle, R.offset.to_string(), true);  // a live stream follows the log
     if (!c->ex->begin_stream(std::move(head))) return;
     c->timer = svc_.server()->after(c->cfg.sse_timeout_ms, [c, s] {
         c->sse_done = true;
@@ -454,6 +478,11 @@ void ShapeRoutes::sse_keepalive(std::weak_ptr<Ctx> wc) {
 void ShapeRoutes::sse_pump(CtxPtr c, const ShapePtr &s) {
     std::lock_guard<std::mutex> pump(c->mu);
     if (c->ex->closed() || c->sse_done) return;
+    if (!c->reader.device.empty() && svc_.device_revoked(c->reader.device)) {
+        c->sse_done = true;
+        c->ex->end_stream();
+        return;
+    }
     for (;;) {
         std::string out;
         bool gone = false;

@@ -69,6 +69,8 @@ private:
     static std::pair<int, std::string> creation_failure(const std::exception &e);
     void respond_failure(CtxPtr c, int status, std::string body);
     void finish(CtxPtr c, http::Response r);
+    void note_client(const CtxPtr &c, int status, const std::string &handle, const std::string &offset,
+                     bool up_to_date);
     void subset(CtxPtr c, const ShapePtr &s);
 
     // Jobs (DB pool threads).

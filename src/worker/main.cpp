@@ -194,6 +194,8 @@ static WorkerConfig current_config() {
                                                 : es::auth::ReadAuth::Secret;
     c.read_anon_role = es_guc_read_anon_role ? es_guc_read_anon_role : "";
     c.read_keys = read_keys(c.jwt_secret);
+    c.device_token_ttl_s = es_guc_device_token_ttl_s;
+    c.max_tracked_clients = es_guc_max_tracked_clients;
     c.long_poll_timeout_ms = es_guc_long_poll_timeout_ms;
     c.sse_timeout_ms = es_guc_sse_timeout_ms;
     c.chunk_bytes = es_guc_chunk_bytes;

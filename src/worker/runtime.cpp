@@ -84,6 +84,24 @@ bool WorkerRuntime::become_ready() {
     return true;
 }
 
+// The device key and the revoked devices (auth::DeviceState), for the HTTP side. At start and
+// after each batch that decoded a devices_changed message.
+void WorkerRuntime::load_devices() {
+    spi::Tx tx("electric_sync: loading devices");
+    auto r = spi::exec("SELECT secret, array_to_string(revoked, ',') FROM electric_sync._device_state()");
+    tx.commit();
+    std::string secret = r.rows.empty() ? "" : r.rows[0][0].value_or("");
+    std::unordered_set<std::string> revoked;
+    std::string list = r.rows.empty() ? "" : r.rows[0][1].value_or("");
+    for (size_t i = 0; i < list.size();) {
+        size_t e = list.find(',', i);
+        if (e == std::string::npos) e = list.size();
+        if (e > i) revoked.insert(list.substr(i, e - i));
+        i = e + 1;
+    }
+    service_->set_devices(std::make_shared<const auth::DeviceState>(std::move(secret), std::move(revoked)));
+}
+
 bool WorkerRuntime::step() {
     if (!active_) {
         active_ = become_ready();
@@ -92,8 +110,10 @@ bool WorkerRuntime::step() {
             pg_atomic_write_u32(&es_shared->state, ES_STATE_STARTING);
             return false;
         }
+        load_devices();
     }
     bool more = consume();
+    if (engine_ && engine_->take_devices_changed()) load_devices();
     // Serve only after the engine has run once: it publishes its position (which bounds valid
     // offsets) and the shapes it routes.
     if (active_ && !service_->active()) {

@@ -33,6 +33,7 @@ public:
 
 private:
     bool become_ready();
+    void load_devices();
     bool consume();
 
     WorkerOptions opts_;

@@ -169,3 +169,64 @@ TEST_CASE("read_auth: secret, none and jwt decisions", "[reader]") {
     CHECK(auth::authenticate_reader(cfg, {nullptr, &no_role}, 1000).role == "anon");
     CHECK_FALSE(auth::authenticate_reader(cfg, {nullptr, &basic}, 1000).ok);  // a bad header is not anonymous
 }
+
+TEST_CASE("device tokens: issued with the device key, refused once the device is revoked") {
+    auth::ReaderConfig cfg;
+    cfg.mode = auth::ReadAuth::Jwt;
+    cfg.keys = std::make_shared<const jwt::KeySet>("hs", "");
+    auto devices = std::make_shared<const auth::DeviceState>("device-key", std::unordered_set<std::string>{});
+    cfg.devices = devices;
+    std::string tok = auth::issue_device_token(*devices, "d-1", "app", nlohmann::json{{"sub", "alice"}}, 1000, 3600);
+    CHECK(jwt::token_kid(tok) == auth::kDeviceKid);
+    std::string h = "Bearer " + tok;
+    auto r = auth::authenticate_reader(cfg, {nullptr, &h}, 1000);
+    REQUIRE(r.ok);
+    CHECK(r.restricted);
+    CHECK(r.role == "app");
+    CHECK(r.device == "d-1");
+    CHECK(r.subject == "alice");
+    CHECK(r.claims == R"({"es_device":"d-1","iss":"electric_sync","role":"app","sub":"alice"})");
+    // A refreshed token (new iat / exp) is the same reader: its shapes are shared.
+    std::string h2 = "Bearer " + auth::issue_device_token(*devices, "d-1", "app", {{"sub", "alice"}}, 2000, 3600);
+    CHECK(auth::authenticate_reader(cfg, {nullptr, &h2}, 2000).key() == r.key());
+    // Expired.
+    CHECK(auth::authenticate_reader(cfg, {nullptr, &h}, 1000 + 3600 + 31).body.find("expired") != std::string::npos);
+    // Revoked.
+    auth::ReaderConfig rv = cfg;
+    rv.devices = std::make_shared<const auth::DeviceState>("device-key", std::unordered_set<std::string>{"d-1"});
+    auto x = auth::authenticate_reader(rv, {nullptr, &h}, 1000);
+    CHECK_FALSE(x.ok);
+    CHECK(x.body.find("revoked") != std::string::npos);
+    // No device state loaded yet, or another key: refused.
+    auth::ReaderConfig none = cfg;
+    none.devices = nullptr;
+    CHECK(auth::authenticate_reader(none, {nullptr, &h}, 1000).body.find("not available") != std::string::npos);
+    auth::ReaderConfig other = cfg;
+    other.devices = std::make_shared<const auth::DeviceState>("another-key", std::unordered_set<std::string>{});
+    CHECK(auth::authenticate_reader(other, {nullptr, &h}, 1000).body.find("signature") != std::string::npos);
+    // The jwt_secret cannot mint device tokens: the device kid selects the device key only ...
+    std::string forged = "Bearer " + jwt::sign_hs256(R"({"role":"app","es_device":"d-2"})", "hs", auth::kDeviceKid);
+    CHECK_FALSE(auth::authenticate_reader(cfg, {nullptr, &forged}, 1000).ok);
+    // ... and other tokens may not carry the device claim.
+    std::string claimed = "Bearer " + jwt::sign_hs256(R"({"role":"app","es_device":"d-1"})", "hs");
+    CHECK(auth::authenticate_reader(cfg, {nullptr, &claimed}, 1000).body.find("reserved") != std::string::npos);
+    // A device token without its device is refused.
+    std::string nodev = "Bearer " + jwt::sign_hs256(R"({"role":"app"})", "device-key", auth::kDeviceKid);
+    CHECK_FALSE(auth::authenticate_reader(cfg, {nullptr, &nodev}, 1000).ok);
+    // An empty device key refuses everything.
+    auth::DeviceState empty("", {});
+    std::string e = "Bearer " + jwt::sign_hs256(R"({"role":"app","es_device":"d"})", "", auth::kDeviceKid);
+    auth::ReaderConfig ec = cfg;
+    ec.devices = std::make_shared<const auth::DeviceState>("", std::unordered_set<std::string>{});
+    CHECK_FALSE(auth::authenticate_reader(ec, {nullptr, &e}, 1000).ok);
+}
+
+TEST_CASE("token_kid reads the header only and never throws") {
+    CHECK(jwt::token_kid(jwt::sign_hs256("{}", "k", "abc")) == "abc");
+    CHECK(jwt::token_kid(jwt::sign_hs256("{}", "k")) == "");
+    CHECK(jwt::token_kid("") == "");
+    CHECK(jwt::token_kid("....") == "");
+    CHECK(jwt::token_kid(jwt::base64url_encode("[[[[[[[[") + ".e30.x") == "");
+    CHECK(jwt::token_kid(jwt::base64url_encode(R"({"kid":5})") + ".e30.x") == "");
+    CHECK(jwt::token_kid(std::string(20000, 'a') + ".e30.x") == "");
+}

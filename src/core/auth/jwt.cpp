@@ -135,9 +135,27 @@ std::string bearer_token(std::string_view v) {
     return std::string(v);
 }
 
-std::string sign_hs256(std::string_view claims_json, std::string_view secret) {
-    std::string signing = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(claims_json);
+std::string sign_hs256(std::string_view claims_json, std::string_view secret, std::string_view kid) {
+    nlohmann::json h = {{"alg", "HS256"}, {"typ", "JWT"}};
+    if (!kid.empty()) h["kid"] = std::string(kid);
+    std::string signing = base64url_encode(h.dump()) + "." + base64url_encode(claims_json);
     return signing + "." + base64url_encode(es::oversync::hmac_sha256(secret, signing));
+}
+
+std::string token_kid(std::string_view token) {
+    size_t d1 = token.find('.');
+    std::string header;
+    if (token.size() > kMaxTokenBytes || d1 == std::string_view::npos ||
+        !base64url_decode(token.substr(0, d1), header))
+        return "";
+    try {
+        auto hr = json_limits::parse_bounded(header, json_limits::Limits{json_limits::kMaxDepth, kMaxTokenBytes});
+        if (!hr.ok() || !hr.value.is_object()) return "";
+        auto k = hr.value.find("kid");
+        return k != hr.value.end() && k->is_string() ? k->get<std::string>() : "";
+    } catch (const std::exception &) {
+        return "";
+    }
 }
 
 Claims verify_hs256(std::string_view token, std::string_view secret, int64_t now, int64_t leeway) {

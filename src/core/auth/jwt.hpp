@@ -64,8 +64,13 @@ struct Token {
 // (if present) <= now, leeway_s seconds of skew allowed. Bounded like verify_hs256.
 Token verify_token(std::string_view token, const KeySet &keys, int64_t now_unix, int64_t leeway_s = 0);
 
-// Signs claims (a JSON object text) with HS256. For tests and tools.
-std::string sign_hs256(std::string_view claims_json, std::string_view secret);
+// Signs claims (a JSON object text) with HS256; kid, when given, goes into the header. Device
+// tokens (reader.hpp) and tests.
+std::string sign_hs256(std::string_view claims_json, std::string_view secret, std::string_view kid = {});
+
+// The "kid" of a token's header, without verifying anything ("" if absent or malformed). Picks
+// the key set a token is then verified with.
+std::string token_kid(std::string_view token);
 
 std::string base64url_encode(std::string_view data);
 // Strict: returns false unless `in` is canonical unpadded base64url (no '=', '+', '/',

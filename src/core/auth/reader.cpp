@@ -31,6 +31,8 @@ Reader as_role(std::string role, nlohmann::json claims) {
     r.ok = true;
     r.restricted = true;
     r.role = std::move(role);
+    auto sub = claims.find("sub");
+    if (sub != claims.end() && sub->is_string()) r.subject = sub->get<std::string>();
     for (const char *k : {"exp", "iat", "nbf", "jti"}) claims.erase(k);
     r.claims = claims.dump();  // object keys in sorted order: one text per set of claims
     return r;
@@ -56,9 +58,25 @@ Reader authenticate_reader(const ReaderConfig &cfg, const ReaderRequest &req, in
         if (cfg.anon_role.empty()) return refuse("Unauthorized - a bearer token is required");
         return as_role(cfg.anon_role, nlohmann::json{{"role", cfg.anon_role}});
     }
-    if (!cfg.keys) return refuse("Unauthorized - invalid token: no keys are configured");
-    jwt::Token t = jwt::verify_token(token, *cfg.keys, now, cfg.leeway_s);
+    const bool device = jwt::token_kid(token) == kDeviceKid;
+    const jwt::KeySet *keys = device ? (cfg.devices ? cfg.devices->keys.get() : nullptr) : cfg.keys.get();
+    if (!keys)
+        return refuse(device ? "Unauthorized - invalid token: device tokens are not available (the worker has not "
+                               "loaded the device key)"
+                             : "Unauthorized - invalid token: no keys are configured");
+    jwt::Token t = jwt::verify_token(token, *keys, now, cfg.leeway_s);
     if (!t.ok) return refuse("Unauthorized - invalid token: " + t.error);
+    std::string device_id;
+    auto dc = t.claims.find(kDeviceClaim);
+    if (device) {
+        if (dc == t.claims.end() || !dc->is_string() || dc->get<std::string>().empty())
+            return refuse("Unauthorized - invalid token: a device token without its device");
+        device_id = dc->get<std::string>();
+        if (cfg.devices->revoked.count(device_id)) return refuse("Unauthorized - this device has been revoked");
+    } else if (dc != t.claims.end()) {
+        return refuse(std::string("Unauthorized - invalid token: the ") + kDeviceClaim +
+                      " claim is reserved for device tokens");
+    }
     std::string role = cfg.anon_role;
     auto it = t.claims.find("role");
     if (it != t.claims.end()) {
@@ -68,7 +86,23 @@ Reader authenticate_reader(const ReaderConfig &cfg, const ReaderRequest &req, in
     }
     if (role.empty())
         return refuse("Unauthorized - the token has no role claim and electric_sync.read_anon_role is not set");
-    return as_role(std::move(role), std::move(t.claims));
+    Reader r = as_role(std::move(role), std::move(t.claims));
+    r.device = std::move(device_id);
+    return r;
+}
+
+DeviceState::DeviceState(std::string s, std::unordered_set<std::string> rv)
+    : secret(std::move(s)), keys(std::make_shared<const jwt::KeySet>(secret, "")), revoked(std::move(rv)) {}
+
+std::string issue_device_token(const DeviceState &d, const std::string &device_id, const std::string &role,
+                               const nlohmann::json &claims, int64_t now, int64_t ttl_s) {
+    nlohmann::json c = claims.is_object() ? claims : nlohmann::json::object();
+    c["role"] = role;
+    c[kDeviceClaim] = device_id;
+    c["iss"] = "electric_sync";
+    c["iat"] = now;
+    c["exp"] = now + ttl_s;
+    return jwt::sign_hs256(c.dump(), d.secret, kDeviceKid);
 }
 
 }  // namespace es::auth

@@ -15,6 +15,7 @@ constexpr Entry kKinds[] = {
     {Kind::ShapeSnapshot, "shape_snapshot"},
     {Kind::ShapeDeleted, "shape_deleted"},
     {Kind::ShapeInvalidated, "shape_invalidated"},
+    {Kind::DevicesChanged, "devices_changed"},
 };
 }  // namespace
 

@@ -18,6 +18,7 @@ enum class Kind {
     ShapeSnapshot,  // its snapshot is stored: filter the log against it and serve
     ShapeDeleted,  // DELETE /v1/shape or delete_shape(): stop and remove its log
     ShapeInvalidated,  // DDL, TRUNCATE, a disallowed function: stop and remove its log
+    DevicesChanged,  // revoke_device(): reload the revoked devices (shape id 0, detail: the device)
 };
 
 const char *name(Kind k);
