@@ -3,6 +3,7 @@
 #include "oversync/watch.hpp"
 #include "pool/pq.hpp"
 #include "serve/enroll_routes.hpp"
+#include "serve/reader_routes.hpp"
 #include "serve/shape_routes.hpp"
 #include "core/electric/electric.hpp"
 
@@ -340,6 +341,10 @@ void Service::handle(http::ExchangePtr ex) {
             add_common_headers(ex->request(), r);
             ex->respond(std::move(r));
         });
+        return;
+    }
+    if (is_reader_path(req.path)) {
+        handle_reader(std::move(ex), config());
         return;
     }
     if (is_enroll_path(req.path)) {

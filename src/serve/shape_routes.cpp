@@ -2,6 +2,7 @@
 // slices from memory, long-poll parking, SSE streaming, DELETE and OPTIONS.
 #include "serve/shape_routes.hpp"
 #include "pool/pq.hpp"
+#include "serve/reader_routes.hpp"
 
 #include <chrono>
 
@@ -139,16 +140,9 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
         return;
     }
     if (!is_delete) {
-        auth::ReaderRequest who{c->req.secret ? &*c->req.secret : nullptr, rq.header("authorization")};
-        int64_t now =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
-        c->reader = auth::authenticate_reader(c->cfg.reader_config(), who, now);
+        c->reader = authenticate_request(c->cfg, rq, c->req.secret ? &*c->req.secret : nullptr);
         if (!c->reader.ok) {
-            http::Response r = http::json_response(c->reader.status, c->reader.body);
-            r.set("cache-control", "no-store");
-            if (c->cfg.read_auth == auth::ReadAuth::Jwt) r.set("www-authenticate", "Bearer");
-            finish(c, std::move(r));
+            finish(c, refused_reader_response(c->cfg, c->reader));
             return;
         }
     }

@@ -36,6 +36,10 @@ PORT=""
 cleanup() {
   esn_stop "$NGX"
   "${PSQL[@]}" -c "DROP TABLE IF EXISTS $TABLE" >/dev/null 2>&1
+  if [ -n "${AUTH_SET:-}" ]; then
+    "${PSQL[@]}" -c "ALTER SYSTEM RESET electric_sync.read_auth" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+    "${PSQL[@]}" -c "DROP TABLE IF EXISTS $ATABLE" -c "DROP ROLE IF EXISTS $AROLE" >/dev/null 2>&1
+  fi
   [ -n "${SSE_PID:-}" ] && kill "$SSE_PID" 2>/dev/null
   rm -rf "$WORK"
 }
@@ -148,5 +152,85 @@ kill "$SSE_PID" 2>/dev/null; wait "$SSE_PID" 2>/dev/null; SSE_PID=""
   [ -z "$(hdr x-cache-status "$WORK/h6")" ]
 r=$?; check "SSE through nginx streams the change while the request is open (no cache, no buffering)" $r \
   "$(tr -d '\r' < "$WORK/h6" | tr '\n' '|') body: $(head -c 300 "$WORK/b6" 2>/dev/null)"
+
+# 6. Authorized shapes (read_auth = jwt, docs/nginx.md "Authorized shapes"): the cache key is the
+#    verified reader from GET /v1/reader plus the URL. Two tokens of one reader share cached
+#    answers; another reader, a forged or expired token never get them; a revoked device is
+#    refused at once although its rows are in the cache.
+ATABLE="nginx_notes_$$"; AROLE="nginx_reader_$$"
+JWT_SECRET="${ES_JWT_SECRET:-$("${PSQL[@]}" -c "SHOW electric_sync.jwt_secret")}"
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+hs256() {  # hs256 CLAIMS-JSON [SECRET]
+  local signing
+  signing="$(printf '%s' '{"alg":"HS256","typ":"JWT"}' | b64url).$(printf '%s' "$1" | b64url)"
+  printf '%s.%s' "$signing" "$(printf '%s' "$signing" | openssl dgst -sha256 -hmac "${2:-$JWT_SECRET}" -binary | b64url)"
+}
+"${PSQL[@]}" -c "CREATE ROLE $AROLE NOLOGIN" -c "GRANT $AROLE TO electric_sync_reader" \
+  -c "CREATE TABLE $ATABLE (id int PRIMARY KEY, owner text NOT NULL, body text)" \
+  -c "GRANT SELECT ON $ATABLE TO $AROLE" -c "ALTER TABLE $ATABLE ENABLE ROW LEVEL SECURITY" \
+  -c "CREATE POLICY own ON $ATABLE FOR SELECT TO $AROLE USING (owner = current_setting('request.jwt.claims', true)::jsonb ->> 'sub')" \
+  -c "INSERT INTO $ATABLE VALUES (1, 'alice', 'alice note'), (2, 'bob', 'bob note')" >/dev/null
+r=$?; check "table $ATABLE with a policy on the token's sub" $r || finish
+AUTH_SET=1
+"${PSQL[@]}" -c "ALTER SYSTEM SET electric_sync.read_auth = 'jwt'" -c "SELECT pg_reload_conf()" >/dev/null
+ASHAPE="/v1/shape?table=$ATABLE&offset=-1"
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ORIGIN$ASHAPE")" = 401 ] && break; sleep 0.1
+done
+ALICE1=$(hs256 "{\"role\":\"$AROLE\",\"sub\":\"alice\",\"exp\":$(( $(date +%s) + 600 )),\"jti\":\"a1\"}")
+ALICE2=$(hs256 "{\"role\":\"$AROLE\",\"sub\":\"alice\",\"exp\":$(( $(date +%s) + 900 )),\"jti\":\"a2\"}")
+BOB=$(hs256 "{\"role\":\"$AROLE\",\"sub\":\"bob\",\"exp\":$(( $(date +%s) + 600 ))}")
+FORGED=$(hs256 "{\"role\":\"$AROLE\",\"sub\":\"alice\",\"exp\":$(( $(date +%s) + 600 ))}" "not-the-secret")
+EXPIRED=$(hs256 "{\"role\":\"$AROLE\",\"sub\":\"alice\",\"exp\":$(( $(date +%s) - 3600 ))}")
+aget() {  # aget NAME TOKEN (empty = no Authorization header): headers in $WORK/NAME.h, body in .b
+  local auth=(); [ -n "$2" ] && auth=(-H "Authorization: Bearer $2")
+  curl -s "${auth[@]}" -D "$WORK/$1.h" -o "$WORK/$1.b" "$EDGE$ASHAPE"
+}
+status() { head -1 "$WORK/$1.h" | cut -d' ' -f2; }
+origin_shape() { esn_origin_requests "$NGX" "/v1/shape?table=$ATABLE"; }
+
+aget alice1 "$ALICE1"
+[ "$(status alice1)" = 200 ] && grep -q '"alice note"' "$WORK/alice1.b" && ! grep -q '"bob note"' "$WORK/alice1.b" &&
+  hdr cache-control "$WORK/alice1.h" | grep -q '^private' && [ "$(hdr x-cache-status "$WORK/alice1.h")" = MISS ]
+r=$?; check "alice through nginx: 200, only her row, the origin's cache-control private, a cache MISS" $r \
+  "$(tr -d '\r' < "$WORK/alice1.h" | tr '\n' '|') $(head -c 300 "$WORK/alice1.b")"
+O0=$(origin_shape)
+aget alice2 "$ALICE2"
+[ "$(status alice2)" = 200 ] && [ "$(hdr x-cache-status "$WORK/alice2.h")" = HIT ] && cmp -s "$WORK/alice1.b" "$WORK/alice2.b" &&
+  [ "$(origin_shape)" = "$O0" ]
+r=$?; check "alice's second token (other exp and jti): a cache HIT with the same body, no shape request to the origin" $r \
+  "$(tr -d '\r' < "$WORK/alice2.h" | tr '\n' '|') origin shape requests $O0 -> $(origin_shape)"
+aget bob "$BOB"
+[ "$(status bob)" = 200 ] && grep -q '"bob note"' "$WORK/bob.b" && ! grep -q '"alice note"' "$WORK/bob.b" &&
+  [ "$(hdr x-cache-status "$WORK/bob.h")" != HIT ]
+r=$?; check "bob, same URL: his row only, not alice's cached answer" $r "$(tr -d '\r' < "$WORK/bob.h" | tr '\n' '|') $(head -c 300 "$WORK/bob.b")"
+aget forged "$FORGED"; aget expired "$EXPIRED"; aget anon ""
+[ "$(status forged)" = 401 ] && [ "$(status expired)" = 401 ] && [ "$(status anon)" = 401 ] &&
+  grep -q '"message"' "$WORK/forged.b" && grep -q 'expired' "$WORK/expired.b" &&
+  ! grep -q 'note' "$WORK/forged.b" "$WORK/expired.b" "$WORK/anon.b" &&
+  [ "$(hdr x-cache-status "$WORK/forged.h")" != HIT ] && [ "$(hdr cache-control "$WORK/forged.h")" = no-store ]
+r=$?; check "a forged, an expired and no token: the origin's 401 with its JSON message, nothing from the cache" $r \
+  "$(status forged) $(head -c 200 "$WORK/forged.b") | $(status expired) $(head -c 200 "$WORK/expired.b") | $(status anon)"
+curl -s -H "Authorization: Bearer $ALICE1" -D "$WORK/who.h" -o "$WORK/who.b" "http://$ORIGIN/v1/reader"
+[ "$(status who)" = 200 ] && hdr electric-reader "$WORK/who.h" | grep -qE '^reader-[0-9a-f]{64}$' &&
+  grep -q '"subject":"alice"' "$WORK/who.b" &&
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $FORGED" "http://$ORIGIN/v1/reader")" = 401 ]
+r=$?; check "GET /v1/reader: 200 with electric-reader (a hash, not the claims) for a good token, 401 for a forged one" $r \
+  "$(tr -d '\r' < "$WORK/who.h" | tr '\n' '|') $(cat "$WORK/who.b")"
+
+# A device: enrolled, read twice (the second from the cache), revoked, refused at once.
+CODE=$("${PSQL[@]}" -c "SELECT electric_sync.create_enrollment('$AROLE', '{\"sub\":\"alice\"}')")
+curl -s -X POST -H 'content-type: application/json' -d "{\"code\":\"$CODE\"}" -o "$WORK/enroll.b" "http://$ORIGIN/v1/enroll"
+DTOKEN=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$WORK/enroll.b"); DEVICE=$(sed -n 's/.*"device_id":"\([^"]*\)".*/\1/p' "$WORK/enroll.b")
+aget dev1 "$DTOKEN"; aget dev2 "$DTOKEN"
+[ -n "$DTOKEN" ] && [ "$(status dev1)" = 200 ] && [ "$(hdr x-cache-status "$WORK/dev2.h")" = HIT ] && grep -q '"alice note"' "$WORK/dev2.b"
+r=$?; check "an enrolled device reads through nginx, the second time from the cache" $r "$(head -c 300 "$WORK/enroll.b") $(status dev1) $(hdr x-cache-status "$WORK/dev2.h")"
+"${PSQL[@]}" -c "SELECT electric_sync.revoke_device('$DEVICE', 'nginx test')" >/dev/null
+for _ in $(seq 1 50); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $DTOKEN" "http://$ORIGIN/v1/reader")" = 401 ] && break; sleep 0.1
+done
+aget dev3 "$DTOKEN"
+[ "$(status dev3)" = 401 ] && ! grep -q 'note' "$WORK/dev3.b"
+r=$?; check "the revoked device is refused through nginx although its answer is still in the cache" $r "$(status dev3) $(head -c 200 "$WORK/dev3.b")"
 
 finish

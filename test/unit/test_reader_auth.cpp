@@ -230,3 +230,24 @@ TEST_CASE("token_kid reads the header only and never throws") {
     CHECK(jwt::token_kid(jwt::base64url_encode(R"({"kid":5})") + ".e30.x") == "");
     CHECK(jwt::token_kid(std::string(20000, 'a') + ".e30.x") == "");
 }
+
+TEST_CASE("cache_identity: equal for equal readers, never the claims themselves", "[reader]") {
+    auth::ReaderConfig cfg;
+    cfg.mode = auth::ReadAuth::Jwt;
+    cfg.secret = "admin";
+    cfg.keys = std::make_shared<const jwt::KeySet>("hs", "");
+    std::string h1 = "Bearer " + jwt::sign_hs256(R"({"sub":"alice","role":"app","exp":2000,"jti":"1"})", "hs");
+    std::string h2 = "Bearer " + jwt::sign_hs256(R"({"role":"app","sub":"alice","iat":5})", "hs");
+    std::string h3 = "Bearer " + jwt::sign_hs256(R"({"sub":"alice","role":"other"})", "hs");
+    std::string h4 = "Bearer " + jwt::sign_hs256(R"({"sub":"alice","role":"app","team":"x"})", "hs");
+    auto id = [&](const std::string &h) { return auth::authenticate_reader(cfg, {nullptr, &h}, 1000).cache_identity(); };
+    std::string a = id(h1);
+    CHECK(a.rfind("reader-", 0) == 0);
+    CHECK(a.size() == 7 + 64);
+    CHECK(a.find("alice") == std::string::npos);
+    CHECK(id(h2) == a);  // another token of the same reader
+    CHECK(id(h3) != a);  // another role
+    CHECK(id(h4) != a);  // another claim
+    const std::string admin = "admin";
+    CHECK(auth::authenticate_reader(cfg, {&admin, &h1}, 1000).cache_identity() == "unrestricted");
+}

@@ -1,6 +1,7 @@
 // The read path's authentication decision (reader.hpp).
 #include "core/auth/reader.hpp"
 #include "core/electric/electric.hpp"
+#include "core/oversync/canonical.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,11 @@ namespace es::auth {
 std::string Reader::key() const {
     if (!restricted) return "";
     return "role:" + std::to_string(role.size()) + ":" + role + "\nclaims:" + claims;
+}
+
+std::string Reader::cache_identity() const {
+    if (!restricted) return "unrestricted";
+    return "reader-" + es::oversync::sha256_hex(key());
 }
 
 namespace {

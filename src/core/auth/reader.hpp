@@ -61,6 +61,9 @@ struct Reader {
     // What distinguishes this reader's shapes from another's of the same definition ("" when
     // unrestricted): requests with equal keys share one shape.
     std::string key() const;
+    // The same, for a shared cache's key (docs/nginx.md, "Authorized shapes"): "unrestricted",
+    // or "reader-" + the hex SHA-256 of key(), so that claims never appear in a cache key.
+    std::string cache_identity() const;
 };
 
 // The decision:
