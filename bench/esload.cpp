@@ -19,6 +19,12 @@
 //       each transaction (GET /publish on port RP) once the commit is acknowledged.
 //       Prints key=value lines.
 //
+//   --header-file FILE (sync and live): line s of FILE (from 0) is one extra request header,
+//       e.g. "Authorization: Bearer <jwt>", sent with every request for shape s (its initial
+//       sync and the live requests of every client following it; client i follows shape
+//       i % S, so with -n K --shapes K it is one header per client). An empty line sends none.
+//       sync mode uses line 0. FILE needs at least S lines. Without it, no extra header.
+//
 //   Client sockets are bound to --bind ADDR (default 127.0.0.2, still loopback; "" = none).
 //
 //   esload ref --port P [--shapes S] [--lifetime SEC]
@@ -241,17 +247,19 @@ int tcp_connect(const std::string &host, int port, bool nonblock, bool bind_src 
     return fd;
 }
 
-std::string make_get(const std::string &host, const std::string &target) {
-    return "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: esload\r\n\r\n";
+// extra: one more header line without its CRLF ("" = none).
+std::string make_get(const std::string &host, const std::string &target, const std::string &extra = "") {
+    return "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: esload\r\n" +
+        (extra.empty() ? std::string() : extra + "\r\n") + "\r\n";
 }
 
 // Blocking GET on a fresh connection.
-HttpResp http_get(const std::string &host, int port, const std::string &target) {
+HttpResp http_get(const std::string &host, int port, const std::string &target, const std::string &extra = "") {
     int fd = tcp_connect(host, port, false);
     if (fd < 0) die("connect to " + host + ":" + std::to_string(port) + " failed");
     timeval tv{120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string req = make_get(host, target);
+    std::string req = make_get(host, target, extra);
     if (write(fd, req.data(), req.size()) != ssize_t(req.size())) die("write failed");
     RespParser p;
     std::vector<char> buf(1 << 20);
@@ -274,7 +282,27 @@ struct Opts {
     int port = 0, n = 1, shapes = 1, ref_publish = 0, rss_pid = 0, count = 1;
     double lifetime = 600;
     double rate = 0, settle = 2, timeout = 30;
+    std::vector<std::string> headers;  // --header-file: extra header line per shape
+    // The extra header for shape s ("" = none).
+    const std::string &header_for(int s) const {
+        static const std::string none;
+        return headers.empty() ? none : headers[size_t(s)];
+    }
 };
+
+std::vector<std::string> read_header_file(const std::string &path) {
+    std::ifstream f(path);
+    if (!f) die("cannot read --header-file " + path);
+    std::vector<std::string> v;
+    std::string line;
+    while (std::getline(f, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty() && line.find(':') == std::string::npos) die("--header-file: not a header line: " + line);
+        v.push_back(line);
+    }
+    if (v.empty()) die("--header-file " + path + " is empty");
+    return v;
+}
 
 Opts parse_opts(int argc, char **argv) {
     Opts o;
@@ -316,6 +344,8 @@ Opts parse_opts(int argc, char **argv) {
             g_bind = val();
         else if (a == "--rss-pid")
             o.rss_pid = std::stoi(val());
+        else if (a == "--header-file")
+            o.headers = read_header_file(val());
         else
             die("unknown option " + a);
     }
@@ -330,7 +360,7 @@ int run_sync(const Opts &o) {
     for (int guard = 0; guard < 100000; guard++) {
         std::string t =
             o.path + "&offset=" + url_encode(offset) + (handle.empty() ? "" : "&handle=" + url_encode(handle));
-        HttpResp r = http_get(o.host, o.port, t);
+        HttpResp r = http_get(o.host, o.port, t, o.header_for(0));
         requests++;
         if (r.status != 200) die("status " + std::to_string(r.status) + " for " + t + ": " + r.body.substr(0, 300));
         auto *h = r.h("electric-handle");
@@ -584,6 +614,8 @@ int run_live(const Opts &o) {
     const int S = std::max(1, o.shapes), K = o.n, M = o.count;
     const bool ref = o.ref_publish > 0;
     int ref_fd = -1;  // keep-alive connection for /publish
+    if (!o.headers.empty() && o.headers.size() < size_t(S))
+        die("--header-file has " + std::to_string(o.headers.size()) + " lines for " + std::to_string(S) + " shapes");
 
     // Shape states: from the server (a client's initial sync), or trivial ones for the reference.
     std::vector<ShapeState> st(static_cast<size_t>(S));
@@ -598,7 +630,7 @@ int run_live(const Opts &o) {
         for (int guard = 0; guard < 10000; guard++) {
             std::string t = paths[size_t(s)] + "&offset=" + url_encode(offset) +
                 (handle.empty() ? "" : "&handle=" + url_encode(handle));
-            HttpResp r = http_get(o.host, o.port, t);
+            HttpResp r = http_get(o.host, o.port, t, o.header_for(s));
             if (r.status != 200)
                 die("initial sync: status " + std::to_string(r.status) + " for " + t + ": " + r.body.substr(0, 300));
             if (!r.h("electric-handle") || !r.h("electric-offset")) die("initial sync: missing headers for " + t);
@@ -648,7 +680,7 @@ int run_live(const Opts &o) {
         }
         std::string t = paths[size_t(c.shape)] + "&cursor=" + url_encode(c.cursor) + "&handle=" + url_encode(c.handle) +
             "&live=true&offset=" + url_encode(c.offset);
-        c.out = make_get(o.host, t);
+        c.out = make_get(o.host, t, o.header_for(c.shape));
         c.parser.reset();
         stats.requests++;
         if (!c.connecting) {
