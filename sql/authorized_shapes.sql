@@ -89,6 +89,45 @@ SELECT count(*) FILTER (WHERE read_role IS NOT NULL) AS authorized_active,
        count(*) FILTER (WHERE read_role IS NULL) AS unrestricted_active
   FROM electric_sync.shapes WHERE status = 'active' AND relid = 'auth_notes'::regclass;
 
+-- Replacing a function (it may be inlined in a compiled policy) invalidates the authorized
+-- shapes with a compiled policy, and only those.
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_other',
+       claims => '{"sub": "bob"}') AS h_fn \gset
+SELECT policy_where FROM electric_sync.shapes WHERE handle = :'h_fn';
+CREATE OR REPLACE FUNCTION auth_sub() RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT current_setting('request.jwt.claims', true)::jsonb ->> 'user' $$;
+SELECT status, invalid_reason FROM electric_sync.shapes WHERE handle = :'h_fn';
+SELECT policy_where FROM shape_of(electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'],
+       read_role => 'regress_other', claims => '{"sub": "bob", "user": "robert"}'));
+
+-- Role memberships and attributes fire no event trigger: _check_reader_roles (called every 2 s
+-- by the worker's HTTP service) compares each authorized shape's role with its state at creation.
+CREATE ROLE regress_team NOLOGIN;
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_reader',
+       claims => '{"sub": "carol"}') AS h_role \gset
+SELECT electric_sync._check_reader_roles() AS unchanged_invalidates;
+GRANT regress_team TO regress_reader;          -- a new membership: policies TO regress_team now apply
+SELECT electric_sync._check_reader_roles() AS after_grant;
+SELECT status, invalid_reason FROM electric_sync.shapes WHERE handle = :'h_role';
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_reader',
+       claims => '{"sub": "carol"}') AS h_role \gset
+REVOKE regress_reader FROM electric_sync_reader;  -- no longer a reader role
+SELECT electric_sync._check_reader_roles() AS after_revoke;
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_reader',
+       claims => '{"sub": "carol"}');
+GRANT regress_reader TO electric_sync_reader;
+SELECT electric_sync.create_shape('auth_notes', NULL, ARRAY['id', 'owner'], read_role => 'regress_reader',
+       claims => '{"sub": "carol"}') AS h_role \gset
+ALTER ROLE regress_reader BYPASSRLS;
+SELECT electric_sync._check_reader_roles() AS after_bypassrls;
+SELECT status, invalid_reason FROM electric_sync.shapes WHERE handle = :'h_role';
+ALTER ROLE regress_reader NOBYPASSRLS;
+-- Unrestricted shapes are not touched.
+SELECT count(*) AS unrestricted_active FROM electric_sync.shapes
+ WHERE status = 'active' AND read_role IS NULL AND relid = 'auth_notes'::regclass;
+REVOKE regress_team FROM regress_reader;
+DROP ROLE regress_team;
+
 DROP TABLE auth_notes, auth_members;
 DROP FUNCTION shape_of(text), auth_sub();
 DROP ROLE regress_reader, regress_other, regress_bypass, regress_ungranted;

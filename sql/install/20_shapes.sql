@@ -35,6 +35,9 @@ CREATE TABLE electric_sync.shapes (
     -- where clause; NULL = no policy applies). Both NULL: an unrestricted shape.
     read_role      text,
     policy_where   text,
+    -- Authorized shapes: electric_sync._reader_role_state(read_role) when the shape was made
+    -- (the role's attributes and memberships); a shape whose role's state differs is invalidated.
+    read_role_state text,
     -- 'failed': stopped by the worker (its where exceeded electric_sync.where_eval_timeout);
     -- invalid_reason says why.
     CONSTRAINT shapes_status_check CHECK (status IN ('active', 'deleted', 'invalidated', 'failed'))

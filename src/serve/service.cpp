@@ -13,6 +13,9 @@
 
 namespace es::svc {
 
+// How often the authorized shapes' roles are compared with the catalogs (docs/authorization.md).
+static constexpr int kRoleCheckIntervalMs = 2000;
+
 static const char *kSessionSql =
     "SET DateStyle = 'ISO, DMY'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; "
     "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET statement_timeout = 0";
@@ -46,7 +49,28 @@ void Service::start() {
         schedule_stats();
         schedule_clients();
         schedule_probe();
+        schedule_role_check();
     }
+}
+
+void Service::schedule_role_check() {
+    role_check_timer_ = server_->after(kRoleCheckIntervalMs, [this] {
+        // Not while the extension is missing (created, dropped or being upgraded): the function
+        // would not exist, and each failed call is an ERROR in the server log.
+        if (active_ && !role_check_inflight_.exchange(true)) {
+            pool_->submit([this](PGconn *conn) {
+                if (conn) {
+                    try {
+                        pq_exec(conn, "SELECT electric_sync._check_reader_roles()", {});
+                    } catch (const std::exception &) {
+                        // best effort: the next round tries again
+                    }
+                }
+                role_check_inflight_ = false;
+            });
+        }
+        schedule_role_check();
+    });
 }
 
 void Service::schedule_probe() {

@@ -108,6 +108,11 @@ private:
     bool reject_without_secret(const http::ExchangePtr &ex);
     std::string last_stats_;
     std::shared_ptr<http::Timer> stats_timer_;
+    // Every 2 s: electric_sync._check_reader_roles(), which invalidates the authorized shapes
+    // whose role changed (memberships and attributes fire no event trigger).
+    void schedule_role_check();
+    std::shared_ptr<http::Timer> role_check_timer_;
+    std::atomic<bool> role_check_inflight_{false};
     // Every 2 s: the clients seen since, into electric_sync.client_activity.
     void schedule_clients();
     std::shared_ptr<http::Timer> clients_timer_;

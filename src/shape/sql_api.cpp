@@ -428,20 +428,25 @@ std::string create_shape(const ShapeInput &in) {
         micros++;
     }
 
+    // What the role was when the shape was made (_check_reader_roles compares it later).
+    std::optional<std::string> role_state;
+    if (d.read_role)
+        role_state = spi::exec("SELECT electric_sync._reader_role_state($1)", {*d.read_role}).rows.at(0)[0];
     std::optional<std::string> params_lit, columns_lit, where;
     if (!d.params.empty()) params_lit = array_literal(d.params);
     if (d.columns) columns_lit = array_literal(*d.columns);
     auto ins = spi::exec(
         "INSERT INTO electric_sync.shapes (handle, def_key, relid, schema_name, table_name, where_clause, params, "
-        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql, read_role, policy_where) "
+        "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql, read_role, policy_where, "
+        "read_role_state) "
         "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14, $15, "
-        "$16) "
+        "$16, $17) "
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
         {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
          d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
          // '' for a clause that calls allow-listed functions: snapshots filter with _where_check.
          (d.where || !d.policy_where.empty()) ? std::optional<std::string>(d.where_sql) : std::nullopt, d.read_role,
-         d.policy_where.empty() ? std::nullopt : std::optional<std::string>(d.policy_where)});
+         d.policy_where.empty() ? std::nullopt : std::optional<std::string>(d.policy_where), role_state});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);

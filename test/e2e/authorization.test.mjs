@@ -197,6 +197,37 @@ test('authorization: a policy change invalidates the shape (409), and the new po
   assert.equal((await getShape({ table, columns: COLS, offset: '-1' }, tok)).status, 403)
 })
 
+test('authorization: revoking the role from electric_sync_reader, or replacing a policy function, invalidates the shape', { timeout: TEST_TIMEOUT }, async (t) => {
+  const ctx = setup(t)
+  const { table, role } = await notes(ctx)
+  const tok = bearer(hs256({ sub: 'alice', role }))
+  const first = await getShape({ table, columns: COLS, offset: '-1' }, tok)
+  assert.equal(first.status, 200)
+  // Role commands fire no event trigger: the worker compares the role every 2 s.
+  await sql(`REVOKE ${qi(role)} FROM electric_sync_reader`)
+  const at = { table, columns: COLS, offset: first.headers.get('electric-offset'), handle: first.headers.get('electric-handle') }
+  await waitFor(async () => (await getShape(at, tok)).status === 403, { timeout: 10_000, message: '403 after REVOKE role' })
+  assert.equal((await getShape({ table, columns: COLS, offset: '-1' }, tok)).status, 403)
+  await sql(`GRANT ${qi(role)} TO electric_sync_reader`)
+
+  // A policy through an SQL function (inlined when the policy is compiled): replacing the
+  // function changes what the reader gets.
+  const fn = uniqueName('who')
+  await sql(`CREATE FUNCTION ${qi(fn)}() RETURNS text LANGUAGE sql STABLE
+               AS $$ SELECT current_setting('request.jwt.claims', true)::jsonb ->> 'sub' $$`)
+  ctx.dropLater(`DROP FUNCTION IF EXISTS ${qi(fn)}() CASCADE`)
+  await sql(`ALTER POLICY own ON ${qi(table)} USING (owner = ${qi(fn)}())`)
+  const before = await getShape({ table, columns: COLS, offset: '-1' }, tok)
+  assert.equal(before.status, 200)
+  assert.deepEqual(before.body.filter((m) => m.value).map((m) => Number(m.value.id)).sort(), [1, 3])
+  await sql(`CREATE OR REPLACE FUNCTION ${qi(fn)}() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'bob'::text $$`)
+  const at2 = { table, columns: COLS, offset: before.headers.get('electric-offset'), handle: before.headers.get('electric-handle') }
+  await waitFor(async () => (await getShape(at2, tok)).status === 409, { timeout: 10_000, message: '409 after CREATE OR REPLACE FUNCTION' })
+  const after = await getShape({ table, columns: COLS, offset: '-1' }, tok)
+  assert.equal(after.status, 200)
+  assert.deepEqual(after.body.filter((m) => m.value).map((m) => Number(m.value.id)).sort(), [2])
+})
+
 test('authorization: a policy that reads another table is refused with its name', { timeout: TEST_TIMEOUT }, async (t) => {
   const ctx = setup(t)
   const { table, role } = await notes(ctx)
