@@ -30,16 +30,6 @@ void refuse(const http::ExchangePtr &ex, int status, const std::string &message)
 
 void handle_enroll(http::ExchangePtr ex, DbPool &pool, const ServiceConfig &cfg) {
     const http::Request &req = ex->request();
-    if (req.method == "OPTIONS") {
-        http::Response r;
-        r.status = 204;
-        r.set("access-control-allow-methods", "POST, OPTIONS");
-        r.set("access-control-allow-headers", "content-type");
-        r.set("access-control-max-age", "86400");
-        add_common_headers(req, r);
-        ex->respond(std::move(r));
-        return;
-    }
     if (req.method != "POST") {
         refuse(ex, 405, "Method not allowed: use POST");
         return;

@@ -281,17 +281,24 @@ int64_t now_unix_ms() {
         .count();
 }
 
-void add_common_headers(const http::Request &req, http::Response &r) {
-    const std::string *origin = req.header("origin");
-    r.set("access-control-allow-origin", origin ? *origin : "*");
-    r.set("access-control-expose-headers",
-          "electric-cursor,electric-handle,electric-has-data,electric-offset,electric-schema,"
-          "electric-up-to-date,electric-internal-known-error,retry-after");
+void add_common_headers(const http::Request &, http::Response &r) {
+    for (auto &h : electric::cors_headers()) r.set(h.first, h.second);
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
 }
 
 void Service::handle(http::ExchangePtr ex) {
     const http::Request &req = ex->request();
+    // CORS preflights of every route are answered here, before any authentication: a browser
+    // sends them without the Authorization header it asks permission for. (/v1/shape answers its
+    // own, the same.)
+    if (req.method == "OPTIONS" && req.path != "/v1/shape") {
+        http::Response r;
+        r.status = 204;
+        for (auto &h : electric::preflight_headers(req.header("access-control-request-headers"))) r.set(h.first, h.second);
+        r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
+        ex->respond(std::move(r));
+        return;
+    }
     if (req.path == "/v1/health") {
         // degraded: the worker runs but every pool-backed route (snapshots, metrics, the write
         // path) would answer 503. 503 too, so that load balancers and orchestrators route around

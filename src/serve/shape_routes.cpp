@@ -56,11 +56,10 @@ void ShapeRoutes::note_client(const CtxPtr &c, int status, const std::string &ha
 }
 
 void ShapeRoutes::finish(CtxPtr c, http::Response r) {
-    const http::Request &rq = c->ex->request();
     const std::string *h = r.header("electric-handle"), *o = r.header("electric-offset");
     note_client(c, r.status, h ? *h : "", o ? *o : "", r.header("electric-up-to-date") != nullptr);
     if (c->reader.restricted) make_private(r);
-    for (auto &h : cors_headers(rq.header("origin"))) r.set(h.first, h.second);
+    for (auto &h : cors_headers()) r.set(h.first, h.second);
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     if (!r.header("content-type")) r.set("content-type", "application/json");
     c->ex->respond(std::move(r));
@@ -96,13 +95,7 @@ void ShapeRoutes::handle(http::ExchangePtr ex) {
     if (rq.method == "OPTIONS") {
         http::Response r;
         r.status = 204;
-        r.set("access-control-allow-methods", std::string(kAllowMethods));
-        if (auto *h = rq.header("access-control-request-headers")) {
-            auto allowed = preflight_allow_headers(*h);
-            if (!allowed.empty()) r.set("access-control-allow-headers", allowed);
-        }
-        r.set("access-control-max-age", "86400");
-        r.set("cache-control", "public, max-age=86400");
+        for (auto &h : preflight_headers(rq.header("access-control-request-headers"))) r.set(h.first, h.second);
         finish(c, std::move(r));
         return;
     }
@@ -439,7 +432,7 @@ void ShapeRoutes::stream_sse(CtxPtr c, const ShapePtr &s) {
     ci.sse = true;
     head.set("cache-control", select_cache_control(ci, cache_cfg(c->cfg)).cache_control);
     if (c->reader.restricted) make_private(head);
-    for (auto &h : cors_headers(c->ex->request().header("origin"))) head.set(h.first, h.second);
+    for (auto &h : cors_headers()) head.set(h.first, h.second);
     head.set("electric-server", "electric_sync/" ES_EXT_VERSION);
     c->sse_offset = R.offset.offset.tx == 0 ? LogOffset::snapshot_end() : R.offset.offset;
     note_client(c, 200, s->info().handle, R.offset.to_string(), true);  // a live stream follows the log

@@ -102,7 +102,7 @@ TEST_CASE("electric: cache-control selection (§5.1)", "[electric][http][cache]"
 }
 
 TEST_CASE("electric: CORS headers", "[electric][http][cors]") {
-    auto h = cors_headers(nullptr);
+    auto h = cors_headers();
     REQUIRE(h.size() == 3);
     CHECK(h[0] == std::make_pair(std::string("access-control-allow-origin"), std::string("*")));
     CHECK(h[1].first == "access-control-expose-headers");
@@ -111,12 +111,28 @@ TEST_CASE("electric: CORS headers", "[electric][http][cors]") {
           "electric-internal-known-error,retry-after");
     CHECK(h[2] ==
           std::make_pair(std::string("access-control-allow-methods"), std::string("GET, POST, HEAD, DELETE, OPTIONS")));
-    std::string origin = "https://app.example";
-    CHECK(cors_headers(&origin)[0].second == "https://app.example");
 
-    CHECK(preflight_allow_headers("Content-Type, If-None-Match,traceparent, X-Other") == "if-none-match, traceparent");
+    CHECK(preflight_allow_headers("Content-Type, If-None-Match,traceparent, X-Other") ==
+          "content-type, if-none-match, traceparent");
     CHECK(preflight_allow_headers("") == "");
-    CHECK(preflight_allow_headers("content-type") == "");
+    CHECK(preflight_allow_headers("x-other") == "");
+    // A browser's preflight for the write path and for authorized shapes.
+    CHECK(preflight_allow_headers("Authorization, Oversync-Source-ID") == "authorization, oversync-source-id");
+
+    std::string requested = "authorization";
+    auto p = preflight_headers(&requested);
+    auto get = [&](const char *name) {
+        for (auto &kv : p)
+            if (kv.first == name) return kv.second;
+        return std::string("<none>");
+    };
+    CHECK(get("access-control-allow-origin") == "*");
+    CHECK(get("access-control-allow-headers") == "authorization");
+    CHECK(get("access-control-max-age") == "86400");
+    CHECK(get("vary") == "Access-Control-Request-Headers");
+    CHECK(get("access-control-allow-methods") == "GET, POST, HEAD, DELETE, OPTIONS");
+    p = preflight_headers(nullptr);
+    CHECK(get("access-control-allow-headers") == "<none>");
 }
 
 TEST_CASE("electric: error bodies (§6)", "[electric][http][errors]") {

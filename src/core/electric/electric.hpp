@@ -366,12 +366,21 @@ inline constexpr std::string_view kExposeHeaders =
     "electric-up-to-date,electric-internal-known-error,retry-after";
 inline constexpr std::string_view kAllowMethods = "GET, POST, HEAD, DELETE, OPTIONS";
 
-// access-control-allow-origin (origin or "*"), -expose-headers, -allow-methods, in that order.
-std::vector<std::pair<std::string, std::string>> cors_headers(const std::string *origin);
+// access-control-allow-origin "*", -expose-headers, -allow-methods, in that order. Always "*",
+// never the request's Origin: no API takes cookies (readers and writers send a bearer token,
+// which "*" allows once the preflight lists Authorization), and an echoed Origin would need
+// Vary: Origin on every response, splitting shared caches per site.
+std::vector<std::pair<std::string, std::string>> cors_headers();
 
-// OPTIONS: requested access-control-request-headers filtered to if-none-match, traceparent
-// (case-insensitive, lower-cased, joined with ", ").
+// OPTIONS: requested access-control-request-headers filtered to those the APIs read
+// (authorization, content-type, if-none-match, oversync-source-id, traceparent;
+// case-insensitive, lower-cased, joined with ", ").
 std::string preflight_allow_headers(std::string_view requested);
+
+// The whole answer to a CORS preflight of any route (204, no authentication): cors_headers(),
+// the allowed request headers (when some were asked for), max-age one day, cacheable, varying on
+// the requested headers. requested: the access-control-request-headers value, or nullptr.
+std::vector<std::pair<std::string, std::string>> preflight_headers(const std::string *requested);
 
 // Bodies.
 std::string message_body(std::string_view message);  // {"message":"..."}

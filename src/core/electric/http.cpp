@@ -124,9 +124,9 @@ CacheHeaders select_cache_control(const CacheInput &in, const CacheConfig &cfg) 
     return h;
 }
 
-std::vector<std::pair<std::string, std::string>> cors_headers(const std::string *origin) {
+std::vector<std::pair<std::string, std::string>> cors_headers() {
     return {
-        {"access-control-allow-origin", origin && !origin->empty() ? *origin : std::string("*")},
+        {"access-control-allow-origin", "*"},
         {"access-control-expose-headers", std::string(kExposeHeaders)},
         {"access-control-allow-methods", std::string(kAllowMethods)},
     };
@@ -138,12 +138,25 @@ std::string preflight_allow_headers(std::string_view requested) {
         std::string lower(h);
         for (char &c : lower)
             if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        if (lower == "if-none-match" || lower == "traceparent") {
+        if (lower == "authorization" || lower == "content-type" || lower == "if-none-match" ||
+            lower == "oversync-source-id" || lower == "traceparent") {
             if (!out.empty()) out += ", ";
             out += lower;
         }
     });
     return out;
+}
+
+std::vector<std::pair<std::string, std::string>> preflight_headers(const std::string *requested) {
+    auto h = cors_headers();
+    if (requested) {
+        std::string allowed = preflight_allow_headers(*requested);
+        if (!allowed.empty()) h.emplace_back("access-control-allow-headers", allowed);
+    }
+    h.emplace_back("access-control-max-age", "86400");
+    h.emplace_back("cache-control", "public, max-age=86400");
+    h.emplace_back("vary", "Access-Control-Request-Headers");
+    return h;
 }
 
 std::string message_body(std::string_view message) {
