@@ -101,6 +101,21 @@ demo:
 demo-stop:
 	bash scripts/demo.sh stop
 
+# A PGXN release zip of HEAD (docs/install.md): the tracked files plus the assembled install
+# script, under electric_sync-<version>/.
+DIST = $(EXTENSION)-$(EXTVERSION).zip
+.PHONY: dist deb
+dist: sql/$(EXTENSION)--$(EXTVERSION).sql
+	rm -f $(DIST)
+	git archive --format=zip --prefix=$(EXTENSION)-$(EXTVERSION)/sql/ --add-file=sql/$(EXTENSION)--$(EXTVERSION).sql \
+	  --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(DIST) HEAD
+	@echo "built $(DIST)"
+
+# The Debian package(s) for the PostgreSQL versions in debian/pgversions (pg_buildext), into
+# dist/; scripts/deb.sh installs the build tools it lacks.
+deb:
+	bash scripts/deb.sh
+
 test:
 	bash scripts/test.sh
 

@@ -36,6 +36,16 @@ es_install_deps() {
   fi
 }
 
+# es_regress DIR PORT: pg_regress (make installcheck) against the installed extension, from a
+# copy of the test files in DIR (a new folder; the postgres user may write it, and
+# regression.diffs stays there). Prints pg_regress's output; returns its status.
+es_regress() {
+  cp -r "$ES_ROOT"/{Makefile,electric_sync.control,sql,expected,test} "$1/"
+  mkdir -p "$1/src"
+  chown -R postgres: "$1"
+  (cd "$1" && su postgres -s /bin/bash -c "make -s installcheck ${PG_CONFIG:+PG_CONFIG=$PG_CONFIG} REGRESS_PORT=$2" 2>&1)
+}
+
 es_build_install() {
   es_log "building and installing electric_sync"
   make -C "$ES_ROOT" -s -j"$(nproc)" >/dev/null

@@ -2,7 +2,9 @@
 # make test: installs what is missing, builds, and runs every test suite:
 #   1. Catch2 unit tests of the pure C++ core (make unit), the include barrier, a fuzz smoke run
 #   2. pg_regress tests (temporary instance, run as the postgres OS user)
-#   3. end-to-end tests against a throwaway cluster with the real clients (test/e2e, test/oversync)
+#   3. end-to-end tests against a throwaway cluster with the real clients (test/e2e, test/oversync,
+#      test/nginx)
+#   4. packaging (test/packaging): META.json, make dist, make deb, the installed package
 # Ends with one summary line "N passed, M failed".
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -68,10 +70,7 @@ record fuzz "${fp:-0}" "${ff:-1}"
 # 2. pg_regress, in a copy of the test files the postgres user can write to.
 es_log "pg_regress"
 rdir=$(mktemp -d /tmp/electric_sync-regress.XXXXXX)
-cp -r Makefile electric_sync.control sql expected test "$rdir/"
-mkdir -p "$rdir/src"
-chown -R postgres: "$rdir"
-reg_out=$(cd "$rdir" && su postgres -s /bin/bash -c "make -s installcheck ${PG_CONFIG:+PG_CONFIG=$PG_CONFIG} REGRESS_PORT=${REGRESS_PORT:-54390}" 2>&1); reg_rc=$?
+reg_out=$(es_regress "$rdir" "${REGRESS_PORT:-54390}"); reg_rc=$?
 echo "$reg_out" | grep -E '\.\.\. |tests passed|failed' | tail -n 60
 rp=$(echo "$reg_out" | grep -cE '\.\.\. ok|^ok [0-9]')
 rf=$(echo "$reg_out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]')
@@ -124,6 +123,15 @@ else
   record e2e-cluster 0 1
 fi
 es_cluster_stop "$tdir"
+
+# 4. packaging: META.json, make dist, the Debian package built from the zip, installed and
+#    tested with pg_regress (test/packaging/run.sh; it installs the tree's build again after).
+es_log "packaging (test/packaging)"
+pkg_out=$(bash test/packaging/run.sh 2>&1)
+echo "$pkg_out" | tail -n 40
+pp=$(echo "$pkg_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+pf=$(echo "$pkg_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+record packaging "${pp:-0}" "${pf:-1}"
 
 [ ${#FAILED_NAMES[@]} -eq 0 ] || es_log "failed suites: ${FAILED_NAMES[*]}"
 echo "$PASSED passed, $FAILED failed"
