@@ -87,7 +87,7 @@ test/unit/build-tsan/%.o: %.cpp
 test/unit/hub_tsan: $(TSAN_OBJS)
 	$(CXX) $(TSAN_CXXFLAGS) -o $@ $(TSAN_OBJS) -lssl -lcrypto -pthread
 
-.PHONY: unit unit-tsan demo demo-stop test fuzz
+.PHONY: unit unit-tsan demo demo-stop example test fuzz
 unit:
 	$(MAKE) -j$$(nproc) test/unit/unit_tests
 	./test/unit/unit_tests
@@ -100,6 +100,10 @@ demo:
 
 demo-stop:
 	bash scripts/demo.sh stop
+
+# The todo app of examples/todo against the demo cluster (make demo first): serves it, prints the URL.
+example:
+	bash examples/todo/run.sh
 
 # A PGXN release zip of HEAD (docs/install.md): the tracked files plus the assembled install
 # script, under electric_sync-<version>/.
