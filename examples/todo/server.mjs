@@ -43,12 +43,15 @@ const server = createServer(async (req, res) => {
   }
 })
 
+server.on('listening', () => {
+  console.log(`todo app on http://${host}:${server.address().port}/ (electric_sync at ${cfg.electricUrl}, user ${cfg.userId})`)
+})
 function listen(port) {
   server.once('error', (e) => {
     if (e.code === 'EADDRINUSE' && port < last) listen(port + 1)
     else { console.error(`cannot listen on ${host}:${port}: ${e.message}`); process.exit(1) }
   })
-  server.listen(port, host, () => console.log(`todo app on http://${host}:${port}/ (electric_sync at ${cfg.electricUrl}, user ${cfg.userId})`))
+  server.listen(port, host)
 }
 listen(first)
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => { server.close(() => process.exit(0)); server.closeAllConnections() })

@@ -6,7 +6,7 @@
 // CHROMIUM (default /usr/bin/chromium), TODO_PORT / TODO_PORT_LAST (static server ports,
 // default 8151..8159), BROWSER_DEADLINE_MS (default 2000).
 // Prints one line per check and closes with "N passed, M failed".
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -21,6 +21,8 @@ const DATABASE_URL = process.env.DATABASE_URL
 const DEADLINE = Number(process.env.BROWSER_DEADLINE_MS || 2000)
 const artifacts = process.env.BROWSER_ARTIFACTS || mkdtempSync(join(tmpdir(), 'electric_sync-browser-'))
 mkdirSync(artifacts, { recursive: true })
+
+process.stdout.on('error', () => {}) // a reader that went away (| head) must not crash the run
 
 let passed = 0
 let failed = 0
@@ -118,6 +120,7 @@ function startServer(token) {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
+    process.on('exit', () => child.kill('SIGTERM')) // also when this process dies of an error
     let out = ''
     const timer = setTimeout(() => fail(new Error(`static server did not start: ${out}`)), 10000)
     const onData = (d) => {
@@ -157,6 +160,16 @@ const both = (tabs) => tabs.flatMap((t) => [[t, 'todo-list'], [t, 'shape-list']]
 async function main() {
   let A, B, token
   const seed = ['Buy milk', 'Write the report', 'Call the plumber']
+  await check('the app bundles one copy of @tanstack/db and of @electric-sql/client (npm ls)', async () => {
+    const out = []
+    for (const pkg of ['@tanstack/db', '@electric-sql/client']) {
+      const r = spawnSync('npm', ['ls', pkg, '--all', '--parseable'], { cwd: appDir, encoding: 'utf8' })
+      const copies = r.stdout.split('\n').filter((l) => l.trim())
+      if (copies.length !== 1) throw new Error(`${pkg}: ${copies.length} copies: ${copies.join(', ')} ${r.stderr}`)
+      out.push(`${pkg} ${JSON.parse(readFileSync(join(copies[0], 'package.json'), 'utf8')).version}`)
+    }
+    return out.join(', ')
+  })
   const ready = await check('setup: table public.todos registered, seed rows and a dev token for a new user', async () => {
     await db.connect()
     await sql(readFileSync(join(appDir, 'schema.sql'), 'utf8'))
