@@ -9,8 +9,12 @@ want="$ES_ROOT/.demo"
 
 case "${1:-start}" in
 start)
+  t0=$SECONDS
+  es_log "demo 1/4: the Debian packages electric_sync needs (installed if missing)"
   es_install_deps
+  es_log "demo 2/4: build and install"
   es_build_install
+  es_log "demo 3/4: the demo cluster (Postgres $PGPORT, HTTP $HTTP_PORT)"
   dir=$(es_pg_dir "$want")
   [ "$dir" = "$want" ] || { ln -sfn "$dir" "$want/cluster"; es_log "cluster data in $dir (postgres cannot reach $want)"; }
   echo "$dir" > "$want/.dir" 2>/dev/null || true
@@ -25,6 +29,7 @@ start)
   # install sets electric_sync.read_auth = 'jwt' or 'secret' (docs/authorization.md).
   es_cluster_start "$dir" "$PGPORT" "$HTTP_PORT" "electric_sync.jwt_secret_file = '$secret_file'" \
     "electric_sync.read_auth = 'none'"
+  es_log "demo 4/4: sample tables (items for reads, notes for the write path) and a development token"
   es_pg "$PG_BIN/psql -X -q -h '$dir/run' -p $PGPORT -U postgres -d postgres -v ON_ERROR_STOP=1" <<'SQL' >/dev/null
 CREATE TABLE IF NOT EXISTS public.items (
   id bigint PRIMARY KEY,
@@ -58,8 +63,9 @@ electric_sync demo is running.
     a token for user demo-user (1 day): ${token:-"(could not mint one; see $dir/postgres.log)"}
     mint another: psql "postgresql://postgres@127.0.0.1:$PGPORT/postgres" -At -c "SELECT electric_sync.oversync_dev_token('alice')"
     then follow the quickstart at the top of docs/oversync.md (skip its step 3: the secret is set)
-  stop with: make demo-stop
+  stop with: make demo-stop; remove the installed extension with: make uninstall
 MSG
+  echo "electric_sync demo ready in $((SECONDS - t0)) s: Postgres on 127.0.0.1:$PGPORT, HTTP on http://127.0.0.1:$HTTP_PORT"
   ;;
 stop)
   dir="$want"

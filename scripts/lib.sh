@@ -46,10 +46,38 @@ es_regress() {
   (cd "$1" && su postgres -s /bin/bash -c "make -s installcheck ${PG_CONFIG:+PG_CONFIG=$PG_CONFIG} REGRESS_PORT=$2" 2>&1)
 }
 
+# Builds (progress every 5 s, the compiler's output in .build.log) and installs into the
+# system PostgreSQL's folders (said once, with how to undo it).
 es_build_install() {
-  es_log "building and installing electric_sync"
-  make -C "$ES_ROOT" -s -j"$(nproc)" >/dev/null
-  make -C "$ES_ROOT" -s install >/dev/null
+  local log="$ES_ROOT/.build.log" total t0=$SECONDS pid pgc="${PG_CONFIG:-pg_config}"
+  total=$(make -C "$ES_ROOT" -n 2>/dev/null | grep -c -- ' -c ' || true)
+  if [ "$total" -gt 0 ]; then
+    es_log "building electric_sync: $total C++ files to compile with $(nproc) jobs (compiler output: $log)"
+  else
+    es_log "electric_sync is already built"
+  fi
+  make -C "$ES_ROOT" -j"$(nproc)" > "$log" 2>&1 &
+  pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    sleep 5
+    if kill -0 $pid 2>/dev/null && [ "$total" -gt 0 ]; then
+      es_log "  compiled $(grep -c -- ' -c ' "$log" || true)/$total ($((SECONDS - t0)) s)"
+    fi
+  done
+  if ! wait $pid; then
+    es_log "the build failed after $((SECONDS - t0)) s; its first errors (all of it in $log):"
+    grep -m 12 -E 'error|Error' "$log" >&2
+    return 1
+  fi
+  if [ "$total" -gt 0 ]; then
+    es_log "built in $((SECONDS - t0)) s, $(grep -c 'warning:' "$log" || true) compiler warnings"
+  fi
+  es_log "installing into the system PostgreSQL: $("$pgc" --pkglibdir)/electric_sync.so and" \
+    "$("$pgc" --sharedir)/extension/electric_sync* (undo with: make uninstall)"
+  if ! make -C "$ES_ROOT" -s install >> "$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    return 1
+  fi
 }
 
 # A folder the postgres user can use: $1 if postgres can reach and write it, else a folder

@@ -4,7 +4,8 @@
 #   2. pg_regress tests (temporary instance, run as the postgres OS user)
 #   3. end-to-end tests against a throwaway cluster with the real clients (test/e2e, test/oversync,
 #      test/nginx)
-#   4. packaging (test/packaging): META.json, make dist, make deb, the installed package
+#   4. the README and docs/install.md as written (test/readme)
+#   5. packaging (test/packaging): META.json, make dist, make deb, the installed package
 # Ends with one summary line "N passed, M failed".
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -124,7 +125,16 @@ else
 fi
 es_cluster_stop "$tdir"
 
-# 4. packaging: META.json, make dist, the Debian package built from the zip, installed and
+# 4. the README's quickstart and docs/install.md, as written (test/readme/run.mjs runs every
+#    sh block in order: make demo, curl, live follow, the JS client, make example, make demo-stop).
+es_log "the README and docs/install.md, as written (test/readme)"
+readme_out=$(node test/readme/run.mjs README.md docs/install.md 2>&1)
+echo "$readme_out" | tail -n 40
+rp=$(echo "$readme_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+rf=$(echo "$readme_out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+record readme "${rp:-0}" "${rf:-1}"
+
+# 5. packaging: META.json, make dist, the Debian package built from the zip, installed and
 #    tested with pg_regress (test/packaging/run.sh; it installs the tree's build again after).
 es_log "packaging (test/packaging)"
 pkg_out=$(bash test/packaging/run.sh 2>&1)
