@@ -39,8 +39,13 @@ export function blocks(text) {
   return out
 }
 
+// A newcomer's shell: without the settings make test exports for its own clusters (which would
+// point make example and friends at the e2e cluster instead of the demo).
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
+  !/^(ES_|ELECTRIC_|OVERSYNC_|DATABASE_URL$|PGPORT$|PGHOST$|PGDATABASE$|PGUSER$)/.test(k)))
+
 function run(code, { background = false } = {}) {
-  const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   const proc = { child, output: '', exited: null }
   child.stdout.on('data', (d) => { proc.output += d })
   child.stderr.on('data', (d) => { proc.output += d })
