@@ -1,8 +1,10 @@
 #include "pool/db_pool.hpp"
 
 #include <libpq-fe.h>
-#include <signal.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <cstdio>
 
 namespace es::svc {
@@ -50,8 +52,23 @@ size_t DbPool::queued() const {
     return jobs_.size();
 }
 
+// A connection the server closed while it sat idle (its backend terminated, the server
+// restarted) still says CONNECTION_OK until it is used, and the job given it would fail. Idle,
+// we expect nothing from the server: a readable socket is its FATAL message and EOF (or, rarely,
+// a notice), read here so that a closed connection is replaced before the job runs.
+static bool closed_while_idle(PGconn *conn) {
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    if (p.fd < 0) return true;
+    for (int i = 0; i < 2 && ::poll(&p, 1, 0) > 0; i++) {
+        if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK) return true;
+        char byte;
+        if (::recv(p.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return true;  // EOF after the message
+    }
+    return PQstatus(conn) != CONNECTION_OK;
+}
+
 PGconn *DbPool::ensure(PGconn *&conn) {
-    if (conn && PQstatus(conn) == CONNECTION_OK) return conn;
+    if (conn && PQstatus(conn) == CONNECTION_OK && !closed_while_idle(conn)) return conn;
     if (conn) PQfinish(conn);
     conn = PQconnectdb(conninfo_.c_str());
     if (PQstatus(conn) != CONNECTION_OK) {

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import pg from 'pg'
-import { closePool, waitFor, http, ELECTRIC_URL, DATABASE_URL } from './lib.mjs'
+import { closePool, waitFor, http, sql, ELECTRIC_URL, DATABASE_URL } from './lib.mjs'
 
 after(closePool)
 
@@ -63,4 +63,18 @@ test('health: degraded (503 + reason) while the DB pool cannot connect, active a
   }, { timeout: 15_000, message: '/v1/health 200 again' })
   assert.deepEqual(good.body, { status: 'active' })
   assert.equal((await http(`${ELECTRIC_URL}/v1/metrics`, {}, 5_000)).status, 200)
+})
+
+test('health: pool connections the server closed while idle are replaced before a request uses them', { timeout: 60_000 }, async (t) => {
+  // Warm every pool connection, then terminate them all while they sit idle: the next requests
+  // on pool-backed routes must not fail (each closed connection used to fail one request, 503).
+  await Promise.all(Array.from({ length: 16 }, () => http(`${ELECTRIC_URL}/v1/metrics`, {}, 5_000)))
+  for (let round = 0; round < 3; round++) {
+    const killed = await sql(`SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                                WHERE application_name = 'electric_sync http'`)
+    assert.ok(Number(killed[0].n) >= 1, 'pool connections to terminate')
+    await new Promise((r) => setTimeout(r, 300))
+    const statuses = await Promise.all(Array.from({ length: 16 }, async () => (await http(`${ELECTRIC_URL}/v1/metrics`, {}, 5_000)).status))
+    assert.deepEqual(statuses.filter((s) => s !== 200), [], `round ${round}: ${statuses.join(',')}`)
+  }
 })
