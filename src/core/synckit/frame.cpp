@@ -164,8 +164,8 @@ std::optional<int64_t> integral(const json &v, int64_t lo, int64_t hi) {
 
 DecodeResult decode_text(std::string_view bytes, const DecodeOptions &o) {
     if (bytes.size() > o.max_message_bytes)
-        return fail(FrameError::TooLong, "text frame of " + std::to_string(bytes.size()) + " bytes is over the limit of " +
-                                             std::to_string(o.max_message_bytes));
+        return fail(FrameError::TooLong, "text frame of " + std::to_string(bytes.size()) +
+                                             " bytes is over the limit of " + std::to_string(o.max_message_bytes));
     DecodeResult r;
     json doc;
     if (!parse_json(bytes, o, doc, r)) return r;
