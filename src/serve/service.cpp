@@ -294,7 +294,8 @@ void Service::handle(http::ExchangePtr ex) {
     if (req.method == "OPTIONS" && req.path != "/v1/shape") {
         http::Response r;
         r.status = 204;
-        for (auto &h : electric::preflight_headers(req.header("access-control-request-headers"))) r.set(h.first, h.second);
+        for (auto &h : electric::preflight_headers(req.header("access-control-request-headers")))
+            r.set(h.first, h.second);
         r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
         ex->respond(std::move(r));
         return;
