@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# SyncKit WebSocket endpoint (/ws, issue 14): fan-out latency and memory, sustained deltas/s.
+#
+# 1. Fan-out: 1,000 WebSocket clients SUBSCRIBEd to one document, one writer sending DELTAs at a
+#    fixed rate; latency = when a receiver has the DELTA - when the writer sent it (so it includes
+#    the commit); p50/p99 over every (delta, receiver) pair and of the time until the last
+#    receiver has a delta. Worker RSS (/proc/<pid>/status, pid from pg_stat_activity) before and
+#    after the 1,000 idle subscribed clients connected. Ceiling: bench/synckit/ws_broadcast.cpp,
+#    a plain epoll WebSocket server re-sending every binary message to every client, with the
+#    same clients and the same frames (its clients do not SUBSCRIBE: it would broadcast those).
+#    Targets: p99 <= 20 ms, <= 8 KB per connection (SyncKit claims < 5 ms p95 and ~4 KB).
+# 2. Sustained deltas/s into one document and into 1,000 documents: W writer connections, each
+#    keeping a window of K DELTAs outstanding (the next one on each ACK). Ceiling: pgbench, W
+#    clients, the same INSERT ... ON CONFLICT (LWW on (ts, client_id)) into a plain table shaped
+#    like electric_sync_docs.fields, one transaction per row, same rows (w<i>f<0..9> in one
+#    document or in 1,000).
+# The load generator is bench/synckit/skload.cpp (one epoll thread, C++17, OpenSSL).
+# Usage: bench/synckit/run.sh [--quick]   (--quick: 5 s of deltas, 4 s per throughput case)
+set -uo pipefail
+source "$(dirname "$0")/../lib_bench.sh"
+SK_DIR="$BENCH_DIR/synckit"
+PGPORT_SK="${SYNCKIT_PGPORT:-54414}"; HTTP_SK="${SYNCKIT_HTTP:-3414}"; REF_PORT="${SYNCKIT_REF_PORT:-3424}"
+CLIENTS=1000; RATE=20; FAN_SECS=15; WRITERS=8; WINDOW=16; TP_SECS=10; DOCS=1000
+[ $BENCH_QUICK = 1 ] && { FAN_SECS=5; TP_SECS=4; }
+COUNT=$((RATE * FAN_SECS))
+SECRET="bench-synckit-secret"
+PGBENCH="$PG_BIN/pgbench"
+
+mkdir -p "$BENCH_DIR/.build"
+SKLOAD="$BENCH_DIR/.build/skload"; WSB="$BENCH_DIR/.build/ws_broadcast"
+for p in skload ws_broadcast; do
+  if [ ! -x "$BENCH_DIR/.build/$p" ] || [ "$SK_DIR/$p.cpp" -nt "$BENCH_DIR/.build/$p" ]; then
+    g++ -std=c++17 -O2 -o "$BENCH_DIR/.build/$p" "$SK_DIR/$p.cpp" -lcrypto || { bench_log "building $p failed"; exit 1; }
+  fi
+done
+ulimit -n "$(ulimit -Hn)"
+
+bench_cluster_start synckit "$PGPORT_SK" "$HTTP_SK" \
+  "electric_sync.jwt_secret = '$SECRET'" \
+  "electric_sync.synckit_anonymous = on" \
+  "electric_sync.synckit_max_connections_per_ip = 100000" \
+  "electric_sync.synckit_messages_per_minute = 100000000" \
+  "max_connections = 200" || exit 1
+PSA_PID=$(bench_sql "SELECT pid FROM pg_stat_activity WHERE backend_type ILIKE '%electric_sync%' ORDER BY backend_start LIMIT 1")
+[ -n "$PSA_PID" ] && WORKER_PID="$PSA_PID"
+echo "cluster: ports $PGPORT_SK / $HTTP_SK; worker pid $WORKER_PID ($(bench_sql "SELECT backend_type FROM pg_stat_activity WHERE pid = $WORKER_PID")), open files $WORKER_NOFILE"
+for s in synckit_max_connections_per_ip synckit_messages_per_minute synckit_anonymous db_pool_size; do
+  printf '  electric_sync.%s = %s\n' "$s" "$(bench_sql "SELECT current_setting('electric_sync.$s', true)" 2>/dev/null)"
+done
+
+WS_STATUS=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+  -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "http://127.0.0.1:$HTTP_SK/ws")
+WS_OK=0; [ "$WS_STATUS" = 101 ] && WS_OK=1
+[ $WS_OK = 1 ] || echo "FAILED: the installed build does not serve /ws (upgrade answered HTTP $WS_STATUS); only the ceilings are measured"
+
+OUT=$(mktemp); OUTR=$(mktemp); TMPS=("$OUT" "$OUTR")
+BENCH_CLEANUP_EXTRA+=('rm -f "${TMPS[@]}"')
+
+# ---------------------------------------------------------------- 1. fan-out
+if [ $WS_OK = 1 ]; then
+  bench_log "fan-out: $CLIENTS clients on one document through electric_sync, $RATE deltas/s for $FAN_SECS s"
+  "$SKLOAD" fanout --port "$HTTP_SK" --path /ws --secret "$SECRET" -n $CLIENTS --doc fan --rate $RATE --count $COUNT \
+    --settle 3 --timeout 10 --rss-pid "$WORKER_PID" > "$OUT"
+  FAN_RC=$?
+fi
+bench_log "fan-out ceiling: the same clients and frames through ws_broadcast"
+"$WSB" --port "$REF_PORT" --lifetime $((FAN_SECS + 120)) & REFPID=$!
+BENCH_CLEANUP_EXTRA+=("kill $REFPID")
+sleep 0.3
+"$SKLOAD" fanout --port "$REF_PORT" --path /ws -n $CLIENTS --no-subscribe --doc fan --rate $RATE --count $COUNT \
+  --settle 3 --timeout 10 --rss-pid "$REFPID" > "$OUTR"
+kill $REFPID 2>/dev/null; wait $REFPID 2>/dev/null
+
+per_conn() { awk -v a="$(kv "$1" rss_before_kb)" -v b="$(kv "$1" rss_parked_kb)" -v k="$(kv "$1" clients_subscribed)" 'BEGIN { if (k > 0) printf "%.2f", (b - a) / k; else print "n/a" }'; }
+RPER=$(per_conn "$OUTR")
+echo "ws_broadcast:  $(kv "$OUTR" clients_subscribed) clients; delivered $(kv "$OUTR" delivered) of $(kv "$OUTR" expected); p50 $(kv "$OUTR" lat_p50_ms) / p95 $(kv "$OUTR" lat_p95_ms) / p99 $(kv "$OUTR" lat_p99_ms) / max $(kv "$OUTR" lat_max_ms) ms; to all: p50 $(kv "$OUTR" all_p50_ms) / p99 $(kv "$OUTR" all_p99_ms) ms; RSS $(kv "$OUTR" rss_before_kb) -> $(kv "$OUTR" rss_parked_kb) kB ($RPER kB per connection)"
+if [ $WS_OK = 1 ]; then
+  PER=$(per_conn "$OUT")
+  echo "electric_sync: $(kv "$OUT" clients_subscribed) of $CLIENTS clients subscribed in $(kv "$OUT" connect_seconds) s (connect failures $(kv "$OUT" connect_failures), refused $(kv "$OUT" handshake_failures)); delivered $(kv "$OUT" delivered) of $(kv "$OUT" expected); $(kv "$OUT" acks) ACKs for $COUNT deltas; p50 $(kv "$OUT" lat_p50_ms) / p95 $(kv "$OUT" lat_p95_ms) / p99 $(kv "$OUT" lat_p99_ms) / max $(kv "$OUT" lat_max_ms) ms; to all: p50 $(kv "$OUT" all_p50_ms) / p99 $(kv "$OUT" all_p99_ms) ms; worker RSS $(kv "$OUT" rss_before_kb) -> $(kv "$OUT" rss_parked_kb) kB parked ($PER kB per connection), $(kv "$OUT" rss_after_kb) kB after; errors $(kv "$OUT" errors), closed by server $(kv "$OUT" closed_by_server)"
+  [ -n "$(kv "$OUT" first_error)" ] && echo "  first error: $(kv "$OUT" first_error)"
+  [ "$FAN_RC" -eq 0 ] || echo "FAILED: not every client got every delta (or not every client subscribed)"
+  LP50=$(kv "$OUT" lat_p50_ms); LP99=$(kv "$OUT" lat_p99_ms); AP99=$(kv "$OUT" all_p99_ms)
+else
+  PER=n/a; LP50=n/a; LP99=n/a; AP99=n/a
+fi
+bench_result "fan-out delta -> client latency p50, $CLIENTS clients, one document, $RATE deltas/s" "$LP50" "$(kv "$OUTR" lat_p50_ms)" ms lower "(SyncKit claims p95 < 5 ms)"
+bench_result "fan-out delta -> client latency p99" "$LP99" "$(kv "$OUTR" lat_p99_ms)" ms lower "p99 <= 20 ms"
+bench_result "fan-out delta -> last of $CLIENTS clients, p99" "$AP99" "$(kv "$OUTR" all_p99_ms)" ms lower
+bench_result "worker RSS per idle subscribed connection" "$PER" "$RPER" kB lower "<= 8 KB (SyncKit claims ~4 KB)"
+FAN_LINES=("latency p50 (ms)|$LP50|$(kv "$OUTR" lat_p50_ms)|lower|SyncKit: p95 < 5"
+           "latency p99 (ms)|$LP99|$(kv "$OUTR" lat_p99_ms)|lower|<= 20"
+           "delta to all clients p99 (ms)|$AP99|$(kv "$OUTR" all_p99_ms)|lower|"
+           "RSS per connection (kB)|$PER|$RPER|lower|<= 8 (SyncKit ~4)")
+
+# ---------------------------------------------------------------- 2. throughput
+# The ceiling's table: the shape of electric_sync_docs.fields (no foreign key, no trigger).
+if [ "$(bench_sql "SELECT to_regclass('electric_sync_docs.fields') IS NOT NULL")" = t ]; then
+  bench_sql "CREATE TABLE bench_plain_fields (LIKE electric_sync_docs.fields INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)" || exit 1
+else
+  bench_log "electric_sync_docs.fields does not exist: the ceiling uses the contract's shape"
+  bench_sql "CREATE TABLE bench_plain_fields (document_id text NOT NULL, field text NOT NULL, value jsonb, deleted bool NOT NULL DEFAULT false,
+    ts bigint NOT NULL, client_id text COLLATE \"C\" NOT NULL, counter bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (document_id, field))" || exit 1
+fi
+echo "ceiling table: $(bench_sql "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'bench_plain_fields'::regclass AND attnum > 0 AND NOT attisdropped")"
+
+# pg_ceiling DOCS: tps of pgbench, $WRITERS clients, the same upsert.
+pg_ceiling() {
+  local f; f=$(mktemp)
+  local doc="'tp1'"; [ "$1" -gt 1 ] && doc="'tpm-' || :d"
+  cat > "$f" <<EOF
+\set k random(0, 9)
+\set d random(0, $(($1 - 1)))
+INSERT INTO bench_plain_fields AS f (document_id, field, value, deleted, ts, client_id, counter, updated_at)
+  VALUES ($doc, 'w' || :client_id || 'f' || :k, to_jsonb('skb:0:' || :k), false,
+          (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, now())
+  ON CONFLICT (document_id, field) DO UPDATE SET value = EXCLUDED.value, deleted = false, ts = EXCLUDED.ts,
+    client_id = EXCLUDED.client_id, counter = f.counter + 1, updated_at = EXCLUDED.updated_at
+  WHERE (EXCLUDED.ts, EXCLUDED.client_id) >= (f.ts, f.client_id);
+EOF
+  "$PGBENCH" -n -h 127.0.0.1 -p "$PGPORT_SK" -U postgres -f "$f" -c $WRITERS -j 2 -T "$TP_SECS" postgres 2>"$f.err" |
+    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+  [ -s "$f.err" ] && grep -m 3 -i error "$f.err" >&2
+  rm -f "$f" "$f.err"
+}
+
+TP_LINES=()
+for docs in 1 $DOCS; do
+  name="one document"; doc=tp1; [ $docs -gt 1 ] && { name="$docs documents"; doc=tpm; }
+  if [ $WS_OK = 1 ]; then
+    bench_log "throughput into $name: $WRITERS writers, window $WINDOW, $TP_SECS s"
+    "$SKLOAD" throughput --port "$HTTP_SK" --path /ws --secret "$SECRET" --writers $WRITERS --window $WINDOW \
+      --docs $docs --doc $doc --seconds "$TP_SECS" > "$OUT"
+    rc=$?
+    fig=$(kv "$OUT" rate)
+    echo "electric_sync, $name: $(kv "$OUT" acks) ACKs in $(kv "$OUT" seconds) s = $fig deltas/s; ACK p50 $(kv "$OUT" ack_p50_ms) / p99 $(kv "$OUT" ack_p99_ms) ms; writers open $(kv "$OUT" writers_open)/$WRITERS; errors $(kv "$OUT" errors), closed by server $(kv "$OUT" closed_by_server)"
+    [ -n "$(kv "$OUT" first_error)" ] && echo "  first error: $(kv "$OUT" first_error)"
+    [ $rc -eq 0 ] || echo "FAILED: errors, closed writers or no ACK in the $name case"
+  else
+    fig=n/a
+  fi
+  bench_log "ceiling: pgbench, $WRITERS clients, the same upsert into bench_plain_fields ($name)"
+  ceil=$(pg_ceiling $docs)
+  echo "pgbench, $name: $ceil upserts/s ($WRITERS clients, one transaction each)"
+  bench_result "sustained deltas/s into $name ($WRITERS writers, window $WINDOW)" "$fig" "$ceil" deltas/s higher
+  TP_LINES+=("deltas/s, $name|$fig|$ceil|higher|")
+done
+if [ $WS_OK = 1 ]; then
+  echo "stored: $(bench_sql "SELECT count(*) || ' field rows in ' || count(DISTINCT document_id) || ' documents' FROM electric_sync_docs.fields" 2>/dev/null)"
+  echo "metrics: $(curl -s -m 5 "http://127.0.0.1:$HTTP_SK/v1/metrics" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("synckit")))' 2>/dev/null)"
+fi
+
+# ---------------------------------------------------------------- table
+echo
+echo "| figure | electric_sync | ceiling (same run) | ratio | target |"
+echo "| --- | --- | --- | --- | --- |"
+for l in "${FAN_LINES[@]}" "${TP_LINES[@]}"; do
+  IFS='|' read -r n f c dir t <<< "$l"
+  if [ "$dir" = higher ]; then r=$(awk -v f="$f" -v c="$c" 'BEGIN { if (f + 0 > 0 && c > 0) printf "%.3f", f / c; else print "n/a" }')
+  else r=$(awk -v f="$f" -v c="$c" 'BEGIN { if (f + 0 > 0 && c > 0) printf "%.3f", c / f; else print "n/a" }'); fi
+  echo "| $n | $f | $c | $r | $t |"
+done
