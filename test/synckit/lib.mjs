@@ -562,8 +562,21 @@ export async function waitRawValue(clients, documentId, field, value, { timeout 
 
 /** Every delta an SDK client sent, decoded: {clientId, documentId, field, value, timestamp, clock, messageId}. */
 export const sdkSentDeltas = []
+/** The messageIds of every ACK an SDK client received (with the time it arrived). */
+export const sdkAcks = new Map()
 
 class RecordingWebSocket extends WebSocket {
+  constructor(...args) {
+    super(...args)
+    this.on('message', (data, isBinary) => {
+      if (!isBinary) return
+      try {
+        const f = decodeFrame(Buffer.isBuffer(data) ? data : Buffer.from(data))
+        if (f.type === T.ACK && f.payload?.messageId) sdkAcks.set(f.payload.messageId, Date.now())
+      } catch {}
+    })
+  }
+
   send(data, ...rest) {
     try {
       const f = decodeFrame(Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data))
