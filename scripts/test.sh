@@ -97,7 +97,7 @@ export OVERSYNC_BASE_URL="$ELECTRIC_URL" OVERSYNC_JWT_SECRET="$ES_JWT_SECRET" OV
 if es_cluster_start "$tdir" "$E2E_PGPORT" "$E2E_HTTP" "electric_sync.jwt_secret = '$ES_JWT_SECRET'" "electric_sync.read_auth = 'none'" \
    "electric_sync.chunk_bytes = 10000" "electric_sync.long_poll_timeout = 4000" \
    && es_wait_health "$ELECTRIC_URL" 60; then
-  for suite in test/e2e/run.sh test/oversync/run.sh test/nginx/run.sh test/browser/run.sh; do
+  for suite in test/e2e/run.sh test/oversync/run.sh test/synckit/run.sh test/nginx/run.sh test/browser/run.sh; do
     [ -x "$suite" ] || continue
     es_log "e2e: $suite"
     out=$("$suite" 2>&1); rc=$?
