@@ -82,7 +82,16 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
   wb.stop = true
   await Promise.all([wa.done, wb.done])
   await waitFor(() => kitState(a) === 'connected' && kitState(b) === 'connected', { timeout: 30_000, message: 'both clients reconnected' })
-  await waitFor(() => a.getNetworkStatus().queueSize === 0 && b.getNetworkStatus().queueSize === 0, {
+  const drained = () => a.getNetworkStatus().queueSize === 0 && b.getNetworkStatus().queueSize === 0
+  await waitFor(drained, { timeout: 10_000, message: 'the offline queues to drain' }).catch(async () => {
+    // SDK 0.1.1 replays a write that timed out waiting for its ACK only at the *next* connect
+    // (docs/protocols/synckit.md §8): a write in flight at the kill whose 5 s ran out after the
+    // reconnect waits for one more. Give it one, as a flaky network eventually would.
+    p.pause()
+    await waitFor(() => kitState(a) !== 'connected' && kitState(b) !== 'connected', { timeout: 10_000, message: 'the extra disconnect' })
+    p.resume()
+  })
+  await waitFor(drained, {
     timeout: 30_000,
     message: `the offline queues to drain (${a.getNetworkStatus().queueSize}, ${b.getNetworkStatus().queueSize})`,
   })
