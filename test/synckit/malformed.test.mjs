@@ -60,6 +60,7 @@ const CASES = {
   'a delta without a field': { binary: bin(T.DELTA, '{"type":"set","documentId":"d","value":1,"clientId":"c","timestamp":1,"messageId":"m","clock":{"c":1}}') },
   'a delta with a U+0000 in its value': { binary: bin(T.DELTA, '{"type":"set","documentId":"d","field":"f","value":"x\\u0000y","clientId":"c","timestamp":1,"messageId":"m","clock":{"c":1}}') },
   'a delta with an unknown delta type': { binary: bin(T.DELTA, '{"type":"explode","documentId":"d","field":"f","value":1,"clientId":"c","timestamp":1,"messageId":"m","clock":{"c":1}}') },
+  'a delta whose clientId holds U+E000 (orders differently in JS and in Postgres)': { binary: bin(T.DELTA, '{"type":"set","documentId":"d","field":"f","value":1,"clientId":"c\ue000","timestamp":1,"messageId":"m","clock":{"c":1}}') },
   'a delta with a string timestamp': { binary: bin(T.DELTA, '{"type":"set","documentId":"d","field":"f","value":1,"clientId":"c","timestamp":"soon","messageId":"m","clock":{"c":1}}') },
   'an AUTH whose token is a number': { binary: bin(T.AUTH, '{"token":12}') },
   'an awareness update without clientId': { binary: bin(T.AWARENESS_UPDATE, '{"documentId":"d","state":{}}') },
