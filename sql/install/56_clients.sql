@@ -22,7 +22,8 @@ CREATE UNLOGGED TABLE electric_sync.client_activity (
     last_status     int NOT NULL,
     status          text NOT NULL,
     shapes          jsonb NOT NULL DEFAULT '[]',
-    last_pull_after bigint
+    last_pull_after bigint,
+    documents       jsonb
 );
 
 -- The log position of an Electric offset ("<lsn>_<op>"), for lag in bytes of WAL.
@@ -38,7 +39,8 @@ AS $$ SELECT CASE WHEN o ~ '^[0-9]+_[0-9]+$' THEN split_part(o, '_', 1)::numeric
 -- shapes: the last shapes read, each with the offset read and lag_bytes behind the shape's log
 -- (from shape_stats, refreshed every 5 s). lag_bytes: the largest of them. For oversync
 -- sources: the last push (committed source bundle) and pull positions, and how many bundles
--- the user has that the last pull did not reach.
+-- the user has that the last pull did not reach. documents: for a SyncKit WebSocket connection
+-- (kind synckit), the ids of the documents it is subscribed to.
 CREATE VIEW electric_sync.clients AS
 SELECT a.client_id,
        a.kind,
@@ -61,7 +63,8 @@ SELECT a.client_id,
        ss.max_committed_source_bundle_id AS last_push_source_bundle_id,
        a.last_pull_after AS last_pull_after_bundle_seq,
        CASE WHEN a.kind = 'oversync' AND a.last_pull_after IS NOT NULL
-            THEN greatest(us.next_bundle_seq - 1 - a.last_pull_after, 0) END AS pull_lag_bundles
+            THEN greatest(us.next_bundle_seq - 1 - a.last_pull_after, 0) END AS pull_lag_bundles,
+       a.documents
   FROM electric_sync.client_activity a
   LEFT JOIN electric_sync.devices d ON d.device_id = a.device_id
   LEFT JOIN electric_sync.os_source_state ss ON ss.user_id = a.user_id AND ss.source_id = a.source_id
