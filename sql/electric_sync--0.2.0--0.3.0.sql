@@ -1869,7 +1869,7 @@ $$;
 -- The notification payload of a field write (channel electric_sync_synckit): compact JSON
 -- {"d": document, "f": field, "c": counter, "k": client_id, "t": ts, "x": deleted, "v": value}.
 -- NOTIFY payloads stop at 8000 bytes: over 7900, "v" is left out and "big": true added (the
--- worker then reads the row). d and f alone fit: at most 1280 bytes, 6 per byte escaped.
+-- worker then reads the row). d and f alone always fit: 1280 bytes at most, 7680 escaped.
 CREATE FUNCTION electric_sync._synckit_payload(p_doc text, p_field text, p_counter bigint, p_client text,
                                                p_ts bigint, p_deleted boolean, p_value jsonb)
 RETURNS text
