@@ -10,7 +10,7 @@ MODULE_big  = electric_sync
 #    compiled WITHOUT the server include path, with src/barrier/ first, so any Postgres server
 #    header there fails the build with a message that says why (test/barrier/run.sh proves it).
 PG_DIRS     = pg extension decode shape engine worker
-THREAD_DIRS = http hub pool serve oversync
+THREAD_DIRS = http hub pool serve oversync synckit
 SRC_DIRS    = $(patsubst src/%/,%,$(sort $(dir $(wildcard src/*/*.cpp src/*/*.hpp src/*/*.h))))
 ifneq ($(filter-out $(PG_DIRS) $(THREAD_DIRS) core barrier,$(SRC_DIRS)),)
 $(error src/ folders not assigned to a side in the Makefile: $(filter-out $(PG_DIRS) $(THREAD_DIRS) core barrier,$(SRC_DIRS)))

@@ -9,6 +9,7 @@ PGDLLEXPORT void _PG_init(void);
 #include "extension/guc.hpp"
 #include "extension/guc_where.hpp"
 #include "extension/guc_oversync.hpp"
+#include "extension/guc_synckit.hpp"
 #include "extension/shmem.hpp"
 
 void _PG_init(void) {
@@ -21,6 +22,7 @@ void _PG_init(void) {
     es_define_gucs();
     es_define_where_gucs();
     es_define_oversync_gucs();
+    es_define_synckit_gucs();
     es_shmem_init_hooks();
 
     BackgroundWorker bgw;

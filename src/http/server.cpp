@@ -13,6 +13,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <deque>
 #include <mutex>
@@ -21,6 +22,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +33,7 @@ namespace es::http {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace bws = boost::beast::websocket;
 using tcp = net::ip::tcp;
 
 namespace {
@@ -51,6 +55,7 @@ public:
     bool send(std::string data) override;
     void end_stream() override;
     bool closed() const override;
+    bool upgrade(WebSocketOptions options, WebSocketSetup setup) override;
     void on_close(std::function<void()> fn) override {
         // A finished exchange will not close "early": keeping fn would only keep its captures
         // (often the request's own context, which holds this exchange) alive forever.
@@ -117,6 +122,193 @@ void append_chunk(std::string &out, const std::string &data) {
     out += "\r\n";
 }
 
+// A WebSocket connection: the socket of a Session whose request was upgraded, inside Beast's
+// websocket stream. One read loop (read_some, so that an oversize message is noticed before it
+// is buffered whole) and a write queue, on the socket's strand.
+class WsConn final : public WebSocket, public std::enable_shared_from_this<WsConn> {
+public:
+    WsConn(tcp::socket sock, std::string remote, WebSocketOptions o, WebSocketSetup setup, std::atomic<size_t> &count)
+        : ws_(std::move(sock)), remote_(std::move(remote)), opts_(o), setup_(std::move(setup)), count_(count) {
+        count_++;
+    }
+    ~WsConn() override { count_--; }
+
+    void start(const Request &req) {
+        bhttp::request<bhttp::empty_body> &r = upgrade_request_;  // kept until the handshake ends
+        r.version(11);
+        r.method_string(req.method);
+        r.target(req.target);
+        for (auto &h : req.headers) r.insert(h.first, h.second);
+        ws_.binary(true);
+        ws_.auto_fragment(false);
+        // A backstop only: on_read stops at max_message_bytes itself, so that the owner can
+        // answer before closing (Beast would close with 1009 on its own).
+        ws_.read_message_max(opts_.max_message_bytes + 65536);
+        ws_.write_buffer_bytes(4096);
+        bws::stream_base::timeout t;
+        t.handshake_timeout = std::chrono::milliseconds(opts_.handshake_timeout_ms);
+        t.idle_timeout = opts_.idle_timeout_ms > 0 ? std::chrono::milliseconds(opts_.idle_timeout_ms)
+                                                   : bws::stream_base::none();
+        t.keep_alive_pings = true;
+        ws_.set_option(t);
+        ws_.set_option(bws::stream_base::decorator(
+            [](bws::response_type &res) { res.set(bhttp::field::server, "electric_sync"); }));
+        ws_.async_accept(r, [self = shared_from_this()](beast::error_code ec) {
+            if (ec) {
+                self->gone();
+                return;
+            }
+            self->open_ = true;
+            try {
+                self->cbs_ = self->setup_(self);
+            } catch (...) {
+                self->cbs_ = {};
+            }
+            self->setup_ = nullptr;
+            self->read();
+        });
+    }
+
+    bool send(std::string data) override {
+        if (closed_.load() || closing_.load()) return false;
+        size_t q = queued_.fetch_add(data.size()) + data.size();
+        if (q > opts_.max_queued_bytes) {
+            queued_ -= data.size();
+            close(1008, "send queue full");
+            return false;
+        }
+        net::post(ws_.get_executor(), [self = shared_from_this(), d = std::move(data)]() mutable {
+            if (self->closed_) {
+                self->queued_ -= d.size();
+                return;
+            }
+            self->outq_.push_back(std::move(d));
+            if (!self->writing_) self->do_write();
+        });
+        return true;
+    }
+
+    void close(uint16_t code, std::string reason) override {
+        if (closed_.load() || closing_.exchange(true)) return;
+        net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+            self->close_reason_.code = code;
+            self->close_reason_.reason = reason.substr(0, 120);
+            self->want_close_ = true;
+            if (!self->writing_) self->do_write();
+        });
+    }
+
+    bool closed() const override { return closed_.load(); }
+    size_t queued_bytes() const override { return queued_.load(); }
+    const std::string &remote() const override { return remote_; }
+
+private:
+    void read() {
+        if (closed_) return;
+        ws_.async_read_some(rbuf_, 16384, [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->on_read(ec);
+        });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) {
+            gone();
+            return;
+        }
+        if (rbuf_.size() > opts_.max_message_bytes) {
+            rbuf_.clear();
+            rbuf_.shrink_to_fit();
+            if (cbs_.on_oversize) {
+                try {
+                    cbs_.on_oversize();
+                } catch (...) {}
+            }
+            if (!closing_) close(1009, "message too big");
+            return;  // nothing more is read; the close ends the connection
+        }
+        if (ws_.is_message_done()) {
+            std::string msg = beast::buffers_to_string(rbuf_.data());
+            bool text = ws_.got_text();
+            rbuf_.consume(rbuf_.size());
+            if (rbuf_.capacity() > 65536) rbuf_.shrink_to_fit();  // an idle connection stays small
+            if (cbs_.on_message) {
+                try {
+                    cbs_.on_message(std::move(msg), text);
+                } catch (...) {}
+            }
+        }
+        read();
+    }
+
+    void do_write() {
+        if (closed_) {
+            drain();
+            return;
+        }
+        if (outq_.empty()) {
+            writing_ = false;
+            if (want_close_ && !close_sent_) {
+                close_sent_ = true;
+                writing_ = true;
+                ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+                    self->writing_ = false;
+                    self->gone();
+                });
+            }
+            return;
+        }
+        writing_ = true;
+        // The front stays in outq_ (its bytes are being written) until this completes, also when
+        // the connection ends meanwhile: gone() leaves the queue alone while writing_.
+        ws_.async_write(net::buffer(outq_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->writing_ = false;
+            if (ec || self->closed_) {
+                self->drain();
+                self->gone();
+                return;
+            }
+            self->queued_ -= self->outq_.front().size();
+            self->outq_.pop_front();
+            self->do_write();
+        });
+    }
+
+    // The end, whatever the cause: the socket is closed and on_close runs once.
+    void gone() {
+        if (closed_.exchange(true)) return;
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).close(ec);
+        if (!writing_) drain();
+        auto cbs = std::move(cbs_);
+        cbs_ = {};
+        setup_ = nullptr;
+        if (open_ && cbs.on_close) {
+            try {
+                cbs.on_close();
+            } catch (...) {}
+        }
+    }
+
+    void drain() {
+        for (auto &d : outq_) queued_ -= d.size();
+        outq_.clear();
+    }
+
+    bws::stream<tcp::socket> ws_;
+    bhttp::request<bhttp::empty_body> upgrade_request_;
+    std::string remote_;
+    WebSocketOptions opts_;
+    WebSocketSetup setup_;
+    WebSocketCallbacks cbs_;
+    std::atomic<size_t> &count_;
+    beast::flat_buffer rbuf_;
+    std::deque<std::string> outq_;
+    bws::close_reason close_reason_;
+    bool writing_ = false, want_close_ = false, close_sent_ = false, open_ = false;
+    std::atomic<bool> closed_{false}, closing_{false};
+    std::atomic<size_t> queued_{0};
+};
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket sock, const Handler &h, const ServerOptions &o, const Limits &lim, std::atomic<size_t> &count)
@@ -176,6 +368,18 @@ public:
     void post_close() {
         net::post(sock_.get_executor(), [self = shared_from_this()]() { self->shutdown(); });
     }
+    // The current exchange becomes a WebSocket: the pending read is cancelled, and its
+    // completion (on_read) hands the socket over to a WsConn.
+    void post_upgrade(Request req, WebSocketOptions o, WebSocketSetup setup) {
+        net::post(sock_.get_executor(),
+                  [self = shared_from_this(), req = std::move(req), o, setup = std::move(setup)]() mutable {
+                      if (self->closed_ || self->upgrade_) return;
+                      self->upgrade_.emplace(Upgrade{std::move(req), o, std::move(setup)});
+                      self->disarm();
+                      beast::error_code ec;
+                      self->sock_.cancel(ec);
+                  });
+    }
     bool is_closed() const { return closed_.load(); }
 
 private:
@@ -234,6 +438,10 @@ private:
     }
 
     void on_read(beast::error_code ec, size_t n) {
+        if (upgrade_ && !closed_) {
+            hand_over();
+            return;
+        }
         if (ec) {
             peer_gone();
             return;
@@ -343,6 +551,21 @@ private:
         net::post(sock_.get_executor(), [self = shared_from_this()]() { self->process(); });
     }
 
+    // The socket leaves this session for a WsConn (on the same strand); the session ends
+    // quietly (no close callbacks: the exchange was answered by the upgrade).
+    void hand_over() {
+        closed_ = true;
+        disarm();
+        auto up = std::move(*upgrade_);
+        upgrade_.reset();
+        if (current_) current_->drop_close_fns();
+        current_.reset();
+        try {
+            auto ws = std::make_shared<WsConn>(std::move(sock_), remote_, up.options, std::move(up.setup), count_);
+            ws->start(up.request);
+        } catch (...) {}
+    }
+
     // After the last write of a closing connection.
     void close_now() {
         if (!linger_ || closed_) {
@@ -427,6 +650,12 @@ private:
     uint64_t timer_gen_ = 0;
     size_t bytes_written_ = 0, armed_written_ = 0;
     std::atomic<bool> closed_{false};
+    struct Upgrade {
+        Request request;
+        WebSocketOptions options;
+        WebSocketSetup setup;
+    };
+    std::optional<Upgrade> upgrade_;
 
     friend class ExchangeImpl;
 
@@ -512,6 +741,15 @@ void ExchangeImpl::end_stream() {
     if (!streaming_ || ended_.exchange(true)) return;
     drop_close_fns();
     if (auto s = session_.lock()) s->post_stream_end();
+}
+
+bool ExchangeImpl::upgrade(WebSocketOptions options, WebSocketSetup setup) {
+    if (answered_.exchange(true)) return false;
+    auto s = session_.lock();
+    if (!s || s->is_closed()) return false;
+    ended_ = true;
+    s->post_upgrade(req_, options, std::move(setup));
+    return true;
 }
 
 bool ExchangeImpl::closed() const {
@@ -687,6 +925,39 @@ void Server::post(std::function<void()> fn) {
             fn();
         } catch (...) {}
     });
+}
+
+namespace {
+bool header_has_token(const Request &req, std::string_view name, std::string_view token) {
+    for (auto &h : req.headers) {
+        if (h.first != name) continue;
+        size_t i = 0;
+        const std::string &v = h.second;
+        while (i <= v.size()) {
+            size_t j = v.find(',', i);
+            if (j == std::string::npos) j = v.size();
+            std::string_view part(v.data() + i, j - i);
+            while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+            while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+            if (part.size() == token.size() &&
+                std::equal(part.begin(), part.end(), token.begin(),
+                           [](char a, char b) { return std::tolower((unsigned char)a) == std::tolower((unsigned char)b); }))
+                return true;
+            i = j + 1;
+        }
+    }
+    return false;
+}
+}  // namespace
+
+bool is_websocket_upgrade(const Request &req) {
+    if (req.method != "GET") return false;
+    if (!header_has_token(req, "upgrade", "websocket")) return false;
+    if (!header_has_token(req, "connection", "upgrade")) return false;
+    auto *ver = req.header("sec-websocket-version");
+    if (!ver || *ver != "13") return false;
+    auto *key = req.header("sec-websocket-key");
+    return key && !key->empty() && key->size() <= 64;
 }
 
 }  // namespace es::http

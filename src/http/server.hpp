@@ -13,6 +13,49 @@
 
 namespace es::http {
 
+// A WebSocket connection after an accepted upgrade (RFC 6455, Beast's implementation).
+// Thread-safe: send and close from any thread; messages go out in the order sent.
+class WebSocket {
+public:
+    virtual ~WebSocket() = default;
+    // Queues one binary message. False if the connection is closed or closing, or if the queue
+    // would exceed WebSocketOptions::max_queued_bytes (a reader too slow: then it is closed).
+    virtual bool send(std::string data) = 0;
+    // Sends what is queued, then a close frame with code and reason, then closes.
+    virtual void close(uint16_t code, std::string reason) = 0;
+    virtual bool closed() const = 0;
+    virtual size_t queued_bytes() const = 0;
+    virtual const std::string &remote() const = 0;
+};
+using WebSocketPtr = std::shared_ptr<WebSocket>;
+
+// What a WebSocket connection calls, always on its I/O thread, one call at a time, in order.
+struct WebSocketCallbacks {
+    // One complete message; text: it came as a text message.
+    std::function<void(std::string data, bool text)> on_message;
+    // A message grew past max_message_bytes: nothing more is read; the owner answers and closes.
+    std::function<void()> on_oversize;
+    // The connection is gone (peer close, error, timeout, our close). Called once; after it the
+    // callbacks are dropped (so captures that hold the WebSocket do not keep it alive).
+    std::function<void()> on_close;
+};
+
+struct WebSocketOptions {
+    size_t max_message_bytes = 2000000;
+    size_t max_queued_bytes = 16u * 1024 * 1024;
+    // No traffic for half of it: a ping frame; for all of it: closed.
+    int idle_timeout_ms = 60000;
+    int handshake_timeout_ms = 10000;
+};
+
+// Runs once the handshake is done, on the connection's I/O thread: gets the connection and
+// returns its callbacks.
+using WebSocketSetup = std::function<WebSocketCallbacks(WebSocketPtr)>;
+
+// True if the request asks for a WebSocket upgrade that can be accepted (GET, Upgrade:
+// websocket, Connection: upgrade, Sec-WebSocket-Version 13, a Sec-WebSocket-Key).
+bool is_websocket_upgrade(const Request &req);
+
 // One in-flight request. Thread-safe: complete it from any thread, exactly once.
 class Exchange {
 public:
@@ -29,6 +72,10 @@ public:
     virtual bool closed() const = 0;
     // fn runs (on an I/O thread) when the peer closes the connection before the exchange ends.
     virtual void on_close(std::function<void()> fn) = 0;
+    // Answers with a WebSocket handshake (101) and turns the connection into a WebSocket; the
+    // request must satisfy is_websocket_upgrade. setup runs once the handshake is done (never
+    // if it fails). Returns false if the exchange was already answered or the peer is gone.
+    virtual bool upgrade(WebSocketOptions options, WebSocketSetup setup) = 0;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 using Handler = std::function<void(ExchangePtr)>;

@@ -5,6 +5,7 @@
 #include "serve/enroll_routes.hpp"
 #include "serve/reader_routes.hpp"
 #include "serve/shape_routes.hpp"
+#include "synckit/endpoint.hpp"
 #include "core/electric/electric.hpp"
 
 #include <libpq-fe.h>
@@ -46,6 +47,12 @@ void Service::start() {
         so.fd_budget = opts_.http_fd_budget;
         server_ = std::make_unique<http::Server>(so, [this](http::ExchangePtr ex) { handle(std::move(ex)); });
         server_->start();
+        synckit_ = std::make_unique<synckit::Endpoint>(*pool_, *server_, clients_, opts_.conninfo);
+        {
+            ServiceConfig c = config();
+            synckit_->set_config(c.synckit, c.read_keys);
+        }
+        synckit_->start();
         schedule_stats();
         schedule_clients();
         schedule_probe();
@@ -150,6 +157,7 @@ void Service::schedule_stats() {
 
 void Service::stop() {
     if (server_) server_->stop();
+    if (synckit_) synckit_->stop();
     if (watch_) watch_->stop();
     if (pool_) pool_->stop();
 }
@@ -183,7 +191,8 @@ void Service::schedule_clients() {
                                 {"status", c.status},
                                 {"shapes", shapes},
                                 {"last_pull_after", c.last_pull_after >= 0 ? nlohmann::json(c.last_pull_after)
-                                                                           : nlohmann::json()}});
+                                                                           : nlohmann::json()},
+                                {"documents", c.kind == "synckit" ? nlohmann::json(c.documents) : nlohmann::json()}});
             }
             nlohmann::json dropped = ch.dropped;
             pool_->submit([rows = rows.dump(), dropped = dropped.dump()](PGconn *conn) {
@@ -193,23 +202,24 @@ void Service::schedule_clients() {
                             "  WHERE client_id IN (SELECT jsonb_array_elements_text($2::jsonb))) "
                             "INSERT INTO electric_sync.client_activity AS a (client_id, kind, role_name, device_id, "
                             " subject, user_id, source_id, user_agent, first_seen, last_seen, requests, errors, "
-                            " last_status, status, shapes, last_pull_after) "
+                            " last_status, status, shapes, last_pull_after, documents) "
                             "SELECT j.client_id, j.kind, j.role_name, "
                             " CASE WHEN j.device_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
                             "      THEN j.device_id::uuid END, "
                             " j.subject, j.user_id, j.source_id, j.user_agent, to_timestamp(j.first_seen), "
                             " to_timestamp(j.last_seen), j.requests, j.errors, j.last_status, j.status, j.shapes, "
-                            " j.last_pull_after "
+                            " j.last_pull_after, j.documents "
                             "FROM jsonb_to_recordset($1::jsonb) AS j(client_id text, kind text, role_name text, "
                             " device_id text, subject text, user_id text, source_id text, user_agent text, "
                             " first_seen float8, last_seen float8, requests bigint, errors bigint, last_status int, "
-                            " status text, shapes jsonb, last_pull_after bigint) "
+                            " status text, shapes jsonb, last_pull_after bigint, documents jsonb) "
                             "ON CONFLICT (client_id) DO UPDATE SET kind = excluded.kind, role_name = excluded.role_name, "
                             " device_id = excluded.device_id, subject = excluded.subject, user_id = excluded.user_id, "
                             " source_id = excluded.source_id, user_agent = excluded.user_agent, "
                             " last_seen = excluded.last_seen, requests = excluded.requests, errors = excluded.errors, "
                             " last_status = excluded.last_status, status = excluded.status, shapes = excluded.shapes, "
-                            " last_pull_after = coalesce(excluded.last_pull_after, a.last_pull_after)",
+                            " last_pull_after = coalesce(excluded.last_pull_after, a.last_pull_after), "
+                            " documents = excluded.documents",
                             {rows, dropped});
                 } catch (const std::exception &) {
                     // best effort, like the statistics
@@ -223,6 +233,7 @@ void Service::schedule_clients() {
 void Service::set_config(ServiceConfig cfg) {
     clients_.set_max_clients(static_cast<size_t>(std::max(cfg.max_tracked_clients, 1)));
     if (server_) server_->set_limits(cfg.http_header_timeout_ms, cfg.http_idle_timeout_ms, cfg.http_max_connections);
+    if (synckit_) synckit_->set_config(cfg.synckit, cfg.read_keys);
     std::lock_guard<std::mutex> g(cfg_mu_);
     cfg.devices = cfg_.devices;
     cfg_ = std::move(cfg);
@@ -288,6 +299,12 @@ void add_common_headers(const http::Request &, http::Response &r) {
 
 void Service::handle(http::ExchangePtr ex) {
     const http::Request &req = ex->request();
+    // SyncKit's WebSocket (docs/synckit.md): its own authentication (a token in the URL or an
+    // AUTH message), answered before the HTTP routes' checks.
+    if (req.path == "/ws" && synckit_) {
+        synckit_->handle(std::move(ex));
+        return;
+    }
     // CORS preflights of every route are answered here, before any authentication: a browser
     // sends them without the Authorization header it asks permission for. (/v1/shape answers its
     // own, the same.)
@@ -352,7 +369,9 @@ void Service::handle(http::ExchangePtr ex) {
         clients::Counts cc = clients_.counts();
         extra += ",\"clients\":{\"readers\":" + std::to_string(cc.readers) + ",\"oversync_sources\":" +
             std::to_string(cc.oversync) + ",\"idle\":" + std::to_string(cc.idle) + ",\"syncing\":" +
-            std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) + "}";
+            std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) +
+            ",\"synckit_connections\":" + std::to_string(cc.synckit) + "}";
+        if (synckit_) extra += ",\"synckit\":" + synckit_->metrics_json();
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;
             try {

@@ -6,6 +6,7 @@
 #include "hub/shape_hub.hpp"
 #include "core/auth/reader.hpp"
 #include "core/common/clients.hpp"
+#include "core/synckit/server.hpp"
 
 #include <atomic>
 #include <memory>
@@ -18,6 +19,9 @@ class ShapeRoutes;
 }  // namespace es::svc
 namespace es::oversync {
 class WatchHub;
+}
+namespace es::synckit {
+class Endpoint;
 }
 namespace es::svc {
 
@@ -54,6 +58,7 @@ struct ServiceConfig {
     int http_header_timeout_ms = 30000;
     int http_idle_timeout_ms = 60000;
     int http_max_connections = 10000;
+    synckit::Config synckit;  // electric_sync.synckit_* (GET /ws)
 };
 
 struct ServiceOptions {
@@ -126,6 +131,8 @@ private:
     ShapeHub hub_;
     std::unique_ptr<class ShapeRoutes> shapes_;
     std::unique_ptr<oversync::WatchHub> watch_;  // GET /sync/watch (SSE)
+    // GET /ws (SyncKit). Declared before server_: the server (and its timers) goes first.
+    std::unique_ptr<synckit::Endpoint> synckit_;
     std::unique_ptr<http::Server> server_;
 };
 

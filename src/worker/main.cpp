@@ -18,6 +18,7 @@ extern "C" {
 PGDLLEXPORT void electric_sync_worker_main(Datum);
 }
 #include "extension/guc.hpp"
+#include "extension/guc_synckit.hpp"
 #include "pg/spi.hpp"
 #include "extension/shmem.hpp"
 #include "worker/worker.hpp"
@@ -206,6 +207,13 @@ static WorkerConfig current_config() {
     c.http_header_timeout_ms = es_guc_http_header_timeout_ms;
     c.http_idle_timeout_ms = es_guc_http_idle_timeout_ms;
     c.http_max_connections = es_guc_http_max_connections;
+    c.synckit.anonymous = es_guc_sk_anonymous;
+    c.synckit.create_documents = es_guc_sk_create_documents;
+    c.synckit.max_connections_per_ip = es_guc_sk_max_connections_per_ip;
+    c.synckit.messages_per_minute = es_guc_sk_messages_per_minute;
+    c.synckit.max_message_bytes = static_cast<size_t>(es_guc_sk_max_message_bytes);
+    c.synckit.awareness_timeout_ms = es_guc_sk_awareness_timeout_ms;
+    c.synckit.auth_timeout_ms = es_guc_sk_auth_timeout_ms;
     return c;
 }
 
