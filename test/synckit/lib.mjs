@@ -7,7 +7,7 @@
 // has none, so we install ws's class (a subclass that records what the SDK sends). It picks
 // `MemoryStorage` itself in Node (no window/indexedDB); we pass `storage: 'memory'` anyway. It
 // logs every step with console.log: those lines go to a ring buffer that a failing test prints.
-import { test } from 'node:test'
+import { test, after as afterAll } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
 import net from 'node:net'
@@ -193,14 +193,20 @@ export async function tableDoc(id) {
   return Object.fromEntries(Object.entries(rows).filter(([, r]) => !r.deleted).map(([f, r]) => [f, r.value]))
 }
 
-/** Deletes a test document at the end of a test (errors ignored: the API may be missing). */
-export function dropDocLater(t, ...ids) {
-  t.after(async () => {
-    for (const id of ids) {
-      await sql('DELETE FROM electric_sync_docs.documents WHERE id = $1', [id]).catch(() => {})
-    }
-  })
+/**
+ * Deletes test documents once the file's tests are done (after every test closed its
+ * connections; deleting a document under live subscribers is a test of its own).
+ */
+const docsToDrop = new Set()
+export function dropDocLater(_t, ...ids) {
+  for (const id of ids) docsToDrop.add(id)
 }
+afterAll(async () => {
+  if (!docsToDrop.size) return
+  await sleep(300)
+  await sql('DELETE FROM electric_sync_docs.documents WHERE id = ANY($1)', [[...docsToDrop]]).catch(() => {})
+  await closePool()
+})
 
 /** Canonical JSON (sorted keys) for comparing documents. */
 export function canon(v) {

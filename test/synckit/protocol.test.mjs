@@ -7,7 +7,7 @@ import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   skTest, docId, dropDocLater, fieldRows, tableDoc, closePool, sql, RawClient, rawClient, T, withSettings,
-  sleep, waitFor, describeFrame, canon, FULL_TOKEN,
+  sleep, waitFor, describeFrame, canon, FULL_TOKEN, workerPid, healthStatus,
 } from './lib.mjs'
 
 after(() => closePool())
@@ -387,6 +387,32 @@ skTest('protocol: deleted fields travel as tombstones {"__deleted": true} with t
   assert.deepEqual(await tableDoc(id), {})
   const [{ doc }] = await sql('SELECT electric_sync.document_get($1) AS doc', [id])
   assert.equal(doc, null, 'document_get gives NULL when no field is live')
+})
+
+skTest('protocol: a document deleted from SQL under live subscribers sends a tombstone per field, and the worker survives the subscribers closing at once', async (t) => {
+  const pid = await workerPid()
+  for (let round = 0; round < 6; round++) {
+    const id = docId('deldoc')
+    const a = await rawClient(t)
+    const b = await rawClient(t)
+    await a.subscribe(id)
+    await b.subscribe(id)
+    await a.delta(id, 'x', 1, { clientId: 'dd' })
+    await a.delta(id, 'y', 2, { clientId: 'dd' })
+    const m = b.mark()
+    const [{ ok }] = await sql('SELECT electric_sync.document_delete($1) AS ok', [id])
+    assert.equal(ok, true)
+    if (round % 2 === 0) {
+      await b.waitFrame((f) => f.type === T.DELTA && f.payload?.field === 'y' && f.payload?.type === 'delete', { from: m, message: 'the tombstone of y' })
+      assert.deepEqual(b.since(m, (f) => f.type === T.DELTA && f.payload?.type === 'delete').map((f) => f.payload.field).sort(), ['x', 'y'])
+    }
+    // close at once, while the deletion's notifications may still be in flight
+    a.close()
+    b.close()
+    await sleep(1_500)
+    assert.equal(await healthStatus(), 200, `round ${round}: /v1/health`)
+    assert.equal(await workerPid(), pid, `round ${round}: the worker restarted (it crashed)`)
+  }
 })
 
 skTest('protocol: the same write resent under a new messageId is ACKed and changes nothing', async (t) => {
