@@ -277,9 +277,11 @@ struct DeltaStat {
     int64_t sent_us = 0;
     int got = 0;
     int64_t max_us = 0;
+    int64_t min_us = INT64_MAX;
 };
 std::vector<DeltaStat> g_delta;
 std::vector<int64_t> g_lat;  // one per (delta, receiver)
+std::vector<int64_t> g_ack_lat;  // fan-out: the writer's send → ACK
 long g_stale = 0;            // deltas of an earlier value (the replay after SYNC_RESPONSE)
 
 void log_error(const char *what, const std::string &payload) {
@@ -326,8 +328,16 @@ void on_sk(Conn *c, const std::string &m) {
         DeltaStat &d = g_delta[seq];
         d.got++;
         d.max_us = std::max(d.max_us, lat);
+        d.min_us = std::min(d.min_us, lat);
     } else if (type == 0x21) {
         g_acks++;
+        if (c->role == Writer && g_mode == "fanout") {
+            // {"messageId":"m-<seq>"}: ACK time = the commit as the writer sees it
+            size_t p = json.find("\"m-");
+            long seq = p == std::string::npos ? -1 : atol(json.c_str() + p + 3);
+            if (seq >= 0 && size_t(seq) < g_delta.size() && g_delta[seq].sent_us)
+                g_ack_lat.push_back(now_us() - g_delta[seq].sent_us);
+        }
         if (c->role == Writer && g_mode == "throughput") {
             // {"messageId":"w<i>-<n>"}
             size_t p = json.find("\"w");
@@ -540,13 +550,15 @@ int run_fanout() {
     while (now_us() < end && long(g_lat.size()) < expected) poll_once(20);
     long rss_after = rss_kb(g_rss_pid);
 
-    std::vector<int64_t> all;
+    std::vector<int64_t> all, first;
     int complete = 0;
-    for (auto &d : g_delta)
+    for (auto &d : g_delta) {
+        if (d.got > 0) first.push_back(d.min_us);
         if (d.got >= live && live > 0) {
             complete++;
             all.push_back(d.max_us);
         }
+    }
     long delivered = long(g_lat.size());
     printf("clients=%d\nclients_subscribed=%d\nconnect_seconds=%.2f\nconnect_failures=%ld\nhandshake_failures=%ld\n",
            g_clients, g_synced, (t_conn - t0) / 1e6, g_connect_failures, g_handshake_fail);
@@ -556,6 +568,8 @@ int run_fanout() {
     printf("lat_p50_ms=%.2f\nlat_p95_ms=%.2f\nlat_p99_ms=%.2f\nlat_max_ms=%.2f\n", pct(g_lat, 0.5), pct(g_lat, 0.95),
            pct(g_lat, 0.99), pct(g_lat, 1.0));
     printf("all_p50_ms=%.2f\nall_p99_ms=%.2f\nall_max_ms=%.2f\n", pct(all, 0.5), pct(all, 0.99), pct(all, 1.0));
+    printf("first_p50_ms=%.2f\nfirst_p99_ms=%.2f\nack_p50_ms=%.2f\nack_p99_ms=%.2f\n", pct(first, 0.5), pct(first, 0.99),
+           pct(g_ack_lat, 0.5), pct(g_ack_lat, 0.99));
     printf("stale_deltas=%ld\nerrors=%ld\nclosed_by_server=%ld\n", g_stale, g_errors, g_closed);
     if (!g_first_error.empty()) printf("first_error=%s\n", g_first_error.c_str());
     return delivered == expected && live == g_clients ? 0 : 1;
