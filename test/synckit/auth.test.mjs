@@ -191,7 +191,7 @@ skTest('auth: with anonymous access on, a connection without a token reads and w
 skTest('auth: a bad, expired or wrongly signed token in the URL → AUTH_ERROR INVALID_TOKEN, then close 1008', async (t) => {
   const tokens = {
     garbage: 'not-a-jwt',
-    expired: mintToken({ exp: Math.floor(Date.now() / 1000) - 60 }),
+    expired: mintToken({ exp: Math.floor(Date.now() / 1000) - 120 }), // past any clock-skew leeway (30 s for readers)
     'wrong secret': mintToken({ secret: 'some-other-secret' }),
     'alg none': `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"userId":"x","permissions":{"isAdmin":true}}').toString('base64url')}.`,
   }
@@ -213,7 +213,7 @@ skTest('auth: a bad token in an AUTH frame → AUTH_ERROR INVALID_TOKEN, then cl
   const c = await RawClient.open({ token: null })
   t.after(() => c.close())
   const m = c.mark()
-  c.send(T.AUTH, { token: mintToken({ exp: Math.floor(Date.now() / 1000) - 5 }) })
+  c.send(T.AUTH, { token: mintToken({ exp: Math.floor(Date.now() / 1000) - 120 }) }) // past any clock-skew leeway
   const f = await c.waitFrame((x) => x.type === T.AUTH_ERROR || x.type === T.AUTH_SUCCESS, { from: m, message: 'AUTH_ERROR', allowClosed: true })
   assert.equal(f.type, T.AUTH_ERROR)
   assert.equal(f.payload.code, 'INVALID_TOKEN')

@@ -72,6 +72,9 @@ skTest('limits: synckit_max_connections_per_ip: the connection over the cap gets
   }, { timeout: 5_000, interval: 200, message: 'a connection in the freed slot' })
   const m = await synckit()
   assert.ok(m.closed_by_limit >= before + 1, `closed_by_limit ${before} -> ${m.closed_by_limit}`)
+  for (const c of open) c.close()
+  await Promise.all(open.map((c) => c.waitClose(5_000).catch(() => {})))
+  await sleep(200)
   await assertWorkerAlive(pid, 'after the connection cap')
 })
 

@@ -385,8 +385,9 @@ skTest('protocol: deleted fields travel as tombstones {"__deleted": true} with t
   const d2 = await b.waitFrame((f) => f.type === T.DELTA && f.payload?.field === 'y', { from: m, message: 'the tombstone of y' })
   assertServerDelta(d2, { documentId: id, field: 'y', value: { __deleted: true }, type: 'delete', clientId: 'ta' })
   assert.deepEqual(await tableDoc(id), {})
-  const [{ doc }] = await sql('SELECT electric_sync.document_get($1) AS doc', [id])
-  assert.equal(doc, null, 'document_get gives NULL when no field is live')
+  const [{ doc, missing }] = await sql('SELECT electric_sync.document_get($1) AS doc, electric_sync.document_get($2) AS missing', [id, `${id}_none`])
+  assert.deepEqual(doc, {}, 'document_get of a document without live fields is {}')
+  assert.equal(missing, null, 'document_get of a missing document is NULL')
 })
 
 skTest('protocol: a document deleted from SQL under live subscribers sends a tombstone per field, and the worker survives the subscribers closing at once', async (t) => {
