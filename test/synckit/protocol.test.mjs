@@ -101,6 +101,22 @@ skTest('protocol: a DELTA is committed, echoed to the sender as a DELTA before i
   assert.ok(second.echo.payload.clock.electric_sync > e.clock.electric_sync, 'the counter increases with each write')
 })
 
+skTest('protocol: each accepted write reaches each subscriber once (the sender: one DELTA, then the ACK)', async (t) => {
+  const id = docId('once')
+  dropDocLater(t, id)
+  const a = await rawClient(t)
+  const b = await rawClient(t)
+  await a.subscribe(id)
+  await b.subscribe(id)
+  const ma = a.mark()
+  const mb = b.mark()
+  for (let i = 0; i < 5; i++) await a.delta(id, 'f', i, { clientId: 'once' })
+  await sleep(500)
+  const count = (c, m) => c.since(m, (f) => f.type === T.DELTA).map((f) => f.payload.messageId)
+  assert.deepEqual(count(a, ma).length, 5, `the sender's DELTAs: ${count(a, ma).join(', ')}`)
+  assert.deepEqual(count(b, mb).length, 5, `the other subscriber's DELTAs: ${count(b, mb).join(', ')}`)
+})
+
 skTest('protocol: SYNC_REQUEST answers SYNC_RESPONSE with its requestId; UNSUBSCRIBE stops the deltas', async (t) => {
   const id = docId('unsub')
   dropDocLater(t, id)

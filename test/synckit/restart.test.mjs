@@ -69,6 +69,10 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
   assert.ok(Object.keys(ackedAtKill).length >= 10, `writes ACKed before the kill: ${Object.keys(ackedAtKill).length}`)
   await sqlRetry(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'electric_sync'`)
   await waitFor(() => kitState(a) !== 'connected' && kitState(b) !== 'connected', { timeout: 10_000, message: 'both clients to lose the connection' })
+  // writes while the worker is away: the SDK queues them offline and replays them on reconnect
+  const during = { duringA: 'queued by A', duringB: 'queued by B' }
+  await Promise.all([da.set('duringA', during.duringA), db.set('duringB', during.duringB)])
+  assert.ok(a.getNetworkStatus().queueSize >= 1 && b.getNetworkStatus().queueSize >= 1, 'the writes during the outage were queued offline')
   await waitFor(async () => {
     const now = await workerPid().catch(() => null)
     return now && now !== pid
@@ -77,7 +81,7 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
   // every write ACKed before the kill is in the table, before any client has replayed anything
   await assertInTable(id, ackedAtKill, 'ACKed before the worker was terminated')
 
-  await sleep(1_500) // the clients write on while reconnecting (queued offline, then replayed)
+  await sleep(7_000) // the writers go on: a write in flight at the kill times out (5 s), later ones go online
   wa.stop = true
   wb.stop = true
   await Promise.all([wa.done, wb.done])
@@ -97,7 +101,7 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
   })
   await assertInTable(id, ackedWrites(id), 'every ACKed write')
   // writes whose set() resolved (ACKed, or queued offline and replayed) are all there
-  const resolved = { before: 'a', beforeB: 'b', ...Object.fromEntries(wa.resolved), ...Object.fromEntries(wb.resolved) }
+  const resolved = { before: 'a', beforeB: 'b', ...during, ...Object.fromEntries(wa.resolved), ...Object.fromEntries(wb.resolved) }
   await waitFor(async () => {
     const table = await tableDoc(id)
     return Object.entries(resolved).every(([f, v]) => canon(table[f]) === canon(v))
@@ -107,6 +111,7 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
     e.message += `\n  missing: ${missing.join(', ')}; set() rejected: ${JSON.stringify([...wa.rejected, ...wb.rejected])}`
     throw e
   })
+  t.diagnostic(`ACKed before the kill: ${Object.keys(ackedAtKill).length}; set() resolved: ${Object.keys(resolved).length}; set() rejected (ACK timeout): ${wa.rejected.size + wb.rejected.size}`)
   // both clients converge on the table's document
   const table = await tableDoc(id)
   await waitDocs([da, db], table, { timeout: 20_000, message: 'both clients to hold the table\'s document' })
