@@ -578,6 +578,8 @@ export async function waitRawValue(clients, documentId, field, value, { timeout 
 export const sdkSentDeltas = []
 /** The messageIds of every ACK an SDK client received (with the time it arrived). */
 export const sdkAcks = new Map()
+/** PINGs the SDK sent and PONGs it received. */
+export const sdkCounts = { pings: 0, pongs: 0 }
 
 class RecordingWebSocket extends WebSocket {
   constructor(...args) {
@@ -587,6 +589,7 @@ class RecordingWebSocket extends WebSocket {
       try {
         const f = decodeFrame(Buffer.isBuffer(data) ? data : Buffer.from(data))
         if (f.type === T.ACK && f.payload?.messageId) sdkAcks.set(f.payload.messageId, Date.now())
+        if (f.type === T.PONG) sdkCounts.pongs++
       } catch {}
     })
   }
@@ -595,6 +598,7 @@ class RecordingWebSocket extends WebSocket {
     try {
       const f = decodeFrame(Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data))
       if (f.type === T.DELTA && f.payload) sdkSentDeltas.push({ ...f.payload, sentAt: Date.now() })
+      if (f.type === T.PING) sdkCounts.pings++
     } catch {}
     return super.send(data, ...rest)
   }
@@ -608,13 +612,13 @@ export { SyncKit }
  * A real SyncKit client (SDK 0.1.1, memory storage) connected to `url` (default: /ws with a
  * full-access token in the query string); disposed at the end of the test. Reconnects quickly.
  */
-export async function newKit(t, { clientId, token, url, waitConnected = true } = {}) {
+export async function newKit(t, { clientId, token, url, waitConnected = true, network = {} } = {}) {
   const serverUrl = url || wsUrl(token === undefined ? FULL_TOKEN() : token)
   const kit = new SyncKit({
     storage: 'memory',
     clientId: clientId || `kit-${randomBytes(4).toString('hex')}`,
     serverUrl,
-    network: { reconnect: { initialDelay: 300, maxDelay: 2_000, multiplier: 1.5 } },
+    network: { reconnect: { initialDelay: 300, maxDelay: 2_000, multiplier: 1.5 }, ...network },
   })
   t.after(() => {
     try {

@@ -6,7 +6,7 @@ import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   skTest, newKit, openDoc, waitDocs, waitTable, docId, dropDocLater, fieldRows, tableDoc, sql, closePool,
-  sdkSentDeltas, lwwWins, proxy, kitState, waitConnectedKit, waitFor, sleep, rawClient, T, canon,
+  sdkSentDeltas, lwwWins, proxy, kitState, waitConnectedKit, waitFor, sleep, rawClient, T, canon, sdkCounts,
 } from './lib.mjs'
 
 after(() => closePool())
@@ -146,6 +146,50 @@ skTest('sdk: a client that was offline while others wrote converges after reconn
   await waitDocs([da, db], want, { timeout: 20_000, message: 'A and B to converge after A reconnected' })
   await waitTable(id, want)
   await waitFor(() => a.getNetworkStatus().queueSize === 0, { message: 'A\'s offline queue to drain' })
+})
+
+skTest('sdk: an offline client that wrote one field many times converges to a later write made online by another', async (t) => {
+  // SDK 0.1.1's core keeps a field's value with the greatest (clock counter, clientId), whatever
+  // the timestamps (docs/protocols/synckit.md §6.3): A's 15 offline writes lift its own counter
+  // above the server's, so the server's clock policy decides whether A ever takes B's value.
+  const id = docId('offmany')
+  dropDocLater(t, id)
+  const p = await proxy(t)
+  const a = await newKit(t, { clientId: 'om-a', url: p.url() })
+  const b = await newKit(t, { clientId: 'om-b' })
+  const da = await openDoc(a, id)
+  const db = await openDoc(b, id)
+  await db.set('f', 'start')
+  await waitDocs([da], { f: 'start' })
+  p.pause()
+  await waitFor(() => kitState(a) !== 'connected', { message: 'A offline' })
+  for (let i = 0; i < 15; i++) await da.set('f', `a-offline-${i}`)
+  await sleep(20)
+  await db.set('f', 'b-later') // the latest timestamp: it must win everywhere
+  p.resume()
+  await waitConnectedKit(a, 20_000)
+  await waitFor(() => a.getNetworkStatus().queueSize === 0, { timeout: 30_000, message: 'A\'s 15 offline writes replayed' })
+  await waitTable(id, { f: 'b-later' })
+  await waitDocs([da, db], { f: 'b-later' }, { timeout: 15_000, message: 'A to take B\'s later value after replaying its older ones' })
+  // and A can still write the field afterwards (its own counter is not stuck below the server's)
+  await da.set('f', 'a-after')
+  await waitDocs([da, db], { f: 'a-after' })
+  await waitTable(id, { f: 'a-after' })
+})
+
+skTest('sdk: the SDK heartbeat (PING every 300 ms, PONG within 1 s) keeps the connection up', async (t) => {
+  const id = docId('hb')
+  const k = await newKit(t, { clientId: 'hb', network: { heartbeat: { interval: 300, timeout: 1_000 } } })
+  await openDoc(k, id)
+  const states = []
+  k.websocket.onStateChange((s) => states.push(s))
+  const p0 = sdkCounts.pings
+  const q0 = sdkCounts.pongs
+  await sleep(3_000)
+  assert.ok(sdkCounts.pings - p0 >= 6, `the SDK sent PINGs (${sdkCounts.pings - p0})`)
+  assert.ok(sdkCounts.pongs - q0 >= sdkCounts.pings - p0 - 1, `a PONG for each PING (${sdkCounts.pings - p0} pings, ${sdkCounts.pongs - q0} pongs)`)
+  assert.deepEqual(states, [], 'no reconnect (a missing PONG makes the SDK drop the connection)')
+  assert.equal(kitState(k), 'connected')
 })
 
 skTest('sdk: SQL writes (UPDATE of electric_sync_docs.fields, INSERT, electric_sync.document_set) reach the clients', async (t) => {
