@@ -412,9 +412,9 @@ export class RawClient {
    * Opens a connection to /ws (token in the query string when given). Resolves once open, or
    * with `opened: false` and `rejected` {status, body} / `error` when the upgrade is refused.
    */
-  static open({ token, url, query = {}, timeout = 10_000, allowFail = false } = {}) {
+  static open({ token, url, query = {}, timeout = 10_000, allowFail = false, autoPong = true } = {}) {
     const target = url || wsUrl(token, query)
-    const ws = new WebSocket(target, { handshakeTimeout: timeout, maxPayload: 64 * 1024 * 1024 })
+    const ws = new WebSocket(target, { handshakeTimeout: timeout, maxPayload: 64 * 1024 * 1024, autoPong })
     const c = new RawClient(ws)
     c.url = target
     return new Promise((resolve, reject) => {
