@@ -13,7 +13,7 @@
 #    keeping a window of K DELTAs outstanding (the next one on each ACK). Ceiling: pgbench, W
 #    clients, the same INSERT ... ON CONFLICT (LWW on (ts, client_id)) into a plain table shaped
 #    like electric_sync_docs.fields, one transaction per row, same rows (w<i>f<0..9> in one
-#    document or in 1,000).
+#    document or in 1,000). The worker's pool has as many connections (db_pool_size = 8).
 # The load generator is bench/synckit/skload.cpp (one epoll thread, C++17, OpenSSL).
 # Usage: bench/synckit/run.sh [--quick]   (--quick: 5 s of deltas, 4 s per throughput case)
 set -uo pipefail
@@ -40,7 +40,7 @@ bench_cluster_start synckit "$PGPORT_SK" "$HTTP_SK" \
   "electric_sync.synckit_anonymous = on" \
   "electric_sync.synckit_max_connections_per_ip = 100000" \
   "electric_sync.synckit_messages_per_minute = 100000000" \
-  "max_connections = 200" || exit 1
+  "electric_sync.db_pool_size = $WRITERS" "max_connections = 200" || exit 1
 # The electric_sync.synckit_* settings are defined after MarkGUCPrefixReserved("electric_sync") in
 # this build, so at start Postgres drops them from the configuration ("invalid configuration
 # parameter name ... removing it"); they are PGC_SIGHUP: a reload applies them
@@ -148,7 +148,7 @@ for docs in 1 $DOCS; do
     fig=n/a
   fi
   bench_log "ceiling: pgbench, $WRITERS clients, the same upsert into bench_plain_fields ($name)"
-  ceil=$(pg_ceiling $docs)
+  ceil=$(pg_ceiling $docs); [ -n "$ceil" ] && ceil=$(printf '%.1f' "$ceil")
   echo "pgbench, $name: $ceil upserts/s ($WRITERS clients, one transaction each)"
   bench_result "sustained deltas/s into $name ($WRITERS writers, window $WINDOW)" "$fig" "$ceil" deltas/s higher
   TP_LINES+=("deltas/s, $name|$fig|$ceil|higher|")

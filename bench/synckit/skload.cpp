@@ -547,7 +547,9 @@ int run_fanout() {
         if (c->role == Receiver && c->state == Open && c->synced) live++;
     long expected = long(live) * g_count;
     int64_t end = now_us() + int64_t(g_timeout * 1e6);
-    while (now_us() < end && long(g_lat.size()) < expected) poll_once(20);
+    // ... and for the writer's ACKs (the server sends each one after its fan-out), if it ACKs at all.
+    while (now_us() < end && (long(g_lat.size()) < expected || (g_acks > acks_before && g_acks - acks_before < g_count)))
+        poll_once(20);
     long rss_after = rss_kb(g_rss_pid);
 
     std::vector<int64_t> all, first;
