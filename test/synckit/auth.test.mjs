@@ -165,6 +165,25 @@ skTest('auth: no token with anonymous access off → AUTH_REQUIRED (PING still a
   assert.deepEqual(await tableDoc(id), { f: 'after auth' })
 })
 
+skTest('auth: a token with "sub" and no "userId" authenticates as sub; awareness needs canRead', async (t) => {
+  const id = docId('sub')
+  const c = await rawClient(t, { token: mintToken({ userId: null, canRead: ['other'], canWrite: [], claims: { sub: 'subject-7' } }) })
+  let m = c.mark()
+  c.send(T.AUTH, { token: mintToken({ userId: null, canRead: ['other'], canWrite: [], claims: { sub: 'subject-7' } }) })
+  const ok = await c.waitFrame((f) => f.type === T.AUTH_SUCCESS || f.type === T.AUTH_ERROR, { from: m })
+  assert.equal(ok.type, T.AUTH_SUCCESS, JSON.stringify(ok.payload))
+  assert.equal(ok.payload.userId, 'subject-7')
+  for (const [type, payload, what] of [
+    [T.AWARENESS_SUBSCRIBE, { documentId: id }, 'AWARENESS_SUBSCRIBE'],
+    [T.AWARENESS_UPDATE, { documentId: id, clientId: 'x', state: { here: true }, clock: 1 }, 'AWARENESS_UPDATE'],
+  ]) {
+    m = c.mark()
+    c.send(type, payload)
+    await expectError(c, m, 'PERMISSION_DENIED', `${what} outside canRead`)
+    assert.equal(c.since(m, (f) => f.type === T.AWARENESS_STATE || f.type === T.AWARENESS_UPDATE).length, 0)
+  }
+})
+
 skTest('auth: with anonymous access on, a connection without a token reads and writes', async (t) => {
   await withSettings(t, { synckit_anonymous: 'on' }, {
     probe: async () => {

@@ -225,7 +225,7 @@ const b64url = (buf) => Buffer.from(buf).toString('base64url')
 export function mintToken({ userId = 'sk-user', canRead = ['*'], canWrite = ['*'], isAdmin = false, exp, secret = JWT_SECRET, claims = {} } = {}) {
   const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))
   const body = {
-    userId,
+    ...(userId === null ? {} : { userId }), // null: no userId claim (then "sub" names the user)
     permissions: { canRead, canWrite, isAdmin },
     iat: Math.floor(Date.now() / 1000),
     exp: exp ?? Math.floor(Date.now() / 1000) + 3600,

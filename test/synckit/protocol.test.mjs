@@ -432,6 +432,56 @@ skTest('protocol: a document deleted from SQL under live subscribers sends a tom
   }
 })
 
+skTest('protocol: SQL writes reach subscribers: a plain DELETE of a field row is a tombstone, a big value (past NOTIFY\'s 8000 bytes) arrives whole, a rolled-back UPDATE sends nothing, a multi-row transaction sends every row', async (t) => {
+  const id = docId('sqlfan')
+  dropDocLater(t, id)
+  const w = await rawClient(t)
+  const c = await rawClient(t)
+  await w.subscribe(id)
+  await c.subscribe(id)
+  for (const f of ['a', 'b', 'c', 'd']) await w.delta(id, f, f, { clientId: 'w' })
+  await waitFor(() => c.lastDelta(id, 'd'), { message: 'the setup writes' })
+
+  let m = c.mark()
+  await sql(`DELETE FROM electric_sync_docs.fields WHERE document_id = $1 AND field = 'a'`, [id])
+  const del = await c.waitFrame((f) => f.type === T.DELTA && f.payload?.field === 'a', { from: m, message: 'the tombstone of a plain DELETE' })
+  assertServerDelta(del, { documentId: id, field: 'a', value: { __deleted: true }, type: 'delete' })
+
+  const big = { text: 'z'.repeat(20_000), list: Array.from({ length: 200 }, (_, i) => i) }
+  m = c.mark()
+  await sql(`SELECT electric_sync.document_set($1, 'big', $2::jsonb)`, [id, JSON.stringify(big)])
+  const bf = await c.waitFrame((f) => f.type === T.DELTA && f.payload?.field === 'big', { from: m, message: 'the big value' })
+  assert.equal(canon(bf.payload.value), canon(big), 'the big value arrives whole')
+
+  m = c.mark()
+  await sql(`BEGIN; UPDATE electric_sync_docs.fields SET value = '"rolled back"' WHERE document_id = '${id}' AND field = 'b'; ROLLBACK`)
+  await sql(`BEGIN; UPDATE electric_sync_docs.fields SET value = '"tx-c"' WHERE document_id = '${id}' AND field = 'c'; UPDATE electric_sync_docs.fields SET value = '"tx-d"' WHERE document_id = '${id}' AND field = 'd'; COMMIT`)
+  await waitFor(() => c.lastDelta(id, 'c')?.payload.value === 'tx-c' && c.lastDelta(id, 'd')?.payload.value === 'tx-d', { message: 'both rows of the committed transaction' })
+  await sleep(300)
+  assert.deepEqual(c.since(m, (f) => f.type === T.DELTA && f.payload?.field === 'b').map(describeFrame), [], 'nothing for the rolled-back UPDATE')
+  assert.deepEqual(await tableDoc(id), { b: 'b', c: 'tx-c', d: 'tx-d', big })
+})
+
+skTest('protocol: DELTA_BATCH with more than 1000 deltas is refused whole', async (t) => {
+  const id = docId('bigbatch')
+  dropDocLater(t, id)
+  const c = await rawClient(t)
+  const deltas = Array.from({ length: 1001 }, (_, i) => ({ type: 'set', field: `f${i}`, value: i }))
+  const m = c.mark()
+  c.send(T.DELTA_BATCH, { documentId: id, messageId: 'too-many', clientId: 'bb', timestamp: Date.now(), deltas })
+  const e = await c.waitFrame((f) => f.type === T.ACK || f.type === T.ERROR, { from: m })
+  assert.equal(e.type, T.ERROR, describeFrame(e))
+  assert.equal(e.payload.code, 'INVALID_PAYLOAD')
+  assert.deepEqual(await tableDoc(id), {})
+  const ok = Array.from({ length: 1000 }, (_, i) => ({ type: 'set', field: `f${i}`, value: i }))
+  const m2 = c.mark()
+  c.send(T.DELTA_BATCH, { documentId: id, messageId: 'just-enough', clientId: 'bb', timestamp: Date.now(), deltas: ok })
+  const a = await c.waitFrame((f) => f.type === T.ACK || f.type === T.ERROR, { from: m2, timeout: 30_000 })
+  assert.equal(a.type, T.ACK, describeFrame(a))
+  assert.equal(a.payload.count, 1000)
+  assert.equal(Object.keys(await tableDoc(id)).length, 1000)
+})
+
 skTest('protocol: the same write resent under a new messageId is ACKed and changes nothing', async (t) => {
   const id = docId('resend')
   dropDocLater(t, id)

@@ -70,8 +70,9 @@ skTest('restart: the worker is terminated while two SDK clients write: nothing A
   await sqlRetry(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'electric_sync'`)
   await waitFor(() => kitState(a) !== 'connected' && kitState(b) !== 'connected', { timeout: 10_000, message: 'both clients to lose the connection' })
   // writes while the worker is away: the SDK queues them offline and replays them on reconnect
-  const during = { duringA: 'queued by A', duringB: 'queued by B' }
+  const during = { duringA: 'queued by A', duringB: 'queued by B', duringSql: 'set from SQL while the worker was away' }
   await Promise.all([da.set('duringA', during.duringA), db.set('duringB', during.duringB)])
+  await sqlRetry(`SELECT electric_sync.document_set($1, 'duringSql', to_jsonb($2::text))`, [id, during.duringSql])
   assert.ok(a.getNetworkStatus().queueSize >= 1 && b.getNetworkStatus().queueSize >= 1, 'the writes during the outage were queued offline')
   await waitFor(async () => {
     const now = await workerPid().catch(() => null)
