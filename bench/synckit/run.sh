@@ -87,6 +87,7 @@ if [ $WS_OK = 1 ]; then
   echo "electric_sync: $(kv "$OUT" clients_subscribed) of $CLIENTS clients subscribed in $(kv "$OUT" connect_seconds) s (connect failures $(kv "$OUT" connect_failures), refused $(kv "$OUT" handshake_failures)); delivered $(kv "$OUT" delivered) of $(kv "$OUT" expected); $(kv "$OUT" acks) ACKs for $COUNT deltas; p50 $(kv "$OUT" lat_p50_ms) / p95 $(kv "$OUT" lat_p95_ms) / p99 $(kv "$OUT" lat_p99_ms) / max $(kv "$OUT" lat_max_ms) ms; to all: p50 $(kv "$OUT" all_p50_ms) / p99 $(kv "$OUT" all_p99_ms) ms; to the first: p50 $(kv "$OUT" first_p50_ms) / p99 $(kv "$OUT" first_p99_ms) ms; writer's ACK (commit): p50 $(kv "$OUT" ack_p50_ms) / p99 $(kv "$OUT" ack_p99_ms) ms; worker RSS $(kv "$OUT" rss_before_kb) -> $(kv "$OUT" rss_parked_kb) kB parked ($PER kB per connection), $(kv "$OUT" rss_after_kb) kB after; errors $(kv "$OUT" errors), closed by server $(kv "$OUT" closed_by_server)"
   [ -n "$(kv "$OUT" first_error)" ] && echo "  first error: $(kv "$OUT" first_error)"
   [ "$FAN_RC" -eq 0 ] || echo "FAILED: not every client got every delta (or not every client subscribed)"
+  [ "$(kv "$OUT" acks)" = "$COUNT" ] || echo "FAILED: the writer got $(kv "$OUT" acks) ACKs for $COUNT deltas"
   LP50=$(kv "$OUT" lat_p50_ms); LP99=$(kv "$OUT" lat_p99_ms); AP99=$(kv "$OUT" all_p99_ms)
 else
   PER=n/a; LP50=n/a; LP99=n/a; AP99=n/a
