@@ -220,6 +220,13 @@ int tcp_connect() {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!g_bind.empty()) {
+        // Let connect() choose the port by the whole 4-tuple: a bind() to port 0 searches the
+        // range for a port free of every socket, TIME_WAIT included, and after a run of 10,000
+        // clients that took the load generator 13 s of system time per 10,000 connects.
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         sockaddr_in b{};
         b.sin_family = AF_INET;
         inet_pton(AF_INET, g_bind.c_str(), &b.sin_addr);
@@ -686,8 +693,18 @@ int main(int argc, char **argv) {
     g_rng ^= uint32_t(now_us());
     g_run = std::to_string(wall_ms() % 100000000);
     g_ep = epoll_create1(0);
-    if (g_mode == "fanout") return run_fanout();
-    if (g_mode == "throughput") return run_throughput();
-    fprintf(stderr, "skload: unknown mode %s\n", g_mode.c_str());
-    return 2;
+    int rc = 2;
+    if (g_mode == "fanout") rc = run_fanout();
+    else if (g_mode == "throughput") rc = run_throughput();
+    else fprintf(stderr, "skload: unknown mode %s\n", g_mode.c_str());
+    fflush(stdout);
+    // Reset the connections (no TIME_WAIT: thousands of them on 127.0.0.2 would leave too few
+    // ports for the next run's clients).
+    linger lg{1, 0};
+    for (auto &c : g_conns)
+        if (c->state != Closed) {
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            close(c->fd);
+        }
+    return rc;
 }
