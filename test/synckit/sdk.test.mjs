@@ -105,8 +105,19 @@ skTest('sdk: equal timestamps are broken by the greater clientId; an older write
   await r1.delta(id, 'g', 'g-zeta', { clientId: 'zeta', timestamp: ts })
   await waitDocs([dk], { f: 'from-zeta', g: 'g-zeta' })
   await waitTable(id, { f: 'from-zeta', g: 'g-zeta' })
+  assert.ok('a' > 'Z' && '\u00e9' > 'z' && '\u{1F600}' > '\u4e00' && 'client-9' > 'client-10', 'JS order as assumed')
   const rows = await fieldRows(id)
   assert.deepEqual([rows.f.client_id, rows.f.ts, rows.g.client_id], ['zeta', ts, 'zeta'])
+  // clientId order is JavaScript's (UTF-16 code units), not a locale's: "a" > "Z", "é" > "z",
+  // an astral character > any BMP one below U+E000
+  const pairs = [['Z', 'a'], ['z', '\u00e9'], ['\u4e00', '\u{1F600}'], ['client-10', 'client-9']]
+  for (const [i, [lo, hi]] of pairs.entries()) {
+    const ts2 = ts + 100 + i
+    await r1.delta(id, `p${i}`, 'from-hi', { clientId: hi, timestamp: ts2 })
+    await r2.delta(id, `p${i}`, 'from-lo', { clientId: lo, timestamp: ts2 })
+  }
+  const prow = await fieldRows(id)
+  assert.deepEqual(pairs.map((_, i) => prow[`p${i}`].value), pairs.map(() => 'from-hi'), `the greater clientId (JS order) wins each tie: ${JSON.stringify(pairs)}`)
   // the raw subscribers' last word on each field is the winner as well
   for (const c of [r1, r2]) {
     await waitFor(() => c.lastDelta(id, 'f')?.payload.value === 'from-zeta' && c.lastDelta(id, 'g')?.payload.value === 'g-zeta', {
