@@ -3,7 +3,7 @@
 // 1 byte type, 8 bytes big-endian ms timestamp, 4 bytes big-endian length, JSON payload.
 //
 //   skload fanout --port P [--path /ws?...] -n CLIENTS [--doc ID] [--rate R] [--count N]
-//                 [--settle S] [--timeout S] [--rss-pid PID] [--no-subscribe]
+//                 [--settle S] [--timeout S] [--rss-pid PID] [--no-subscribe] [--value-bytes B]
 //     CLIENTS receivers connect and SUBSCRIBE to one document (each counts once its
 //     SYNC_RESPONSE arrived; with --no-subscribe, for the broadcast ceiling, once the handshake
 //     is done). RSS of --rss-pid before they connect and after they are all parked. Then one
@@ -95,6 +95,7 @@ std::string g_mode, g_path = "/ws", g_doc = "fan", g_bind = "127.0.0.2", g_secre
 int g_port = 0, g_clients = 1000, g_count = 200, g_rss_pid = 0, g_writers = 4, g_docs = 1, g_window = 8;
 double g_rate = 20, g_settle = 2, g_timeout = 10, g_seconds = 10;
 bool g_subscribe = true;
+std::string g_pad;  // --value-bytes: padding in each fan-out value
 
 // ---- connections
 enum Role { Receiver, Writer };
@@ -541,7 +542,7 @@ int run_fanout() {
         int64_t ts = std::max(wall_ms(), last_ts + 1);
         last_ts = ts;
         std::string json = "{\"type\":\"set\",\"documentId\":\"" + g_doc + "\",\"field\":\"f\",\"value\":\"skb:" + g_run +
-                           ":" + std::to_string(s) + "\",\"clock\":{\"bench-writer\":" + std::to_string(s + 1) +
+                           ":" + std::to_string(s) + ":" + g_pad + "\",\"clock\":{\"bench-writer\":" + std::to_string(s + 1) +
                            "},\"clientId\":\"bench-writer\",\"timestamp\":" + std::to_string(ts) +
                            ",\"messageId\":\"m-" + std::to_string(s) + "\"}";
         g_delta[size_t(s)].sent_us = now_us();
@@ -672,6 +673,7 @@ int main(int argc, char **argv) {
         else if (a == "--timeout") g_timeout = atof(val().c_str());
         else if (a == "--rss-pid") g_rss_pid = atoi(val().c_str());
         else if (a == "--no-subscribe") g_subscribe = false;
+        else if (a == "--value-bytes") g_pad.assign(size_t(atol(val().c_str())), 'x');
         else if (a == "--writers") g_writers = atoi(val().c_str());
         else if (a == "--docs") g_docs = atoi(val().c_str());
         else if (a == "--window") g_window = atoi(val().c_str());
