@@ -5,7 +5,7 @@ import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   skTest, closePool, rawClient, mintToken, T, metrics, waitFor, sql, docId, dropDocLater, newKit, openDoc, http,
-  ELECTRIC_URL,
+  ELECTRIC_URL, sleep,
 } from './lib.mjs'
 
 after(() => closePool())
@@ -87,4 +87,37 @@ skTest('observe: a document is readable as an Electric shape of electric_sync_do
   } catch {}
   assert.equal(parsed, 'via shape', `the value column: ${JSON.stringify(v)}`)
   assert.equal(byField.title.client_id, 'sh')
+})
+
+skTest('observe: a live Electric shape of one document follows writes made over /ws', async (t) => {
+  const id = docId('liveshape')
+  dropDocLater(t, id)
+  const c = await rawClient(t)
+  await c.delta(id, 'first', 1, { clientId: 'ls' })
+  const base = { table: 'electric_sync_docs.fields', where: `document_id = '${id}'` }
+  const get = async (params, timeout = 10_000) => {
+    const u = new URL(`${ELECTRIC_URL}/v1/shape`)
+    for (const [k, v] of Object.entries({ ...base, ...params })) u.searchParams.set(k, v)
+    const r = await http(u.toString(), {}, timeout)
+    const body = await r.text()
+    assert.equal(r.status, 200, `${u}: ${r.status} ${body.slice(0, 200)}`)
+    return { r, msgs: body ? JSON.parse(body) : [] }
+  }
+  let offset = '-1'
+  let handle
+  const rows = new Map()
+  for (let i = 0; i < 20; i++) {
+    const { r, msgs } = await get({ offset, ...(handle ? { handle } : {}) })
+    handle = r.headers.get('electric-handle')
+    offset = r.headers.get('electric-offset')
+    for (const m of msgs) if (m.value) rows.set(m.value.field, m.value)
+    if (msgs.some((m) => m.headers?.control === 'up-to-date')) break
+  }
+  assert.deepEqual([...rows.keys()], ['first'])
+  const live = get({ offset, handle, live: 'true' }, 30_000)
+  await sleep(300)
+  await c.delta(id, 'second', 'two', { clientId: 'ls' })
+  const { msgs } = await live
+  const fields = msgs.filter((m) => m.value).map((m) => m.value.field)
+  assert.ok(fields.includes('second'), `the live request returned the new field: ${JSON.stringify(msgs).slice(0, 300)}`)
 })

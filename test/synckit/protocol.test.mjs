@@ -37,7 +37,7 @@ skTest('protocol: PING → PONG {} in a binary frame with a timestamp', async (t
   const m = c.mark()
   c.send(T.PING, {}, 1700000000123)
   const f = await c.waitFrame((x) => x.type === T.PONG, { from: m })
-  assert.equal(typeof f.payload, 'object')
+  assert.deepEqual(f.payload, {}, 'PONG {}')
   assert.ok(Math.abs(f.ts - Date.now()) < 60_000 || f.ts === 0 || f.ts === 1700000000123, `header timestamp ${f.ts}`)
   assert.equal(f.trailing, 0, 'no bytes past the payload')
   noText(c)
@@ -285,9 +285,11 @@ skTest('protocol: awareness: AWARENESS_SUBSCRIBE → AWARENESS_STATE; updates re
 
   // A disconnects: its entry leaves with state null at once
   const mb2 = b.mark()
+  const closedAt = Date.now()
   a.close()
   const gone = await b.waitFrame((f) => f.type === T.AWARENESS_UPDATE && f.payload?.clientId === 'aw-a', { from: mb2, timeout: 5_000, message: 'state: null after A closed' })
   assert.equal(gone.payload.state, null)
+  assert.ok(gone.at - closedAt < 2_000, `state null ${gone.at - closedAt} ms after the close (at once, not at the expiry)`)
   m = c.mark()
   c.send(T.AWARENESS_SUBSCRIBE, { documentId: id })
   const s2 = await c.waitFrame((f) => f.type === T.AWARENESS_STATE, { from: m })
@@ -482,6 +484,45 @@ skTest('protocol: DELTA_BATCH with more than 1000 deltas is refused whole', asyn
   assert.equal(Object.keys(await tableDoc(id)).length, 1000)
 })
 
+skTest('protocol: the SQL API: document_create, document_get, document_set, document_delete_field, document_delete, electric_sync.documents', async (t) => {
+  const id = docId('api')
+  dropDocLater(t, id)
+  const one = async (q, ...params) => Object.values((await sql(q, params))[0])[0]
+  assert.equal(await one('SELECT electric_sync.document_create($1)', id), true, 'created')
+  assert.equal(await one('SELECT electric_sync.document_create($1)', id), false, 'already there')
+  assert.deepEqual(await one('SELECT electric_sync.document_get($1)', id), {})
+  const c1 = Number(await one(`SELECT electric_sync.document_set($1, 'a', '{"x": 1}')`, id))
+  const c2 = Number(await one(`SELECT electric_sync.document_set($1, 'b', '[true, null]')`, id))
+  assert.ok(c2 > c1 && c1 > 0, `counters rise: ${c1}, ${c2}`)
+  assert.deepEqual(await one('SELECT electric_sync.document_get($1)', id), { a: { x: 1 }, b: [true, null] })
+  const [row] = await sql('SELECT id, fields::int AS fields, counter::int AS counter, created_at, updated_at FROM electric_sync.documents WHERE id = $1', [id])
+  assert.deepEqual([row.id, row.fields, row.counter], [id, 2, c2], 'the view: id, number of live fields, counter')
+  assert.ok(row.created_at instanceof Date && row.updated_at >= row.created_at)
+  assert.equal(await one('SELECT electric_sync.document_delete_field($1, $2)', id, 'a'), true)
+  assert.deepEqual(await one('SELECT electric_sync.document_get($1)', id), { b: [true, null] })
+  assert.equal(await one('SELECT electric_sync.document_delete($1)', id), true)
+  assert.equal(await one('SELECT electric_sync.document_get($1)', id), null)
+  assert.equal(await one('SELECT electric_sync.document_delete($1)', id), false, 'already gone')
+  const [{ n }] = await sql('SELECT count(*)::int AS n FROM electric_sync_docs.fields WHERE document_id = $1', [id])
+  assert.equal(n, 0, 'document_delete removes the fields')
+})
+
+skTest('protocol: the documents are superuser-only: a plain role can neither read the tables nor call the API', async (t) => {
+  const role = `sk_plain_${process.pid}`
+  await sql(`DROP ROLE IF EXISTS ${role}`)
+  await sql(`CREATE ROLE ${role} LOGIN`)
+  t.after(() => sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {}))
+  for (const q of [
+    'SELECT count(*) FROM electric_sync_docs.fields',
+    'SELECT count(*) FROM electric_sync_docs.documents',
+    `SELECT electric_sync.document_get('x')`,
+    `SELECT electric_sync.document_set('x', 'f', '1')`,
+    `UPDATE electric_sync_docs.fields SET value = '1'`,
+  ]) {
+    await assert.rejects(sql(`BEGIN; SET LOCAL ROLE ${role}; ${q}; COMMIT`).finally(() => sql('ROLLBACK').catch(() => {})), /permission denied/, q)
+  }
+})
+
 skTest('protocol: the same write resent under a new messageId is ACKed and changes nothing', async (t) => {
   const id = docId('resend')
   dropDocLater(t, id)
@@ -500,6 +541,7 @@ skTest('protocol: the same write resent under a new messageId is ACKed and chang
   const again = c.since(m, (f) => f.type === T.DELTA && f.payload?.field === 'f').at(-1)
   assert.ok(again, 'the current winner is sent again to the loser')
   assert.equal(again.payload.value, 'v')
+  assert.ok(again.payload.clock.electric_sync > r2.echo.payload.clock.electric_sync, `with a new counter (${r2.echo.payload.clock.electric_sync} -> ${again.payload.clock.electric_sync})`)
   assert.deepEqual((await tableDoc(id)).f, 'v')
 })
 
