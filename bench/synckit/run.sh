@@ -14,6 +14,8 @@
 #    clients, the same INSERT ... ON CONFLICT (LWW on (ts, client_id)) into a plain table shaped
 #    like electric_sync_docs.fields, one transaction per row, same rows (w<i>f<0..9> in one
 #    document or in 1,000). The worker's pool has as many connections (db_pool_size = 8).
+#    Also printed (a diagnostic, not a ceiling): the endpoint's own SQL function, per delta, run
+#    by pgbench at the same concurrency.
 # The load generator is bench/synckit/skload.cpp (one epoll thread, C++17, OpenSSL).
 # Usage: bench/synckit/run.sh [--quick]   (--quick: 5 s of deltas, 4 s per throughput case)
 set -uo pipefail
@@ -133,6 +135,26 @@ EOF
   rm -f "$f" "$f.err"
 }
 
+# pg_own DOCS: diagnostic, not a ceiling: the endpoint's own statement (the LWW function it calls
+# per delta, triggers and NOTIFY included) through pgbench at the same concurrency, when this
+# build has it; tells the SQL's share of the cost from the WebSocket side's.
+APPLY_FN="electric_sync._synckit_apply(text,text,jsonb,boolean,bigint,text,bigint,boolean)"
+pg_own() {
+  [ "$(bench_sql "SELECT to_regprocedure('$APPLY_FN') IS NOT NULL")" = t ] || { echo n/a; return; }
+  local f; f=$(mktemp)
+  local doc="'own1'"; [ "$1" -gt 1 ] && doc="'ownm-' || :d"
+  cat > "$f" <<EOF
+\set k random(0, 9)
+\set d random(0, $(($1 - 1)))
+SELECT value::text, deleted, ts, client_id, counter, won FROM electric_sync._synckit_apply($doc, 'w' || :client_id || 'f' || :k,
+  to_jsonb('skb:0:' || :k), false, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, true);
+EOF
+  "$PGBENCH" -n -h 127.0.0.1 -p "$PGPORT_SK" -U postgres -f "$f" -c $WRITERS -j 2 -T "$TP_SECS" postgres 2>"$f.err" |
+    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1 | xargs -r printf '%.1f\n'
+  [ -s "$f.err" ] && grep -m 3 -i error "$f.err" >&2
+  rm -f "$f" "$f.err"
+}
+
 TP_LINES=()
 for docs in 1 $DOCS; do
   name="one document"; doc=tp1; [ $docs -gt 1 ] && { name="$docs documents"; doc=tpm; }
@@ -153,6 +175,12 @@ for docs in 1 $DOCS; do
   echo "pgbench, $name: $ceil upserts/s ($WRITERS clients, one transaction each)"
   bench_result "sustained deltas/s into $name ($WRITERS writers, window $WINDOW)" "$fig" "$ceil" deltas/s higher
   TP_LINES+=("deltas/s, $name|$fig|$ceil|higher|")
+  if [ $WS_OK = 1 ]; then
+    bench_log "diagnostic: the endpoint's own SQL function through pgbench ($name)"
+    own=$(pg_own $docs)
+    echo "diagnostic, $name: electric_sync._synckit_apply through pgbench ($WRITERS clients): $own calls/s (the endpoint reaches $fig deltas/s)"
+    TP_LINES+=("  (diagnostic) the endpoint's SQL alone, $name|$own|$ceil|higher|")
+  fi
 done
 if [ $WS_OK = 1 ]; then
   echo "stored: $(bench_sql "SELECT count(*) || ' field rows in ' || count(DISTINCT document_id) || ' documents' FROM electric_sync_docs.fields" 2>/dev/null)"
