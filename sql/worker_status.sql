@@ -22,6 +22,9 @@ SET ROLE es_nobody;
 SHOW electric_sync.jwt_secret;
 RESET ROLE;
 DROP ROLE es_nobody;
+-- A setting of the server's configuration file is kept at start, also one defined after the
+-- others (test/regress/regress.conf.in sets synckit_auth_timeout to 12345).
+SELECT setting, source FROM pg_settings WHERE name = 'electric_sync.synckit_auth_timeout';
 
 -- Nothing of electric_sync is executable by PUBLIC (docs/security.md).
 SELECT p.oid::regprocedure AS executable_by_public FROM pg_proc p

@@ -155,5 +155,4 @@ void es_define_gucs() {
                             "409 must-refetch and re-sync from a fresh snapshot (0 = never).",
                             nullptr, &es_guc_max_shape_log_kb, 64 * 1024, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB, nullptr,
                             nullptr, nullptr);
-    MarkGUCPrefixReserved("electric_sync");
 }

@@ -3,6 +3,7 @@
 #include "pg/compat.hpp"
 extern "C" {
 #include "postmaster/bgworker.h"
+#include "utils/guc.h"
 PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
@@ -23,6 +24,10 @@ void _PG_init(void) {
     es_define_where_gucs();
     es_define_oversync_gucs();
     es_define_synckit_gucs();
+    // Last: it removes every electric_sync.* placeholder not defined by now, so a setting of
+    // postgresql.conf defined after it would be dropped at start ("invalid configuration
+    // parameter name ... removing it") and only a reload would apply it.
+    MarkGUCPrefixReserved("electric_sync");
     es_shmem_init_hooks();
 
     BackgroundWorker bgw;
