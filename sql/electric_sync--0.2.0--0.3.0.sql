@@ -1902,6 +1902,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c bigint;
+    p text;
+    o text := current_setting('electric_sync.synckit_origin', true);
 BEGIN
     IF TG_OP = 'DELETE' THEN
         UPDATE electric_sync_docs.documents AS d SET counter = d.counter + 1, updated_at = now()
@@ -1916,9 +1918,14 @@ BEGIN
             || ',"c":' || c::text || '}');
         RETURN OLD;
     END IF;
-    PERFORM pg_notify('electric_sync_synckit',
-        electric_sync._synckit_payload(NEW.document_id, NEW.field, NEW.counter, NEW.client_id, NEW.ts,
-                                       NEW.deleted, NEW.value));
+    p := electric_sync._synckit_payload(NEW.document_id, NEW.field, NEW.counter, NEW.client_id, NEW.ts,
+                                        NEW.deleted, NEW.value);
+    -- The WebSocket connection that wrote it (set by the worker for its own writes): it already
+    -- has the result, sent before its ACK, so the worker does not send it again.
+    IF o IS NOT NULL AND o <> '' AND o ~ '^[0-9]{1,20}$' THEN
+        p := left(p, -1) || ',"o":' || o || '}';
+    END IF;
+    PERFORM pg_notify('electric_sync_synckit', p);
     RETURN NEW;
 END
 $$;

@@ -14,6 +14,7 @@ int es_guc_sk_messages_per_minute = 500;
 int es_guc_sk_max_message_bytes = 2000000;
 int es_guc_sk_awareness_timeout_ms = 30000;
 int es_guc_sk_auth_timeout_ms = 10000;
+char *es_guc_sk_origin = nullptr;
 
 void es_define_synckit_gucs() {
     DefineCustomBoolVariable("electric_sync.synckit_anonymous",
@@ -43,6 +44,13 @@ void es_define_synckit_gucs() {
                             "How long an awareness (presence) entry lives without an update.", nullptr,
                             &es_guc_sk_awareness_timeout_ms, 30000, 100, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
+    // Set (transaction-local) by the worker around its own writes of electric_sync_docs.fields;
+    // the notify trigger passes it on so that the writing connection is not sent its own write
+    // twice. Not a configuration setting.
+    DefineCustomStringVariable("electric_sync.synckit_origin",
+                               "Internal: the WebSocket connection a write of electric_sync_docs.fields comes from.",
+                               nullptr, &es_guc_sk_origin, "", PGC_USERSET,
+                               GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("electric_sync.synckit_auth_timeout",
                             "How long a WebSocket connection without a token may wait before its AUTH message.",
                             nullptr, &es_guc_sk_auth_timeout_ms, 10000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,

@@ -10,6 +10,7 @@ extern int es_guc_sk_messages_per_minute;  // 500 per connection
 extern int es_guc_sk_max_message_bytes;  // 2,000,000
 extern int es_guc_sk_awareness_timeout_ms;  // 30 s
 extern int es_guc_sk_auth_timeout_ms;  // 10 s
+extern char *es_guc_sk_origin;  // internal (set by the worker around its own writes)
 }
 
 void es_define_synckit_gucs();

@@ -141,9 +141,10 @@ public:
         for (auto &h : req.headers) r.insert(h.first, h.second);
         ws_.binary(true);
         ws_.auto_fragment(false);
-        // A backstop only: on_read stops at max_message_bytes itself, so that the owner can
-        // answer before closing (Beast would close with 1009 on its own).
-        ws_.read_message_max(opts_.max_message_bytes + 65536);
+        // on_read stops at max_message_bytes itself, reading 16 kB at a time, so that the owner
+        // can answer before closing. Beast's own limit is checked against a frame's declared
+        // length and would close (1009) before anything is read: it is only a far backstop.
+        ws_.read_message_max(std::max<size_t>(opts_.max_message_bytes, 1) * 64 + (size_t(1) << 30));
         ws_.write_buffer_bytes(4096);
         bws::stream_base::timeout t;
         t.handshake_timeout = std::chrono::milliseconds(opts_.handshake_timeout_ms);
@@ -169,17 +170,19 @@ public:
         });
     }
 
-    bool send(std::string data) override {
-        if (closed_.load() || closing_.load()) return false;
-        size_t q = queued_.fetch_add(data.size()) + data.size();
+    bool send(std::string data) override { return send_shared(std::make_shared<const std::string>(std::move(data))); }
+
+    bool send_shared(std::shared_ptr<const std::string> data) override {
+        if (!data || closed_.load() || closing_.load()) return false;
+        size_t q = queued_.fetch_add(data->size()) + data->size();
         if (q > opts_.max_queued_bytes) {
-            queued_ -= data.size();
+            queued_ -= data->size();
             close(1008, "send queue full");
             return false;
         }
         net::post(ws_.get_executor(), [self = shared_from_this(), d = std::move(data)]() mutable {
             if (self->closed_) {
-                self->queued_ -= d.size();
+                self->queued_ -= d->size();
                 return;
             }
             self->outq_.push_back(std::move(d));
@@ -205,7 +208,10 @@ public:
 private:
     void read() {
         if (closed_) return;
-        ws_.async_read_some(rbuf_, 16384, [self = shared_from_this()](beast::error_code ec, size_t) {
+        // The read waits with this much room prepared: little while idle (a parked connection
+        // costs memory), doubling with what a long message has brought so far.
+        size_t room = std::min<size_t>(std::max<size_t>(rbuf_.size(), 512), 65536);
+        ws_.async_read_some(rbuf_, room, [self = shared_from_this()](beast::error_code ec, size_t) {
             self->on_read(ec);
         });
     }
@@ -230,7 +236,7 @@ private:
             std::string msg = beast::buffers_to_string(rbuf_.data());
             bool text = ws_.got_text();
             rbuf_.consume(rbuf_.size());
-            if (rbuf_.capacity() > 65536) rbuf_.shrink_to_fit();  // an idle connection stays small
+            if (rbuf_.capacity() > 2048) rbuf_.shrink_to_fit();  // an idle connection stays small
             if (cbs_.on_message) {
                 try {
                     cbs_.on_message(std::move(msg), text);
@@ -260,14 +266,14 @@ private:
         writing_ = true;
         // The front stays in outq_ (its bytes are being written) until this completes, also when
         // the connection ends meanwhile: gone() leaves the queue alone while writing_.
-        ws_.async_write(net::buffer(outq_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+        ws_.async_write(net::buffer(*outq_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
             self->writing_ = false;
             if (ec || self->closed_) {
                 self->drain();
                 self->gone();
                 return;
             }
-            self->queued_ -= self->outq_.front().size();
+            self->queued_ -= self->outq_.front()->size();
             self->outq_.pop_front();
             self->do_write();
         });
@@ -290,7 +296,7 @@ private:
     }
 
     void drain() {
-        for (auto &d : outq_) queued_ -= d.size();
+        for (auto &d : outq_) queued_ -= d->size();
         outq_.clear();
     }
 
@@ -302,7 +308,7 @@ private:
     WebSocketCallbacks cbs_;
     std::atomic<size_t> &count_;
     beast::flat_buffer rbuf_;
-    std::deque<std::string> outq_;
+    std::deque<std::shared_ptr<const std::string>> outq_;
     bws::close_reason close_reason_;
     bool writing_ = false, want_close_ = false, close_sent_ = false, open_ = false;
     std::atomic<bool> closed_{false}, closing_{false};

@@ -21,6 +21,8 @@ public:
     // Queues one binary message. False if the connection is closed or closing, or if the queue
     // would exceed WebSocketOptions::max_queued_bytes (a reader too slow: then it is closed).
     virtual bool send(std::string data) = 0;
+    // The same for a message shared with other connections (a broadcast): not copied.
+    virtual bool send_shared(std::shared_ptr<const std::string> data) = 0;
     // Sends what is queued, then a close frame with code and reason, then closes.
     virtual void close(uint16_t code, std::string reason) = 0;
     virtual bool closed() const = 0;

@@ -65,6 +65,10 @@ std::string query_param(const std::string &query, std::string_view name) {
     return {};
 }
 
+// A client's clock counts at most this toward the document's counter, so counters stay exact
+// in JavaScript numbers (2^53) for 2^50 further writes whatever a client claims.
+constexpr uint64_t kMaxClientClock = uint64_t(1) << 52;
+
 FieldState field_from_row(const svc::PgResult &r, int row, int col0) {
     FieldState f;
     f.value_json = r.null(row, col0) ? std::string() : r.str(row, col0);
@@ -178,11 +182,12 @@ void Endpoint::handle(http::ExchangePtr ex) {
         c->initial_error = "the token is longer than 16 KiB";
     } else if (!token.empty()) {
         auto k = keys();
-        auto t = k ? jwt::verify_token(token, *k, now_ms() / 1000, 30) : jwt::Token{};
+        auto t = k ? jwt::verify_token(token, *k, now_ms() / 1000, 0) : jwt::Token{};
         if (!t.ok) {
             c->initial_error = t.error.empty() ? std::string("invalid token") : t.error;
         } else {
             auto id = identity_from_claims(t.claims);
+            id.exp = t.exp;
             if (id.ok)
                 c->initial = std::move(id);
             else
@@ -325,6 +330,7 @@ void Endpoint::send_error(const ConnPtr &c, const std::string &code, const std::
         c->errors++;
     }
     send(c, MessageType::Error, error_payload(code, message, details).dump(-1, ' ', false, json::error_handler_t::replace));
+    note_client(c, true);
 }
 
 void Endpoint::close_for_limit(const ConnPtr &c, const std::string &code, const std::string &message,
@@ -334,7 +340,7 @@ void Endpoint::close_for_limit(const ConnPtr &c, const std::string &code, const 
     c->ws->close(ws_code, code);
 }
 
-void Endpoint::publish(const std::string &doc, const FieldState &f) {
+void Endpoint::publish(const std::string &doc, const FieldState &f, uint64_t skip) {
     std::vector<ConnPtr> targets;
     {
         std::lock_guard<std::mutex> g(mu_);
@@ -344,9 +350,9 @@ void Endpoint::publish(const std::string &doc, const FieldState &f) {
         targets = it->second.conns;
     }
     if (targets.empty()) return;
-    std::string frame = encode_frame(MessageType::Delta, now_ms(), delta_payload(doc, f));
+    auto frame = std::make_shared<const std::string>(encode_frame(MessageType::Delta, now_ms(), delta_payload(doc, f)));
     for (auto &c : targets)
-        if (c->ws && c->ws->send(frame)) messages_out_++;
+        if (c->id != skip && c->ws && c->ws->send_shared(frame)) messages_out_++;
 }
 
 void Endpoint::publish_awareness(const std::string &doc, MessageType t, const std::string &payload) {
@@ -357,9 +363,9 @@ void Endpoint::publish_awareness(const std::string &doc, MessageType t, const st
         if (it == aware_subs_.end()) return;
         targets = it->second;
     }
-    std::string frame = encode_frame(t, now_ms(), payload);
+    auto frame = std::make_shared<const std::string>(encode_frame(t, now_ms(), payload));
     for (auto &c : targets)
-        if (c->ws && c->ws->send(frame)) messages_out_++;
+        if (c->ws && c->ws->send_shared(frame)) messages_out_++;
 }
 
 void Endpoint::schedule_sweep() {
@@ -402,8 +408,15 @@ void Endpoint::on_message(const ConnPtr &c, std::string data, bool text) {
     o.max_message_bytes = cfg.max_message_bytes;
     DecodeResult r = decode_frame(data, o);
     if (!r.ok()) {
-        if (r.error == FrameError::TooLong) {
+        // A WebSocket message is whole: a header declaring more than the limit in a message
+        // within it is a wrong length, not a large message.
+        if (r.error == FrameError::TooLong && data.size() > cfg.max_message_bytes) {
             close_for_limit(c, "MESSAGE_TOO_LARGE", r.message, 1009);
+            return;
+        }
+        if (r.error == FrameError::TooLong) {
+            send_error(c, "BAD_FRAME", r.message + " (the message holds " + std::to_string(data.size()) + " bytes)",
+                       json{{"reason", frame_error_name(FrameError::LengthMismatch)}});
             return;
         }
         send_error(c, "BAD_FRAME", r.message, json{{"reason", frame_error_name(r.error)}});
@@ -434,9 +447,10 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
             return;
         }
         auto k = keys();
-        auto t = k ? jwt::verify_token(*a.token, *k, now_ms() / 1000, 30) : jwt::Token{};
+        auto t = k ? jwt::verify_token(*a.token, *k, now_ms() / 1000, 0) : jwt::Token{};
         Identity id;
         if (t.ok) id = identity_from_claims(t.claims);
+        id.exp = t.exp;
         if (!t.ok || !id.ok) {
             errors_++;
             std::string why = !t.ok ? (t.error.empty() ? std::string("invalid token") : t.error) : id.error;
@@ -459,6 +473,14 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
     {
         std::lock_guard<std::mutex> g(c->mu);
         who = c->identity;
+    }
+    if (who && who->exp > 0 && now_ms() / 1000 >= who->exp) {
+        // Permissions hold as long as the token: an expired one ends the connection (the SDK
+        // reconnects, with a fresh token if its URL has one).
+        errors_++;
+        send(c, MessageType::AuthError, json{{"error", "the token has expired"}, {"code", "INVALID_TOKEN"}}.dump());
+        c->ws->close(1008, "token expired");
+        return;
     }
     if (!who) {
         errors_++;
@@ -584,6 +606,11 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
         {
             std::lock_guard<std::mutex> g(mu_);
             payload = awareness_.update(u, c->id, now_ms(), std::max(cfg.awareness_timeout_ms, 1));
+        }
+        if (payload.empty()) {
+            send_error(c, "PERMISSION_DENIED", "this clientId's awareness entry belongs to another connection",
+                       json{{"documentId", u.document_id}, {"clientId", u.client_id}});
+            return;
         }
         publish_awareness(u.document_id, MessageType::AwarenessUpdate, payload);
         return;
@@ -734,42 +761,56 @@ void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> 
     }
     bool create = config().create_documents;
     std::vector<std::pair<std::string, FieldState>> results;
+    // The connection's number goes with the write (electric_sync.synckit_origin, local to its
+    // transaction) into the notification, so the fan-out skips this connection: it gets the
+    // result below, before its ACK. The call's first argument depends on set_config's result so
+    // that set_config runs first.
     const char *sql =
-        "SELECT value::text, deleted, ts, client_id, counter, won FROM electric_sync._synckit_apply("
-        "$1, $2, $3::jsonb, $4::boolean, $5::bigint, $6, $7::bigint, $8::boolean)";
-    try {
-        if (batch) svc::pq_command(db, "BEGIN");
-        for (auto &d : deltas) {
-            std::optional<std::string> value;
-            if (!d.delete_field) value = d.value.dump(-1, ' ', false, json::error_handler_t::replace);
-            auto r = pq_exec(db, sql,
-                             {d.document_id, d.field, value, d.delete_field ? "true" : "false",
-                              std::to_string(d.timestamp), d.client_id, std::to_string(clock_max(d.clock)),
-                              create ? "true" : "false"});
-            if (r.rows() == 0) {
-                if (batch) svc::pq_command(db, "ROLLBACK");
-                deltas_refused_ += deltas.size();
-                send_error(c, "DOCUMENT_NOT_FOUND",
-                           "no such document (electric_sync.synckit_create_documents is off)",
-                           json{{"documentId", d.document_id}, {"messageId", ack_id}});
-                return;
+        "SELECT a.value::text, a.deleted, a.ts, a.client_id, a.counter, a.won "
+        "FROM (SELECT set_config('electric_sync.synckit_origin', $9, true) AS o) s, "
+        "LATERAL electric_sync._synckit_apply(CASE WHEN s.o IS NOT NULL THEN $1 END, $2, $3::jsonb, $4::boolean, "
+        "$5::bigint, $6, $7::bigint, $8::boolean) a";
+    // A deadlock with a concurrent SQL write of the same document (its trigger locks the field
+    // row, then the document; _synckit_apply the other way round) is retried.
+    for (int attempt = 0;; attempt++) {
+        results.clear();
+        try {
+            if (batch) svc::pq_command(db, "BEGIN");
+            for (auto &d : deltas) {
+                std::optional<std::string> value;
+                if (!d.delete_field) value = d.value.dump(-1, ' ', false, json::error_handler_t::replace);
+                auto r = pq_exec(db, sql,
+                                 {d.document_id, d.field, value, d.delete_field ? "true" : "false",
+                                  std::to_string(d.timestamp), d.client_id,
+                                  std::to_string(std::min<uint64_t>(clock_max(d.clock), kMaxClientClock)),
+                                  create ? "true" : "false", std::to_string(c->id)});
+                if (r.rows() == 0) {
+                    if (batch) svc::pq_command(db, "ROLLBACK");
+                    deltas_refused_ += deltas.size();
+                    send_error(c, "DOCUMENT_NOT_FOUND",
+                               "no such document (electric_sync.synckit_create_documents is off)",
+                               json{{"documentId", d.document_id}, {"messageId", ack_id}});
+                    return;
+                }
+                FieldState f = field_from_row(r, 0, 0);
+                f.field = d.field;
+                results.emplace_back(d.document_id, std::move(f));
             }
-            FieldState f = field_from_row(r, 0, 0);
-            f.field = d.field;
-            results.emplace_back(d.document_id, std::move(f));
+            if (batch) svc::pq_command(db, "COMMIT");
+            break;
+        } catch (const std::exception &e) {
+            if (batch && PQtransactionStatus(db) != PQTRANS_IDLE) {
+                try {
+                    svc::pq_command(db, "ROLLBACK");
+                } catch (...) {}
+            }
+            std::string state;
+            if (auto *pe = dynamic_cast<const svc::PgClientError *>(&e)) state = pe->sqlstate;
+            if ((state == "40P01" || state == "40001") && attempt < 5) continue;
+            deltas_refused_ += deltas.size();
+            send_error(c, "WRITE_FAILED", "the write was not stored", json{{"messageId", ack_id}, {"sqlstate", state}});
+            return;
         }
-        if (batch) svc::pq_command(db, "COMMIT");
-    } catch (const std::exception &e) {
-        if (batch && PQtransactionStatus(db) != PQTRANS_IDLE) {
-            try {
-                svc::pq_command(db, "ROLLBACK");
-            } catch (...) {}
-        }
-        deltas_refused_ += deltas.size();
-        std::string state;
-        if (auto *pe = dynamic_cast<const svc::PgClientError *>(&e)) state = pe->sqlstate;
-        send_error(c, "WRITE_FAILED", "the write was not stored", json{{"messageId", ack_id}, {"sqlstate", state}});
-        return;
     }
     deltas_applied_ += deltas.size();
     // Committed: the sender sees the resulting values first, then its ACK.
@@ -852,6 +893,8 @@ void Endpoint::listen_loop() {
                     std::lock_guard<std::mutex> g(mu_);
                     if (!docs_.count(doc)) continue;  // nobody listens to this document
                 }
+                uint64_t origin = 0;
+                if (auto o = j.find("o"); o != j.end() && o->is_number_unsigned()) origin = o->get<uint64_t>();
                 FieldState f;
                 f.field = j.at("f").get<std::string>();
                 f.counter = j.at("c").get<int64_t>();
@@ -871,7 +914,7 @@ void Endpoint::listen_loop() {
                     auto v = j.find("v");
                     f.value_json = (v == j.end()) ? "null" : v->dump(-1, ' ', false, json::error_handler_t::replace);
                 }
-                publish(doc, f);
+                publish(doc, f, origin);
             } catch (const std::exception &) {
             }
         }

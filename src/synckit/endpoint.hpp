@@ -80,8 +80,9 @@ private:
     void close_for_limit(const ConnPtr &c, const std::string &code, const std::string &message, uint16_t ws_code);
     void note_client(const ConnPtr &c, bool error);
 
-    // Sends one field's value to every subscriber of doc.
-    void publish(const std::string &doc, const FieldState &f);
+    // Sends one field's value to every subscriber of doc but the connection numbered skip (the
+    // writer, which had it before its ACK; 0 = none).
+    void publish(const std::string &doc, const FieldState &f, uint64_t skip = 0);
     void publish_awareness(const std::string &doc, MessageType t, const std::string &payload);
     void schedule_sweep();
     void listen_loop();

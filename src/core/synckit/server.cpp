@@ -228,6 +228,13 @@ std::string awareness_update_payload(std::string_view doc, std::string_view clie
 }  // namespace
 
 std::string AwarenessStore::update(const AwarenessUpdate &u, uint64_t owner, int64_t now_ms, int64_t ttl_ms) {
+    {
+        auto d = docs_.find(u.document_id);
+        if (d != docs_.end()) {
+            auto e = d->second.find(u.client_id);
+            if (e != d->second.end() && e->second.owner != owner && e->second.expires_ms > now_ms) return {};
+        }
+    }
     if (u.state.is_null()) {
         auto d = docs_.find(u.document_id);
         if (d != docs_.end()) {

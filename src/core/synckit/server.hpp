@@ -49,6 +49,7 @@ struct Identity {
     std::string user_id;
     Permissions permissions;
     bool anonymous = false;
+    int64_t exp = 0;  // the token's expiry (unix seconds; 0 = none): the connection ends then
 };
 // From a verified token's claims: "userId" (else "sub") must be a non-empty string; a missing
 // "permissions" grants nothing; lists must hold strings (at most 1000, each at most 256 bytes).
@@ -131,7 +132,9 @@ public:
         uint64_t owner = 0;  // the connection that set it
     };
     // An update: a state (object) is stored, a null state removes the entry. Returns the
-    // AWARENESS_UPDATE payload to send to the document's awareness subscribers.
+    // AWARENESS_UPDATE payload to send to the document's awareness subscribers, or "" when the
+    // clientId's live entry belongs to another connection (one connection cannot set or clear
+    // another's presence).
     std::string update(const AwarenessUpdate &u, uint64_t owner, int64_t now_ms, int64_t ttl_ms);
     // AWARENESS_STATE payload of a document's live entries.
     std::string state_payload(std::string_view document_id) const;
