@@ -1892,8 +1892,8 @@ BEGIN
 END
 $$;
 
--- AFTER INSERT OR UPDATE OR DELETE on fields: every change reaches the worker, which sends it
--- to the document's subscribers (delivered at commit, in write order). A deleted row (a SQL
+-- AFTER INSERT OR UPDATE OR DELETE on fields: every change made outside the worker reaches it,
+-- and it sends it to the document's subscribers (delivered at commit, in write order). A deleted row (a SQL
 -- DELETE, or the cascade of a document's delete) goes out as a delete with a new counter: the
 -- document's next one, or, when the document itself is gone, one above the field's.
 CREATE FUNCTION electric_sync._synckit_notify() RETURNS trigger
@@ -1918,13 +1918,15 @@ BEGIN
             || ',"c":' || c::text || '}');
         RETURN OLD;
     END IF;
+    -- A write of the worker itself (a WebSocket delta: electric_sync.synckit_origin is set for
+    -- its transaction) is sent to the subscribers by the worker after its commit. No NOTIFY:
+    -- a notifying transaction holds a cluster-wide lock through its commit, which would make
+    -- every delta wait for the one before it.
+    IF o IS NOT NULL AND o <> '' THEN
+        RETURN NEW;
+    END IF;
     p := electric_sync._synckit_payload(NEW.document_id, NEW.field, NEW.counter, NEW.client_id, NEW.ts,
                                         NEW.deleted, NEW.value);
-    -- The WebSocket connection that wrote it (set by the worker for its own writes): it already
-    -- has the result, sent before its ACK, so the worker does not send it again.
-    IF o IS NOT NULL AND o <> '' AND o ~ '^[0-9]{1,20}$' THEN
-        p := left(p, -1) || ',"o":' || o || '}';
-    END IF;
     PERFORM pg_notify('electric_sync_synckit', p);
     RETURN NEW;
 END

@@ -44,9 +44,9 @@ void es_define_synckit_gucs() {
                             "How long an awareness (presence) entry lives without an update.", nullptr,
                             &es_guc_sk_awareness_timeout_ms, 30000, 100, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
                             nullptr, nullptr, nullptr);
-    // Set (transaction-local) by the worker around its own writes of electric_sync_docs.fields;
-    // the notify trigger passes it on so that the writing connection is not sent its own write
-    // twice. Not a configuration setting.
+    // Set (transaction-local) by the worker around its own writes of electric_sync_docs.fields:
+    // the notify trigger then sends no notification (the worker delivers those writes itself).
+    // Not a configuration setting.
     DefineCustomStringVariable("electric_sync.synckit_origin",
                                "Internal: the WebSocket connection a write of electric_sync_docs.fields comes from.",
                                nullptr, &es_guc_sk_origin, "", PGC_USERSET,

@@ -761,10 +761,10 @@ void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> 
     }
     bool create = config().create_documents;
     std::vector<std::pair<std::string, FieldState>> results;
-    // The connection's number goes with the write (electric_sync.synckit_origin, local to its
-    // transaction) into the notification, so the fan-out skips this connection: it gets the
-    // result below, before its ACK. The call's first argument depends on set_config's result so
-    // that set_config runs first.
+    // electric_sync.synckit_origin (local to the write's transaction) tells the notify trigger
+    // that this write is the worker's own: it sends the result to the subscribers itself, after
+    // the commit, without a NOTIFY (whose cluster-wide commit lock would serialize all deltas).
+    // The call's first argument depends on set_config's result so that set_config runs first.
     const char *sql =
         "SELECT a.value::text, a.deleted, a.ts, a.client_id, a.counter, a.won "
         "FROM (SELECT set_config('electric_sync.synckit_origin', $9, true) AS o) s, "
@@ -813,8 +813,12 @@ void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> 
         }
     }
     deltas_applied_ += deltas.size();
-    // Committed: the sender sees the resulting values first, then its ACK.
-    for (auto &[doc, f] : results) send(c, MessageType::Delta, delta_payload(doc, f));
+    // Committed: the sender sees the resulting values first, then the other subscribers, then
+    // the sender its ACK.
+    for (auto &[doc, f] : results) {
+        send(c, MessageType::Delta, delta_payload(doc, f));
+        publish(doc, f, c->id);
+    }
     if (!ack_id.empty() || batch)
         send(c, MessageType::Ack,
              ack_payload(ack_id, batch ? std::optional<size_t>(deltas.size()) : std::nullopt, chunk_id));
@@ -893,8 +897,6 @@ void Endpoint::listen_loop() {
                     std::lock_guard<std::mutex> g(mu_);
                     if (!docs_.count(doc)) continue;  // nobody listens to this document
                 }
-                uint64_t origin = 0;
-                if (auto o = j.find("o"); o != j.end() && o->is_number_unsigned()) origin = o->get<uint64_t>();
                 FieldState f;
                 f.field = j.at("f").get<std::string>();
                 f.counter = j.at("c").get<int64_t>();
@@ -914,7 +916,7 @@ void Endpoint::listen_loop() {
                     auto v = j.find("v");
                     f.value_json = (v == j.end()) ? "null" : v->dump(-1, ' ', false, json::error_handler_t::replace);
                 }
-                publish(doc, f, origin);
+                publish(doc, f);
             } catch (const std::exception &) {
             }
         }

@@ -10,8 +10,9 @@
 //   electric_sync._synckit_apply, where Postgres makes the last-writer-wins decision in one
 //   statement and commits before the ACK leaves.
 // - The listener thread (its own libpq connection): LISTEN electric_sync_synckit. Every write
-//   to electric_sync_docs.fields, from a WebSocket or from SQL, notifies inside its transaction;
-//   the listener sends the field's new value to every subscriber of the document.
+//   to electric_sync_docs.fields from SQL notifies inside its transaction; the listener sends
+//   the field's new value to every subscriber of the document. The endpoint's own writes do
+//   not notify: the pool thread sends their results after the commit.
 // Nothing here calls Postgres internals.
 #pragma once
 #include "core/auth/jwt.hpp"
