@@ -16,7 +16,9 @@
 #    document or in 1,000). The worker's pool has as many connections (db_pool_size = 8).
 #    Also printed (a diagnostic, not a ceiling): the endpoint's own SQL function, per delta, run
 #    by pgbench at the same concurrency.
-# The load generator is bench/synckit/skload.cpp (one epoll thread, C++17, OpenSSL).
+# Each comparison runs in rounds figure, ceiling, ceiling, figure (the shared machine's load
+# drifts within a run) and reports the means. The load generator is bench/synckit/skload.cpp
+# (one epoll thread for the receivers, the writer in a child process; C++17, OpenSSL).
 # Usage: bench/synckit/run.sh [--quick]   (--quick: 5 s of deltas, 4 s per throughput case)
 set -uo pipefail
 source "$(dirname "$0")/../lib_bench.sh"
@@ -63,44 +65,65 @@ WS_STATUS=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H 'Connection: Upgrade'
 WS_OK=0; [ "$WS_STATUS" = 101 ] && WS_OK=1
 [ $WS_OK = 1 ] || echo "FAILED: the installed build does not serve /ws (upgrade answered HTTP $WS_STATUS); only the ceilings are measured"
 
-OUT=$(mktemp); OUTR=$(mktemp); TMPS=("$OUT" "$OUTR")
-BENCH_CLEANUP_EXTRA+=('rm -f "${TMPS[@]}"')
+TMPD=$(mktemp -d)
+BENCH_CLEANUP_EXTRA+=('rm -rf "$TMPD"')
 
 # ---------------------------------------------------------------- 1. fan-out
-if [ $WS_OK = 1 ]; then
-  bench_log "fan-out: $CLIENTS clients on one document through electric_sync, $RATE deltas/s for $FAN_SECS s"
-  "$SKLOAD" fanout --port "$HTTP_SK" --path /ws --secret "$SECRET" -n $CLIENTS --doc fan --rate $RATE --count $COUNT \
-    --settle 3 --timeout 10 --rss-pid "$WORKER_PID" > "$OUT"
-  FAN_RC=$?
-fi
-bench_log "fan-out ceiling: the same clients and frames through ws_broadcast"
-"$WSB" --port "$REF_PORT" --lifetime $((FAN_SECS + 120)) & REFPID=$!
-BENCH_CLEANUP_EXTRA+=("kill $REFPID")
-sleep 0.3
-"$SKLOAD" fanout --port "$REF_PORT" --path /ws -n $CLIENTS --no-subscribe --doc fan --rate $RATE --count $COUNT \
-  --settle 3 --timeout 10 --rss-pid "$REFPID" > "$OUTR"
-kill $REFPID 2>/dev/null; wait $REFPID 2>/dev/null
-
+# Rounds electric_sync, ceiling, ceiling, electric_sync (the machine's load drifts within a
+# run); each latency figure is the mean of its two rounds. RSS per connection: the first round
+# of each (the second reuses memory the first freed; each ceiling round is a fresh process).
+fan_es() {
+  bench_log "fan-out round $1: $CLIENTS clients on one document through electric_sync, $RATE deltas/s for $FAN_SECS s"
+  "$SKLOAD" fanout --port "$HTTP_SK" --path /ws --secret "$SECRET" -n $CLIENTS --doc "fan$1" --rate $RATE --count $COUNT \
+    --settle 3 --timeout 10 --rss-pid "$WORKER_PID" > "$TMPD/es$1"
+  echo $? > "$TMPD/es$1.rc"
+}
+fan_ref() {
+  bench_log "fan-out ceiling round $1: the same clients and frames through ws_broadcast"
+  "$WSB" --port "$REF_PORT" --lifetime $((FAN_SECS + 120)) & REFPID=$!
+  BENCH_CLEANUP_EXTRA+=("kill $REFPID")
+  sleep 0.3
+  "$SKLOAD" fanout --port "$REF_PORT" --path /ws -n $CLIENTS --no-subscribe --doc fan --rate $RATE --count $COUNT \
+    --settle 3 --timeout 10 --rss-pid "$REFPID" > "$TMPD/ref$1"
+  kill $REFPID 2>/dev/null; wait $REFPID 2>/dev/null
+}
 per_conn() { awk -v a="$(kv "$1" rss_before_kb)" -v b="$(kv "$1" rss_parked_kb)" -v k="$(kv "$1" clients_subscribed)" 'BEGIN { if (k > 0) printf "%.2f", (b - a) / k; else print "n/a" }'; }
-RPER=$(per_conn "$OUTR")
-echo "ws_broadcast:  $(kv "$OUTR" clients_subscribed) clients; delivered $(kv "$OUTR" delivered) of $(kv "$OUTR" expected); p50 $(kv "$OUTR" lat_p50_ms) / p95 $(kv "$OUTR" lat_p95_ms) / p99 $(kv "$OUTR" lat_p99_ms) / max $(kv "$OUTR" lat_max_ms) ms; to all: p50 $(kv "$OUTR" all_p50_ms) / p99 $(kv "$OUTR" all_p99_ms) ms; to the first: p50 $(kv "$OUTR" first_p50_ms) / p99 $(kv "$OUTR" first_p99_ms) ms; RSS $(kv "$OUTR" rss_before_kb) -> $(kv "$OUTR" rss_parked_kb) kB ($RPER kB per connection)"
+mean2() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", (a + b) / 2 }'; }
+lat_line() { echo "p50 $(kv "$1" lat_p50_ms) / p95 $(kv "$1" lat_p95_ms) / p99 $(kv "$1" lat_p99_ms) / max $(kv "$1" lat_max_ms) ms; to all: p50 $(kv "$1" all_p50_ms) / p99 $(kv "$1" all_p99_ms) ms; to the first: p50 $(kv "$1" first_p50_ms) / p99 $(kv "$1" first_p99_ms) ms"; }
+
+[ $WS_OK = 1 ] && fan_es 1
+fan_ref 1; fan_ref 2
+[ $WS_OK = 1 ] && fan_es 2
+for r in 1 2; do
+  f="$TMPD/ref$r"
+  echo "ws_broadcast, round $r:  $(kv "$f" clients_subscribed) clients; delivered $(kv "$f" delivered) of $(kv "$f" expected); $(lat_line "$f"); RSS $(kv "$f" rss_before_kb) -> $(kv "$f" rss_parked_kb) kB ($(per_conn "$f") kB per connection)"
+done
+RPER=$(per_conn "$TMPD/ref1")
+R50=$(mean2 "$(kv "$TMPD/ref1" lat_p50_ms)" "$(kv "$TMPD/ref2" lat_p50_ms)")
+R99=$(mean2 "$(kv "$TMPD/ref1" lat_p99_ms)" "$(kv "$TMPD/ref2" lat_p99_ms)")
+RA99=$(mean2 "$(kv "$TMPD/ref1" all_p99_ms)" "$(kv "$TMPD/ref2" all_p99_ms)")
 if [ $WS_OK = 1 ]; then
-  PER=$(per_conn "$OUT")
-  echo "electric_sync: $(kv "$OUT" clients_subscribed) of $CLIENTS clients subscribed in $(kv "$OUT" connect_seconds) s (connect failures $(kv "$OUT" connect_failures), refused $(kv "$OUT" handshake_failures)); delivered $(kv "$OUT" delivered) of $(kv "$OUT" expected); $(kv "$OUT" acks) ACKs for $COUNT deltas; p50 $(kv "$OUT" lat_p50_ms) / p95 $(kv "$OUT" lat_p95_ms) / p99 $(kv "$OUT" lat_p99_ms) / max $(kv "$OUT" lat_max_ms) ms; to all: p50 $(kv "$OUT" all_p50_ms) / p99 $(kv "$OUT" all_p99_ms) ms; to the first: p50 $(kv "$OUT" first_p50_ms) / p99 $(kv "$OUT" first_p99_ms) ms; writer's ACK (own process): p50 $(kv "$OUT" ack_p50_ms) / p99 $(kv "$OUT" ack_p99_ms) ms; worker RSS $(kv "$OUT" rss_before_kb) -> $(kv "$OUT" rss_parked_kb) kB parked ($PER kB per connection), $(kv "$OUT" rss_after_kb) kB after; errors $(kv "$OUT" errors), closed by server $(kv "$OUT" closed_by_server)"
-  [ -n "$(kv "$OUT" first_error)" ] && echo "  first error: $(kv "$OUT" first_error)"
-  [ "$FAN_RC" -eq 0 ] || echo "FAILED: not every client got every delta (or not every client subscribed)"
-  [ "$(kv "$OUT" acks)" = "$COUNT" ] || echo "FAILED: the writer got $(kv "$OUT" acks) ACKs for $COUNT deltas"
-  LP50=$(kv "$OUT" lat_p50_ms); LP99=$(kv "$OUT" lat_p99_ms); AP99=$(kv "$OUT" all_p99_ms)
+  for r in 1 2; do
+    f="$TMPD/es$r"
+    echo "electric_sync, round $r: $(kv "$f" clients_subscribed) of $CLIENTS clients subscribed in $(kv "$f" connect_seconds) s (connect failures $(kv "$f" connect_failures), refused $(kv "$f" handshake_failures)); delivered $(kv "$f" delivered) of $(kv "$f" expected); $(kv "$f" acks) ACKs for $COUNT deltas; $(lat_line "$f"); writer's ACK (own process): p50 $(kv "$f" ack_p50_ms) / p99 $(kv "$f" ack_p99_ms) ms; worker RSS $(kv "$f" rss_before_kb) -> $(kv "$f" rss_parked_kb) kB parked ($(per_conn "$f") kB per connection), $(kv "$f" rss_after_kb) kB after; errors $(kv "$f" errors), closed by server $(kv "$f" closed_by_server)"
+    [ -n "$(kv "$f" first_error)" ] && echo "  first error: $(kv "$f" first_error)"
+    [ "$(cat "$f.rc")" -eq 0 ] || echo "FAILED: round $r: not every client got every delta (or not every client subscribed)"
+    [ "$(kv "$f" acks)" = "$COUNT" ] || echo "FAILED: round $r: the writer got $(kv "$f" acks) ACKs for $COUNT deltas"
+  done
+  PER=$(per_conn "$TMPD/es1")
+  LP50=$(mean2 "$(kv "$TMPD/es1" lat_p50_ms)" "$(kv "$TMPD/es2" lat_p50_ms)")
+  LP99=$(mean2 "$(kv "$TMPD/es1" lat_p99_ms)" "$(kv "$TMPD/es2" lat_p99_ms)")
+  AP99=$(mean2 "$(kv "$TMPD/es1" all_p99_ms)" "$(kv "$TMPD/es2" all_p99_ms)")
 else
   PER=n/a; LP50=n/a; LP99=n/a; AP99=n/a
 fi
-bench_result "fan-out delta -> client latency p50, $CLIENTS clients, one document, $RATE deltas/s" "$LP50" "$(kv "$OUTR" lat_p50_ms)" ms lower "(SyncKit claims p95 < 5 ms)"
-bench_result "fan-out delta -> client latency p99" "$LP99" "$(kv "$OUTR" lat_p99_ms)" ms lower "p99 <= 20 ms"
-bench_result "fan-out delta -> last of $CLIENTS clients, p99" "$AP99" "$(kv "$OUTR" all_p99_ms)" ms lower
+bench_result "fan-out delta -> client latency p50, $CLIENTS clients, one document, $RATE deltas/s (mean of 2 rounds)" "$LP50" "$R50" ms lower "(SyncKit claims p95 < 5 ms)"
+bench_result "fan-out delta -> client latency p99 (mean of 2 rounds)" "$LP99" "$R99" ms lower "p99 <= 20 ms"
+bench_result "fan-out delta -> last of $CLIENTS clients, p99 (mean of 2 rounds)" "$AP99" "$RA99" ms lower
 bench_result "worker RSS per idle subscribed connection" "$PER" "$RPER" kB lower "<= 8 KB (SyncKit claims ~4 KB)"
-FAN_LINES=("latency p50 (ms)|$LP50|$(kv "$OUTR" lat_p50_ms)|lower|SyncKit: p95 < 5"
-           "latency p99 (ms)|$LP99|$(kv "$OUTR" lat_p99_ms)|lower|<= 20"
-           "delta to all clients p99 (ms)|$AP99|$(kv "$OUTR" all_p99_ms)|lower|"
+FAN_LINES=("latency p50 (ms)|$LP50|$R50|lower|SyncKit: p95 < 5"
+           "latency p99 (ms)|$LP99|$R99|lower|<= 20"
+           "delta to all clients p99 (ms)|$AP99|$RA99|lower|"
            "RSS per connection (kB)|$PER|$RPER|lower|<= 8 (SyncKit ~4)")
 
 # ---------------------------------------------------------------- 2. throughput
@@ -115,70 +138,62 @@ else
 fi
 echo "ceiling table: $(bench_sql "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'bench_plain_fields'::regclass AND attnum > 0 AND NOT attisdropped")"
 
-# pg_ceiling DOCS: tps of pgbench, $WRITERS clients, the same upsert.
-pg_ceiling() {
+# pgbench_tps DOCS SQL-TEMPLATE: tps of pgbench, $WRITERS clients, $TP_SECS s; in the template
+# {doc} is the document expression, :k (0..9) and :d (0..DOCS-1) are set.
+pgbench_tps() {
   local f; f=$(mktemp)
-  local doc="'tp1'"; [ "$1" -gt 1 ] && doc="'tpm-' || :d"
-  cat > "$f" <<EOF
-\set k random(0, 9)
-\set d random(0, $(($1 - 1)))
-INSERT INTO bench_plain_fields AS f (document_id, field, value, deleted, ts, client_id, counter, updated_at)
-  VALUES ($doc, 'w' || :client_id || 'f' || :k, to_jsonb('skb:0:' || :k), false,
-          (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, now())
-  ON CONFLICT (document_id, field) DO UPDATE SET value = EXCLUDED.value, deleted = false, ts = EXCLUDED.ts,
-    client_id = EXCLUDED.client_id, counter = f.counter + 1, updated_at = EXCLUDED.updated_at
-  WHERE (EXCLUDED.ts, EXCLUDED.client_id) >= (f.ts, f.client_id);
-EOF
-  "$PGBENCH" -n -h 127.0.0.1 -p "$PGPORT_SK" -U postgres -f "$f" -c $WRITERS -j 2 -T "$TP_SECS" postgres 2>"$f.err" |
-    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
-  [ -s "$f.err" ] && grep -m 3 -i error "$f.err" >&2
-  rm -f "$f" "$f.err"
-}
-
-# pg_own DOCS: diagnostic, not a ceiling: the endpoint's own statement (the LWW function it calls
-# per delta, triggers and NOTIFY included) through pgbench at the same concurrency, when this
-# build has it; tells the SQL's share of the cost from the WebSocket side's.
-APPLY_FN="electric_sync._synckit_apply(text,text,jsonb,boolean,bigint,text,bigint,boolean)"
-pg_own() {
-  [ "$(bench_sql "SELECT to_regprocedure('$APPLY_FN') IS NOT NULL")" = t ] || { echo n/a; return; }
-  local f; f=$(mktemp)
-  local doc="'own1'"; [ "$1" -gt 1 ] && doc="'ownm-' || :d"
-  cat > "$f" <<EOF
-\set k random(0, 9)
-\set d random(0, $(($1 - 1)))
-SELECT value::text, deleted, ts, client_id, counter, won FROM electric_sync._synckit_apply($doc, 'w' || :client_id || 'f' || :k,
-  to_jsonb('skb:0:' || :k), false, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, true);
-EOF
+  local doc="'$3'"; [ "$1" -gt 1 ] && doc="'$3-' || :d"
+  { echo '\set k random(0, 9)'; echo "\\set d random(0, $(($1 - 1)))"; echo "${2//\{doc\}/$doc}"; } > "$f"
   "$PGBENCH" -n -h 127.0.0.1 -p "$PGPORT_SK" -U postgres -f "$f" -c $WRITERS -j 2 -T "$TP_SECS" postgres 2>"$f.err" |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1 | xargs -r printf '%.1f\n'
   [ -s "$f.err" ] && grep -m 3 -i error "$f.err" >&2
   rm -f "$f" "$f.err"
 }
+# The ceiling: the same upsert (LWW on (ts, client_id)) into the plain table.
+UPSERT="INSERT INTO bench_plain_fields AS f (document_id, field, value, deleted, ts, client_id, counter, updated_at)
+  VALUES ({doc}, 'w' || :client_id || 'f' || :k, to_jsonb('skb:0:' || :k), false,
+          (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, now())
+  ON CONFLICT (document_id, field) DO UPDATE SET value = EXCLUDED.value, deleted = false, ts = EXCLUDED.ts,
+    client_id = EXCLUDED.client_id, counter = f.counter + 1, updated_at = EXCLUDED.updated_at
+  WHERE (EXCLUDED.ts, EXCLUDED.client_id) >= (f.ts, f.client_id);"
+# Diagnostic, not a ceiling: the endpoint's own statement per delta (the LWW function with its
+# triggers and NOTIFY) at the same concurrency, when this build has it: the SQL's share.
+APPLY_FN="electric_sync._synckit_apply(text,text,jsonb,boolean,bigint,text,bigint,boolean)"
+OWN="SELECT value::text, deleted, ts, client_id, counter, won FROM electric_sync._synckit_apply({doc}, 'w' || :client_id || 'f' || :k,
+  to_jsonb('skb:0:' || :k), false, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, true);"
+
+# tp_es DOCS DOC ROUND: one round of writers against electric_sync into $TMPD/tp<DOCS>.<ROUND>
+tp_es() {
+  local f="$TMPD/tp$1.$3"
+  bench_log "throughput round $3 into $1 document(s): $WRITERS writers, window $WINDOW, $TP_SECS s"
+  "$SKLOAD" throughput --port "$HTTP_SK" --path /ws --secret "$SECRET" --writers $WRITERS --window $WINDOW \
+    --docs "$1" --doc "$2" --seconds "$TP_SECS" > "$f"
+  local rc=$?
+  echo "electric_sync, $1 document(s), round $3: $(kv "$f" acks) ACKs in $(kv "$f" seconds) s = $(kv "$f" rate) deltas/s; ACK p50 $(kv "$f" ack_p50_ms) / p99 $(kv "$f" ack_p99_ms) ms; writers open $(kv "$f" writers_open)/$WRITERS; errors $(kv "$f" errors), closed by server $(kv "$f" closed_by_server)"
+  [ -n "$(kv "$f" first_error)" ] && echo "  first error: $(kv "$f" first_error)"
+  [ $rc -eq 0 ] || echo "FAILED: errors, closed writers or no ACK (round $3, $1 document(s))"
+}
 
 TP_LINES=()
 for docs in 1 $DOCS; do
   name="one document"; doc=tp1; [ $docs -gt 1 ] && { name="$docs documents"; doc=tpm; }
-  if [ $WS_OK = 1 ]; then
-    bench_log "throughput into $name: $WRITERS writers, window $WINDOW, $TP_SECS s"
-    "$SKLOAD" throughput --port "$HTTP_SK" --path /ws --secret "$SECRET" --writers $WRITERS --window $WINDOW \
-      --docs $docs --doc $doc --seconds "$TP_SECS" > "$OUT"
-    rc=$?
-    fig=$(kv "$OUT" rate)
-    echo "electric_sync, $name: $(kv "$OUT" acks) ACKs in $(kv "$OUT" seconds) s = $fig deltas/s; ACK p50 $(kv "$OUT" ack_p50_ms) / p99 $(kv "$OUT" ack_p99_ms) ms; writers open $(kv "$OUT" writers_open)/$WRITERS; errors $(kv "$OUT" errors), closed by server $(kv "$OUT" closed_by_server)"
-    [ -n "$(kv "$OUT" first_error)" ] && echo "  first error: $(kv "$OUT" first_error)"
-    [ $rc -eq 0 ] || echo "FAILED: errors, closed writers or no ACK in the $name case"
-  else
-    fig=n/a
-  fi
-  bench_log "ceiling: pgbench, $WRITERS clients, the same upsert into bench_plain_fields ($name)"
-  ceil=$(pg_ceiling $docs); [ -n "$ceil" ] && ceil=$(printf '%.1f' "$ceil")
-  echo "pgbench, $name: $ceil upserts/s ($WRITERS clients, one transaction each)"
-  bench_result "sustained deltas/s into $name ($WRITERS writers, window $WINDOW)" "$fig" "$ceil" deltas/s higher
+  # Rounds electric_sync, pgbench, pgbench, electric_sync; figures are the means.
+  [ $WS_OK = 1 ] && tp_es $docs $doc 1
+  bench_log "ceiling: pgbench, $WRITERS clients, the same upsert into bench_plain_fields ($name), 2 rounds"
+  c1=$(pgbench_tps $docs "$UPSERT" $doc); c2=$(pgbench_tps $docs "$UPSERT" $doc)
+  echo "pgbench, $name: $c1 / $c2 upserts/s ($WRITERS clients, one transaction each)"
+  [ $WS_OK = 1 ] && tp_es $docs $doc 2
+  ceil=$(mean2 "$c1" "$c2"); fig=n/a
+  [ $WS_OK = 1 ] && fig=$(mean2 "$(kv "$TMPD/tp$docs.1" rate)" "$(kv "$TMPD/tp$docs.2" rate)")
+  bench_result "sustained deltas/s into $name ($WRITERS writers, window $WINDOW; mean of 2 rounds)" "$fig" "$ceil" deltas/s higher
   TP_LINES+=("deltas/s, $name|$fig|$ceil|higher|")
   if [ $WS_OK = 1 ]; then
-    bench_log "diagnostic: the endpoint's own SQL function through pgbench ($name)"
-    own=$(pg_own $docs)
-    echo "diagnostic, $name: electric_sync._synckit_apply through pgbench ($WRITERS clients): $own calls/s (the endpoint reaches $fig deltas/s)"
+    own=n/a
+    if [ "$(bench_sql "SELECT to_regprocedure('$APPLY_FN') IS NOT NULL")" = t ]; then
+      bench_log "diagnostic: the endpoint's own SQL function through pgbench ($name)"
+      own=$(pgbench_tps $docs "$OWN" "own$doc")
+    fi
+    echo "diagnostic, $name: electric_sync._synckit_apply through pgbench ($WRITERS clients): $own calls/s (the endpoint: $fig deltas/s)"
     TP_LINES+=("  (diagnostic) the endpoint's SQL alone, $name|$own|$ceil|higher|")
   fi
 done
