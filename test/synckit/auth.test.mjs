@@ -7,7 +7,7 @@ import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   skTest, newKit, openDoc, waitDocs, waitTable, docId, dropDocLater, tableDoc, closePool, sql,
-  RawClient, rawClient, mintToken, T, withSettings, sleep, waitFor, metrics, kitState,
+  RawClient, rawClient, mintToken, T, withSettings, sleep, waitFor, metrics, kitState, describeFrame,
 } from './lib.mjs'
 
 after(() => closePool())
@@ -235,6 +235,20 @@ skTest('auth: a bad token in an AUTH frame → AUTH_ERROR INVALID_TOKEN, then cl
   c.send(T.AUTH, { token: mintToken({ exp: Math.floor(Date.now() / 1000) - 120 }) }) // past any clock-skew leeway
   const f = await c.waitFrame((x) => x.type === T.AUTH_ERROR || x.type === T.AUTH_SUCCESS, { from: m, message: 'AUTH_ERROR', allowClosed: true })
   assert.equal(f.type, T.AUTH_ERROR)
+  assert.equal(f.payload.code, 'INVALID_TOKEN')
+  assert.equal((await c.waitClose(5_000)).code, 1008)
+})
+
+skTest('auth: a token that expires while connected ends the connection at the next request (AUTH_ERROR INVALID_TOKEN, 1008)', async (t) => {
+  const id = docId('exp')
+  const exp = Math.floor(Date.now() / 1000) + 2
+  const c = await rawClient(t, { token: mintToken({ userId: 'short-lived', exp }) })
+  await c.subscribe(id)
+  await sleep(Math.max(0, exp * 1000 - Date.now()) + 1_200)
+  const m = c.mark()
+  c.send(T.SUBSCRIBE, { documentId: `${id}_2` })
+  const f = await c.waitFrame((x) => x.type === T.AUTH_ERROR || x.type === T.SYNC_RESPONSE, { from: m, allowClosed: true, message: 'AUTH_ERROR for the expired token' })
+  assert.equal(f.type, T.AUTH_ERROR, describeFrame(f))
   assert.equal(f.payload.code, 'INVALID_TOKEN')
   assert.equal((await c.waitClose(5_000)).code, 1008)
 })

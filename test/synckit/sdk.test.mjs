@@ -188,6 +188,35 @@ skTest('sdk: an offline client that wrote one field many times converges to a la
   await waitTable(id, { f: 'a-after' })
 })
 
+skTest('sdk: two clients offline at the same time write the same fields; after both reconnect all three agree on the later writes', async (t) => {
+  const id = docId('bothoff')
+  dropDocLater(t, id)
+  const pa = await proxy(t)
+  const pb = await proxy(t)
+  const a = await newKit(t, { clientId: 'bo-a', url: pa.url() })
+  const b = await newKit(t, { clientId: 'bo-b', url: pb.url() })
+  const c = await newKit(t, { clientId: 'bo-c' })
+  const [da, db, dc] = [await openDoc(a, id), await openDoc(b, id), await openDoc(c, id)]
+  await dc.set('x', 'c0')
+  await waitDocs([da, db], { x: 'c0' })
+  pa.pause()
+  pb.pause()
+  await waitFor(() => kitState(a) !== 'connected' && kitState(b) !== 'connected', { message: 'A and B offline' })
+  await db.set('x', 'b-first')
+  await da.set('y', 'a-first')
+  await sleep(15)
+  await da.set('x', 'a-later') // x: A's write is the later one
+  await db.set('y', 'b-later') // y: B's write is the later one
+  pb.resume() // B comes back first, then A
+  await waitConnectedKit(b, 20_000)
+  await waitFor(() => b.getNetworkStatus().queueSize === 0, { timeout: 20_000, message: 'B replayed' })
+  pa.resume()
+  await waitConnectedKit(a, 20_000)
+  const want = { x: 'a-later', y: 'b-later' }
+  await waitDocs([da, db, dc], want, { timeout: 20_000 })
+  await waitTable(id, want)
+})
+
 skTest('sdk: the SDK heartbeat (PING every 300 ms, PONG within 1 s) keeps the connection up', async (t) => {
   const id = docId('hb')
   const k = await newKit(t, { clientId: 'hb', network: { heartbeat: { interval: 300, timeout: 1_000 } } })
