@@ -1,0 +1,77 @@
+// What a connection's identity allows over time and against other connections: a token's exp
+// ends the connection; an awareness entry belongs to the connection that set it; a subscribed
+// writer gets its own write once, before its ACK, and other subscribers get it too.
+import { after } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  skTest, docId, dropDocLater, closePool, RawClient, rawClient, T, mintToken, sleep, describeFrame, tableDoc,
+} from './lib.mjs'
+
+after(() => closePool())
+
+skTest('session: a token that expires while its connection is open ends it (AUTH_ERROR INVALID_TOKEN, close 1008)', { timeout: 30_000 }, async (t) => {
+  const id = docId('exp')
+  dropDocLater(t, id)
+  const exp = Math.floor(Date.now() / 1000) + 3
+  const c = await RawClient.open({ token: mintToken({ userId: 'short-lived', exp }) })
+  t.after(() => c.close())
+  await c.subscribe(id)
+  const { ack } = await c.delta(id, 'f', 'before exp', { clientId: 'short' })
+  assert.ok(ack, 'a write before the expiry is acknowledged')
+  // wait until the token's second has passed
+  while (Date.now() / 1000 < exp + 0.2) await sleep(100)
+  const m = c.mark()
+  c.send(T.DELTA, { type: 'set', documentId: id, field: 'f', value: 'after exp', clock: { short: 9 }, clientId: 'short', timestamp: Date.now(), messageId: 'm-after' })
+  const f = await c.waitFrame((x) => x.type === T.AUTH_ERROR || x.type === T.ACK, { from: m, allowClosed: true, message: 'AUTH_ERROR after exp' })
+  assert.equal(f.type, T.AUTH_ERROR, describeFrame(f))
+  assert.equal(f.payload.code, 'INVALID_TOKEN')
+  assert.equal((await c.waitClose(5_000)).code, 1008)
+  assert.deepEqual(await tableDoc(id), { f: 'before exp' }, 'the write after exp was not applied')
+})
+
+skTest('session: an awareness entry belongs to its connection: another cannot overwrite or clear it', async (t) => {
+  const id = docId('awown')
+  const a = await rawClient(t)
+  const b = await rawClient(t)
+  let m = a.mark()
+  a.send(T.AWARENESS_SUBSCRIBE, { documentId: id })
+  await a.waitFrame((f) => f.type === T.AWARENESS_STATE, { from: m })
+  m = a.mark()
+  a.send(T.AWARENESS_UPDATE, { documentId: id, clientId: 'owner-a', state: { cursor: 1 }, clock: 1 })
+  await a.waitFrame((f) => f.type === T.AWARENESS_UPDATE && f.payload?.clientId === 'owner-a', { from: m })
+
+  for (const state of [{ cursor: 666 }, null]) {
+    const mb = b.mark()
+    const ma = a.mark()
+    b.send(T.AWARENESS_UPDATE, { documentId: id, clientId: 'owner-a', state, clock: 2 })
+    const e = await b.waitFrame((f) => f.type === T.ERROR, { from: mb, message: `ERROR for another connection's entry (state ${JSON.stringify(state)})` })
+    assert.equal(e.payload.code, 'PERMISSION_DENIED', describeFrame(e))
+    await sleep(200)
+    assert.deepEqual(a.since(ma, (f) => f.type === T.AWARENESS_UPDATE).map(describeFrame), [], 'nothing was broadcast')
+  }
+  m = a.mark()
+  a.send(T.AWARENESS_SUBSCRIBE, { documentId: id })
+  const s = await a.waitFrame((f) => f.type === T.AWARENESS_STATE, { from: m })
+  assert.deepEqual(s.payload.states.map((x) => [x.clientId, x.state]), [['owner-a', { cursor: 1 }]])
+  // its owner can still change it
+  m = a.mark()
+  a.send(T.AWARENESS_UPDATE, { documentId: id, clientId: 'owner-a', state: { cursor: 2 }, clock: 3 })
+  const u = await a.waitFrame((f) => f.type === T.AWARENESS_UPDATE && f.payload?.clientId === 'owner-a', { from: m })
+  assert.deepEqual(u.payload.state, { cursor: 2 })
+})
+
+skTest('session: a subscribed writer gets its write once and before its ACK; the other subscriber once', async (t) => {
+  const id = docId('order')
+  dropDocLater(t, id)
+  const a = await rawClient(t)
+  const b = await rawClient(t)
+  await a.subscribe(id)
+  await b.subscribe(id)
+  const ma = a.mark()
+  const mb = b.mark()
+  for (let i = 0; i < 5; i++) await a.delta(id, 'f', i, { clientId: 'order-a' })
+  await sleep(500)
+  const seq = a.since(ma, (f) => f.type === T.DELTA || f.type === T.ACK).map((f) => (f.type === T.ACK ? 'ack' : `d${f.payload.value}`))
+  assert.deepEqual(seq, ['d0', 'ack', 'd1', 'ack', 'd2', 'ack', 'd3', 'ack', 'd4', 'ack'])
+  assert.deepEqual(b.since(mb, (f) => f.type === T.DELTA).map((f) => f.payload.value), [0, 1, 2, 3, 4])
+})
