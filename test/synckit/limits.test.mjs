@@ -4,6 +4,7 @@
 // at the 2 MB default). Over a limit only the offending connection goes; the worker stays.
 import { before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import {
   skTest, closePool, RawClient, rawClient, FULL_TOKEN, T, withSettings, resetSettings, metrics, waitFor, sleep,
   workerPid, assertWorkerAlive, docId, dropDocLater, tableDoc, describeFrame, encodeFrame, sql,
@@ -19,6 +20,8 @@ after(async () => {
 })
 
 const synckit = async () => (await metrics()).synckit
+/** The worker's resident memory (MB), from /proc (the cluster runs on this machine). */
+const rssMB = (p) => Number(readFileSync(`/proc/${p}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
 
 /** Waits until the server counts no open SyncKit connection (those of earlier tests are gone). */
 async function noConnections() {
@@ -128,4 +131,54 @@ skTest('limits: the 2 MB default: a 1.9 MB delta is applied, a 2.1 MB one gets M
   assert.equal((await tableDoc(id)).g, undefined)
   await sleep(100)
   await assertWorkerAlive(pid, 'after a 2.1 MB message')
+})
+
+skTest('limits: the defaults: the 51st connection from one address and the 501st message in a minute are refused', { timeout: 90_000 }, async (t) => {
+  const rows = await sql(`SELECT name, setting FROM pg_settings WHERE name IN ('electric_sync.synckit_max_connections_per_ip', 'electric_sync.synckit_messages_per_minute') ORDER BY name`)
+  assert.deepEqual(rows.map((r) => r.setting), ['50', '500'], 'the defaults')
+  await noConnections()
+  const open = []
+  t.after(() => open.forEach((c) => c.close()))
+  for (let i = 0; i < 50; i++) open.push(await RawClient.open({ token: FULL_TOKEN() }))
+  for (const c of open.slice(-3)) await pingPong(c, 'one of the first 50')
+  const over = await RawClient.open({ token: FULL_TOKEN(), allowFail: true })
+  open.push(over)
+  await expectLimitClose(over, 'TOO_MANY_CONNECTIONS', 1008, 'the 51st connection')
+  // 500 messages in a minute on one connection are fine, the 501st is not
+  const c = open[0]
+  for (let i = 0; i < 501; i++) c.send(T.PING, { i })
+  await expectLimitClose(c, 'RATE_LIMITED', 1008, 'message 501')
+  assert.equal(c.frames.filter((f) => f.type === T.PONG).length, 500, 'the first 500 answered')
+  for (const x of open) x.close()
+  await Promise.all(open.map((x) => x.waitClose(5_000).catch(() => {})))
+  await sleep(300)
+  await assertWorkerAlive(pid, 'after the default limits')
+})
+
+skTest('limits: a subscriber that stops reading does not hold up the writer or the other subscribers', { timeout: 120_000 }, async (t) => {
+  const id = docId('slow')
+  dropDocLater(t, id)
+  const writer = await rawClient(t)
+  const fast = await rawClient(t)
+  const slow = await rawClient(t)
+  await fast.subscribe(id)
+  await slow.subscribe(id)
+  slow.ws._socket.pause() // reads nothing more: the server's send queue for it fills up
+  const rss0 = rssMB(pid)
+  const value = 'v'.repeat(1_000_000)
+  const t0 = Date.now()
+  for (let i = 0; i < 40; i++) await writer.delta(id, 'big', `${i}:${value}`, { clientId: 'slowtest', timeout: 20_000 })
+  const took = Date.now() - t0
+  t.diagnostic(`40 writes of 1 MB with a stalled subscriber: ${took} ms; the stalled one ${slow.closed ? `closed (${slow.closed.code})` : 'still open'}`)
+  await waitFor(() => fast.lastDelta(id, 'big')?.payload.value.startsWith('39:'), { timeout: 30_000, message: 'the reading subscriber to get the last write' })
+  assert.ok(took < 60_000, `the writer was not held up (${took} ms)`)
+  const grown = rssMB(pid) - rss0
+  assert.ok(grown < 100, `the worker's memory stayed bounded with 40 MB owed to a stalled reader (+${grown.toFixed(0)} MB)`)
+  // reading again: it was either closed (its queue overflowed) or it gets everything, never a gap
+  slow.ws._socket.resume()
+  await waitFor(() => slow.closed || slow.lastDelta(id, 'big')?.payload.value.startsWith('39:'), { timeout: 30_000, message: 'the stalled reader to be closed or to catch up' })
+  t.diagnostic(`the stalled reader: ${slow.closed ? `closed ${slow.closed.code} ${slow.closed.reason}` : 'caught up'} after ${slow.frames.length} frames`)
+  if (slow.closed) assert.equal(slow.closed.code, 1008, `a stalled reader is closed as over a limit (${JSON.stringify(slow.closed)})`)
+  slow.terminate()
+  await assertWorkerAlive(pid, 'after a stalled subscriber')
 })

@@ -273,3 +273,20 @@ skTest('sdk: a document written only from SQL is seen by a client that subscribe
   const [{ n }] = await sql('SELECT count(*)::int AS n FROM electric_sync.documents WHERE id = $1', [id])
   assert.equal(n, 1, 'the document is listed in electric_sync.documents')
 })
+
+skTest('sdk: 25 real SDK clients on one document all converge on 20 writes from several writers', { timeout: 120_000 }, async (t) => {
+  const id = docId('fanout')
+  dropDocLater(t, id)
+  const kits = []
+  for (let i = 0; i < 25; i++) kits.push(await newKit(t, { clientId: `fan-${String(i).padStart(2, '0')}` }))
+  const docs = []
+  for (const k of kits) docs.push(await openDoc(k, id, { timeout: 30_000 }))
+  const want = {}
+  for (let i = 0; i < 20; i++) {
+    const w = docs[(i * 7) % docs.length]
+    await w.set(`f${i % 8}`, { i })
+    want[`f${i % 8}`] = { i }
+  }
+  await waitDocs(docs, want, { timeout: 30_000, message: 'all 25 clients to hold the same document' })
+  await waitTable(id, want)
+})
