@@ -45,10 +45,10 @@ bench_cluster_start synckit "$PGPORT_SK" "$HTTP_SK" \
   "electric_sync.synckit_max_connections_per_ip = 100000" \
   "electric_sync.synckit_messages_per_minute = 100000000" \
   "electric_sync.db_pool_size = $WRITERS" "max_connections = 200" || exit 1
-# The electric_sync.synckit_* settings are defined after MarkGUCPrefixReserved("electric_sync") in
-# this build, so at start Postgres drops them from the configuration ("invalid configuration
-# parameter name ... removing it"); they are PGC_SIGHUP: a reload applies them
-# (/tmp/synckit_findings.md).
+# Builds before 0e22b4f defined the electric_sync.synckit_* settings after
+# MarkGUCPrefixReserved("electric_sync"), so at start Postgres dropped them from the
+# configuration ("invalid configuration parameter name ... removing it"); they are PGC_SIGHUP:
+# a reload applies them.
 if [ "$(bench_sql "SELECT current_setting('electric_sync.synckit_max_connections_per_ip', true)")" != 100000 ]; then
   bench_log "the synckit settings were dropped at start; reloading the configuration"
   bench_sql "SELECT pg_reload_conf()" >/dev/null; sleep 1
@@ -156,11 +156,14 @@ UPSERT="INSERT INTO bench_plain_fields AS f (document_id, field, value, deleted,
   ON CONFLICT (document_id, field) DO UPDATE SET value = EXCLUDED.value, deleted = false, ts = EXCLUDED.ts,
     client_id = EXCLUDED.client_id, counter = f.counter + 1, updated_at = EXCLUDED.updated_at
   WHERE (EXCLUDED.ts, EXCLUDED.client_id) >= (f.ts, f.client_id);"
-# Diagnostic, not a ceiling: the endpoint's own statement per delta (the LWW function with its
-# triggers and NOTIFY) at the same concurrency, when this build has it: the SQL's share.
+# Diagnostic, not a ceiling: the endpoint's own statement per delta (as src/synckit/endpoint.cpp
+# sends it: the origin setting, which spares WebSocket writes the NOTIFY since 211aa9e, then the
+# LWW function with its triggers) at the same concurrency, when this build has it: the SQL's share.
 APPLY_FN="electric_sync._synckit_apply(text,text,jsonb,boolean,bigint,text,bigint,boolean)"
-OWN="SELECT value::text, deleted, ts, client_id, counter, won FROM electric_sync._synckit_apply({doc}, 'w' || :client_id || 'f' || :k,
-  to_jsonb('skb:0:' || :k), false, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, true);"
+OWN="SELECT a.value::text, a.deleted, a.ts, a.client_id, a.counter, a.won
+  FROM (SELECT set_config('electric_sync.synckit_origin', '0', true) AS o) s,
+  LATERAL electric_sync._synckit_apply(CASE WHEN s.o IS NOT NULL THEN {doc} END, 'w' || :client_id || 'f' || :k,
+    to_jsonb('skb:0:' || :k), false, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'bench-w' || :client_id, 1, true) a;"
 
 # tp_es DOCS DOC ROUND: one round of writers against electric_sync into $TMPD/tp<DOCS>.<ROUND>
 tp_es() {
