@@ -464,6 +464,22 @@ skTest('protocol: SQL writes reach subscribers: a plain DELETE of a field row is
   assert.deepEqual(await tableDoc(id), { b: 'b', c: 'tx-c', d: 'tx-d', big })
 })
 
+skTest('protocol: one connection subscribed to 200 documents gets every document\'s delta from one SQL statement', { timeout: 60_000 }, async (t) => {
+  const ids = Array.from({ length: 200 }, (_, i) => docId(`many${i}`))
+  dropDocLater(t, ...ids)
+  const c = await rawClient(t)
+  for (const id of ids) await sql('SELECT electric_sync.document_create($1)', [id])
+  for (const id of ids) c.send(T.SUBSCRIBE, { documentId: id })
+  await waitFor(() => c.since(0, (f) => f.type === T.SYNC_RESPONSE).length === ids.length, { timeout: 30_000, message: '200 SYNC_RESPONSEs' })
+  const m = c.mark()
+  await sql(`SELECT count(electric_sync.document_set(id, 'stamp', '"all at once"')) FROM unnest($1::text[]) AS id`, [ids])
+  await waitFor(() => new Set(c.since(m, (f) => f.type === T.DELTA && f.payload?.field === 'stamp').map((f) => f.payload.documentId)).size === ids.length, {
+    timeout: 30_000,
+    message: `a DELTA for each of the 200 documents (got ${new Set(c.since(m, (f) => f.type === T.DELTA).map((f) => f.payload.documentId)).size})`,
+  })
+  assert.equal(c.since(0, (f) => f.type === T.ERROR).length, 0)
+})
+
 skTest('protocol: DELTA_BATCH with more than 1000 deltas is refused whole', async (t) => {
   const id = docId('bigbatch')
   dropDocLater(t, id)

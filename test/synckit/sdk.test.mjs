@@ -290,3 +290,52 @@ skTest('sdk: 25 real SDK clients on one document all converge on 20 writes from 
   await waitDocs(docs, want, { timeout: 30_000, message: 'all 25 clients to hold the same document' })
   await waitTable(id, want)
 })
+
+skTest('sdk: SDK clients and SQL writing the same field at the same time for 3 s end in agreement, every set() ACKed', { timeout: 90_000 }, async (t) => {
+  const id = docId('race')
+  dropDocLater(t, id)
+  const kits = [await newKit(t, { clientId: 'race-a' }), await newKit(t, { clientId: 'race-b' })]
+  const docs = [await openDoc(kits[0], id), await openDoc(kits[1], id)]
+  await docs[0].set('f', 'start')
+  const until = Date.now() + 3_000
+  const failures = []
+  let sdkWrites = 0
+  let sqlWrites = 0
+  const sdkLoop = async (d, name) => {
+    for (let i = 0; Date.now() < until; i++) {
+      try {
+        await d.set('f', `${name}-${i}`)
+        sdkWrites++
+      } catch (e) {
+        failures.push(`${name}-${i}: ${e.message}`)
+      }
+    }
+  }
+  const sqlErrors = []
+  const sqlLoop = async () => {
+    for (let i = 0; Date.now() < until; i++) {
+      for (const [q, v] of [
+        [`UPDATE electric_sync_docs.fields SET value = to_jsonb($2::text) WHERE document_id = $1 AND field = 'f'`, `sql-${i}`],
+        [`SELECT electric_sync.document_set($1, 'g', to_jsonb($2::int))`, i],
+      ]) {
+        try {
+          await sql(q, [id, v])
+          sqlWrites++
+        } catch (e) {
+          sqlErrors.push(`${e.code} ${e.message} (${q.slice(0, 40)}...)`)
+        }
+      }
+    }
+  }
+  await Promise.all([sdkLoop(docs[0], 'a'), sdkLoop(docs[1], 'b'), sqlLoop()])
+  t.diagnostic(`${sdkWrites} SDK writes, ${sqlWrites} SQL writes, ${sqlErrors.length} SQL writes failed`)
+  assert.deepEqual(failures, [], 'every SDK set() was ACKed')
+  assert.ok(sdkWrites > 20 && sqlWrites > 20, `both sides wrote (${sdkWrites}, ${sqlWrites})`)
+  const table = await tableDoc(id)
+  await waitDocs(docs, table, { timeout: 15_000, message: 'both clients to hold the table\'s final document' })
+  // a last write from each side still goes through
+  await docs[1].set('f', 'final')
+  await waitDocs(docs, { ...table, f: 'final' })
+  // a plain SQL write must not fail because WebSocket clients write the same document
+  assert.deepEqual(sqlErrors, [], `SQL writes that failed while the SDK clients wrote: ${sqlErrors.length}`)
+})
