@@ -6,7 +6,11 @@
 import { before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { skTest, closePool, RawClient, FULL_TOKEN, T, encodeFrame, workerPid, assertWorkerAlive, describeFrame, waitFor, sleep } from './lib.mjs'
+import net from 'node:net'
+import {
+  skTest, closePool, RawClient, FULL_TOKEN, T, encodeFrame, workerPid, assertWorkerAlive, describeFrame, waitFor, sleep, http,
+  ELECTRIC_URL, HTTP_HOSTNAME, HTTP_PORT,
+} from './lib.mjs'
 
 let pid
 before(async () => {
@@ -118,4 +122,31 @@ skTest('malformed: 300 random frames on one connection, then the worker survives
   }
   await sleep(500)
   await assertWorkerAlive(pid, 'after the random frames')
+})
+
+skTest('malformed: /ws without a valid WebSocket upgrade is answered 4xx over plain HTTP, and the worker survives', async (t) => {
+  const plain = await http(`${ELECTRIC_URL}/ws`)
+  await plain.text()
+  assert.ok(plain.status >= 400 && plain.status < 500, `a plain GET /ws: ${plain.status}`)
+  const post = await http(`${ELECTRIC_URL}/ws`, { method: 'POST', body: 'x' })
+  await post.text()
+  assert.ok(post.status >= 400 && post.status < 500, `POST /ws: ${post.status}`)
+  // a handshake with an unsupported version or without a key
+  for (const [what, headers] of [
+    ['version 8', 'Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'],
+    ['no key', 'Sec-WebSocket-Version: 13\r\n'],
+  ]) {
+    const answer = await new Promise((resolve) => {
+      const s = net.connect({ host: HTTP_HOSTNAME, port: HTTP_PORT })
+      let data = ''
+      s.setEncoding('latin1')
+      s.on('data', (d) => (data += d))
+      s.on('error', () => resolve(data))
+      s.on('close', () => resolve(data))
+      s.write(`GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n`)
+      setTimeout(() => s.destroy(), 2_000)
+    })
+    assert.match(answer, /^HTTP\/1\.1 4\d\d /, `${what}: ${JSON.stringify(answer.slice(0, 80))}`)
+  }
+  await assertWorkerAlive(pid, 'after bad upgrades')
 })
