@@ -1781,9 +1781,15 @@ SELECT pg_catalog.pg_extension_config_dump('electric_sync_docs.fields', '');
 CREATE FUNCTION electric_sync._synckit_apply(p_doc text, p_field text, p_value jsonb, p_deleted boolean,
                                              p_ts bigint, p_client text, p_clock_max bigint, p_create boolean)
 RETURNS TABLE (value jsonb, deleted boolean, ts bigint, client_id text, counter bigint, won boolean)
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    -- Locks in the order a plain SQL UPDATE of the field takes them (the row, then in its
+    -- BEFORE trigger the document), so that the two never deadlock.
+    PERFORM 1 FROM electric_sync_docs.fields AS l WHERE l.document_id = p_doc AND l.field = p_field FOR UPDATE;
+    RETURN QUERY
 WITH created AS (
     INSERT INTO electric_sync_docs.documents AS d (id, counter)
     SELECT p_doc, greatest(coalesce(p_clock_max, 0), 0) + 1 WHERE p_create
@@ -1813,7 +1819,8 @@ WITH created AS (
 SELECT w.value, w.deleted, w.ts, w.client_id::text, w.counter,
        w.ts = p_ts AND w.client_id = p_client AND w.deleted = p_deleted
        AND w.value IS NOT DISTINCT FROM (CASE WHEN p_deleted THEN NULL ELSE p_value END)
-  FROM w
+  FROM w;
+END
 $$;
 
 -- Milliseconds since 1970, now (the LWW timestamp of SQL writes, as JavaScript's Date.now()).
