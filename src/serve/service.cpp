@@ -47,7 +47,7 @@ void Service::start() {
         so.fd_budget = opts_.http_fd_budget;
         server_ = std::make_unique<http::Server>(so, [this](http::ExchangePtr ex) { handle(std::move(ex)); });
         server_->start();
-        synckit_ = std::make_unique<synckit::Endpoint>(*pool_, *server_, clients_, opts_.conninfo);
+        synckit_ = std::make_unique<synckit::Endpoint>(*pool_, *server_, opts_.conninfo);
         {
             ServiceConfig c = config();
             synckit_->set_config(c.synckit, c.read_keys);
@@ -165,6 +165,11 @@ void Service::stop() {
 void Service::schedule_clients() {
     clients_timer_ = server_->after(2000, [this] {
         auto ch = clients_.take_changes();
+        if (synckit_) {
+            auto sk = synckit_->take_client_changes();
+            for (auto &c : sk.changed) ch.changed.push_back(std::move(c));
+            for (auto &d : sk.dropped) ch.dropped.push_back(std::move(d));
+        }
         if (!ch.changed.empty() || !ch.dropped.empty()) {
             nlohmann::json rows = nlohmann::json::array();
             for (const auto &c : ch.changed) {
@@ -370,7 +375,7 @@ void Service::handle(http::ExchangePtr ex) {
         extra += ",\"clients\":{\"readers\":" + std::to_string(cc.readers) + ",\"oversync_sources\":" +
             std::to_string(cc.oversync) + ",\"idle\":" + std::to_string(cc.idle) + ",\"syncing\":" +
             std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) +
-            ",\"synckit_connections\":" + std::to_string(cc.synckit) + "}";
+            ",\"synckit_connections\":" + std::to_string(synckit_ ? synckit_->stats().connections : 0) + "}";
         if (synckit_) extra += ",\"synckit\":" + synckit_->metrics_json();
         pool_->submit([ex, extra](PGconn *conn) {
             http::Response r;

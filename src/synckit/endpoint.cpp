@@ -81,6 +81,13 @@ FieldState field_from_row(const svc::PgResult &r, int row, int col0) {
 
 }  // namespace
 
+// A queued request of a connection.
+struct Endpoint::Job {
+    bool needs_db = false;
+    std::function<void(PGconn *)> fn;  // unless a write
+    std::optional<Write> write;  // a write: consecutive ones run as one group
+};
+
 // One WebSocket connection.
 struct Endpoint::Conn {
     uint64_t id = 0;
@@ -94,17 +101,21 @@ struct Endpoint::Conn {
     std::mutex mu;  // the members below
     std::optional<Identity> identity;
     std::set<std::string> docs, aware_docs;
-    std::deque<std::pair<bool, std::function<void(PGconn *)>>> queue;  // (needs_db, job)
+    std::deque<Job> queue;
     bool busy = false;
     bool closed = false;
     RateWindow rate;
     ChunkAssembler chunks;
     uint64_t messages = 0, errors = 0;
     std::shared_ptr<http::Timer> auth_timer;
+    // Its row of electric_sync.clients (take_client_changes): changed when version != written.
+    int64_t first_seen_ms = 0, last_seen_ms = 0;
+    bool error_status = false;
+    uint64_t version = 0, written = 0;
 };
 
-Endpoint::Endpoint(svc::DbPool &pool, http::Server &server, clients::Registry &clients, std::string conninfo)
-    : pool_(pool), server_(server), clients_(clients), conninfo_(std::move(conninfo)) {}
+Endpoint::Endpoint(svc::DbPool &pool, http::Server &server, std::string conninfo)
+    : pool_(pool), server_(server), conninfo_(std::move(conninfo)) {}
 
 Endpoint::~Endpoint() {
     stop();
@@ -241,7 +252,8 @@ void Endpoint::on_open(const ConnPtr &c) {
     }
     if (c->initial) {
         std::lock_guard<std::mutex> g(c->mu);
-        c->identity = c->initial;
+        c->identity = std::move(c->initial);
+        c->initial.reset();
     } else {
         // Without an identity the connection may only authenticate, within the auth timeout.
         std::weak_ptr<Conn> w = c;
@@ -293,24 +305,52 @@ void Endpoint::on_closed(const ConnPtr &c) {
             if (v.empty()) aware_subs_.erase(it);
         }
         left = awareness_.drop_owner(c->id);
+        // Its row leaves electric_sync.clients at the next write (bounded like the rows).
+        if (dropped_clients_.size() < 100000) dropped_clients_.push_back("synckit:" + std::to_string(c->id));
     }
     for (auto &[doc, payload] : left) publish_awareness(doc, MessageType::AwarenessUpdate, payload);
-    clients_.forget_synckit(c->id);
 }
 
 void Endpoint::note_client(const ConnPtr &c, bool error) {
-    std::string user;
-    std::vector<std::string> docs;
-    uint64_t messages, errs;
+    std::lock_guard<std::mutex> g(c->mu);
+    if (c->closed) return;
+    int64_t now = now_ms();
+    if (!c->first_seen_ms) c->first_seen_ms = now;
+    c->last_seen_ms = now;
+    c->error_status = error;
+    c->version++;
+}
+
+clients::Registry::Changes Endpoint::take_client_changes() {
+    clients::Registry::Changes out;
+    std::vector<ConnPtr> all;
     {
-        std::lock_guard<std::mutex> g(c->mu);
-        if (c->closed) return;
-        if (c->identity) user = c->identity->user_id;
-        docs.assign(c->docs.begin(), c->docs.end());
-        messages = c->messages;
-        errs = c->errors;
+        std::lock_guard<std::mutex> g(mu_);
+        out.dropped.swap(dropped_clients_);
+        all.reserve(conns_.size());
+        for (auto &[id, c] : conns_) all.push_back(c);
     }
-    clients_.note_synckit(c->id, user, c->user_agent, docs, messages, errs, error, now_ms());
+    for (auto &c : all) {
+        std::lock_guard<std::mutex> g(c->mu);
+        if (c->closed || c->version == c->written || !c->first_seen_ms) continue;
+        c->written = c->version;
+        clients::Client r;
+        r.client_id = "synckit:" + std::to_string(c->id);
+        r.kind = "synckit";
+        if (c->identity) r.user = c->identity->user_id;
+        r.user_agent = c->user_agent;
+        r.first_seen_ms = c->first_seen_ms;
+        r.last_seen_ms = c->last_seen_ms;
+        r.requests = c->messages;
+        r.errors = c->errors;
+        r.status = c->error_status ? "error" : "idle";
+        for (auto &d : c->docs) {
+            if (r.documents.size() >= clients::kMaxDocuments) break;
+            r.documents.push_back(d);
+        }
+        out.changed.push_back(std::move(r));
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,10 +565,10 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
                        json{{"field", "clientId"}, {"reason", "invalid"}});
             return;
         }
-        std::string ack = d.message_id;
-        enqueue(c, true, [this, c, ds = std::vector<Delta>{std::move(d)}, ack](PGconn *db) {
-            apply_job(c, db, ds, ack, false, "");
-        });
+        Write w;
+        w.ack_id = d.message_id;
+        w.deltas.push_back(std::move(d));
+        enqueue_write(c, std::move(w));
         return;
     }
     case MessageType::DeltaBatch:
@@ -572,10 +612,12 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
                 return;
             }
         }
-        std::string ack = b.message_id;
-        enqueue(c, true, [this, c, ds = std::move(b.deltas), ack, chunk_id](PGconn *db) {
-            apply_job(c, db, ds, ack, true, chunk_id);
-        });
+        Write w;
+        w.ack_id = b.message_id;
+        w.chunk_id = chunk_id;
+        w.batch = true;
+        w.deltas = std::move(b.deltas);
+        enqueue_write(c, std::move(w));
         return;
     }
     case MessageType::AwarenessSubscribe: {
@@ -625,12 +667,26 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
 // One connection's requests run one at a time, in order; a job that needs the database runs on
 // a DB pool thread.
 void Endpoint::enqueue(const ConnPtr &c, bool needs_db, std::function<void(PGconn *)> job) {
+    Job j;
+    j.needs_db = needs_db;
+    j.fn = std::move(job);
+    push_job(c, std::move(j));
+}
+
+void Endpoint::enqueue_write(const ConnPtr &c, Write w) {
+    Job j;
+    j.needs_db = true;
+    j.write = std::move(w);
+    push_job(c, std::move(j));
+}
+
+void Endpoint::push_job(const ConnPtr &c, Job j) {
     bool full = false;
     {
         std::lock_guard<std::mutex> g(c->mu);
         if (c->closed) return;
         full = c->queue.size() >= 1000;
-        if (!full) c->queue.emplace_back(needs_db, std::move(job));
+        if (!full) c->queue.push_back(std::move(j));
     }
     if (full) {
         // Only reachable with a high rate limit: the database cannot keep up with this peer.
@@ -640,20 +696,37 @@ void Endpoint::enqueue(const ConnPtr &c, bool needs_db, std::function<void(PGcon
     pump(c);
 }
 
+// At most this many deltas are committed together from one connection's queue.
+constexpr size_t kMaxGroupDeltas = 64;
+
 void Endpoint::pump(const ConnPtr &c) {
     for (;;) {
-        std::pair<bool, std::function<void(PGconn *)>> next;
+        Job next;
+        std::vector<Write> group;
         {
             std::lock_guard<std::mutex> g(c->mu);
             if (c->busy || c->queue.empty() || c->closed) return;
             next = std::move(c->queue.front());
             c->queue.pop_front();
             c->busy = true;
+            if (next.write) {
+                size_t n = next.write->deltas.size();
+                group.push_back(std::move(*next.write));
+                while (!c->queue.empty() && c->queue.front().write &&
+                       n + c->queue.front().write->deltas.size() <= kMaxGroupDeltas) {
+                    n += c->queue.front().write->deltas.size();
+                    group.push_back(std::move(*c->queue.front().write));
+                    c->queue.pop_front();
+                }
+            }
         }
-        if (next.first) {
-            pool_.submit([this, c, job = std::move(next.second)](PGconn *db) {
+        if (next.needs_db) {
+            pool_.submit([this, c, fn = std::move(next.fn), group = std::move(group)](PGconn *db) {
                 try {
-                    job(db);
+                    if (!group.empty())
+                        write_job(c, db, group);
+                    else
+                        fn(db);
                 } catch (...) {}
                 {
                     std::lock_guard<std::mutex> g(c->mu);
@@ -664,7 +737,7 @@ void Endpoint::pump(const ConnPtr &c) {
             return;
         }
         try {
-            next.second(nullptr);
+            next.fn(nullptr);
         } catch (...) {}
         std::lock_guard<std::mutex> g(c->mu);
         c->busy = false;
@@ -752,15 +825,14 @@ void Endpoint::subscribe_job(const ConnPtr &c, PGconn *db, const std::string &do
     if (added) note_client(c, false);
 }
 
-void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> &deltas, const std::string &ack_id,
-                         bool batch, const std::string &chunk_id) {
+void Endpoint::write_job(const ConnPtr &c, PGconn *db, const std::vector<Write> &writes) {
     if (!db) {
-        send_error(c, "UNAVAILABLE", "the database cannot be reached; the write was not stored (retry)",
-                   json{{"messageId", ack_id}});
+        for (auto &w : writes)
+            send_error(c, "UNAVAILABLE", "the database cannot be reached; the write was not stored (retry)",
+                       json{{"messageId", w.ack_id}});
         return;
     }
     bool create = config().create_documents;
-    std::vector<std::pair<std::string, FieldState>> results;
     // electric_sync.synckit_origin (local to the write's transaction) tells the notify trigger
     // that this write is the worker's own: it sends the result to the subscribers itself, after
     // the commit, without a NOTIFY (whose cluster-wide commit lock would serialize all deltas).
@@ -770,36 +842,47 @@ void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> 
         "FROM (SELECT set_config('electric_sync.synckit_origin', $9, true) AS o) s, "
         "LATERAL electric_sync._synckit_apply(CASE WHEN s.o IS NOT NULL THEN $1 END, $2, $3::jsonb, $4::boolean, "
         "$5::bigint, $6, $7::bigint, $8::boolean) a";
+    // One transaction for the group (several DELTAs that were waiting on this connection, or a
+    // batch): one commit for all of them. A lone DELTA runs on its own (autocommit).
+    bool txn = writes.size() > 1 || writes[0].batch;
+    struct Outcome {
+        bool missing = false;  // the document does not exist (synckit_create_documents off)
+        std::string missing_doc;
+        std::vector<std::pair<std::string, FieldState>> results;
+    };
+    std::vector<Outcome> out;
     // A deadlock with a concurrent SQL write of the same document (its trigger locks the field
     // row, then the document; _synckit_apply the other way round) is retried.
     for (int attempt = 0;; attempt++) {
-        results.clear();
+        out.assign(writes.size(), Outcome{});
         try {
-            if (batch) svc::pq_command(db, "BEGIN");
-            for (auto &d : deltas) {
-                std::optional<std::string> value;
-                if (!d.delete_field) value = d.value.dump(-1, ' ', false, json::error_handler_t::replace);
-                auto r = pq_exec(db, sql,
-                                 {d.document_id, d.field, value, d.delete_field ? "true" : "false",
-                                  std::to_string(d.timestamp), d.client_id,
-                                  std::to_string(std::min<uint64_t>(clock_max(d.clock), kMaxClientClock)),
-                                  create ? "true" : "false", std::to_string(c->id)});
-                if (r.rows() == 0) {
-                    if (batch) svc::pq_command(db, "ROLLBACK");
-                    deltas_refused_ += deltas.size();
-                    send_error(c, "DOCUMENT_NOT_FOUND",
-                               "no such document (electric_sync.synckit_create_documents is off)",
-                               json{{"documentId", d.document_id}, {"messageId", ack_id}});
-                    return;
+            if (txn) svc::pq_command(db, "BEGIN");
+            for (size_t i = 0; i < writes.size(); i++) {
+                for (auto &d : writes[i].deltas) {
+                    std::optional<std::string> value;
+                    if (!d.delete_field) value = d.value.dump(-1, ' ', false, json::error_handler_t::replace);
+                    auto r = pq_exec(db, sql,
+                                     {d.document_id, d.field, value, d.delete_field ? "true" : "false",
+                                      std::to_string(d.timestamp), d.client_id,
+                                      std::to_string(std::min<uint64_t>(clock_max(d.clock), kMaxClientClock)),
+                                      create ? "true" : "false", std::to_string(c->id)});
+                    if (r.rows() == 0) {
+                        // Nothing was written for it (a batch names one document: none of its
+                        // deltas can have been).
+                        out[i].missing = true;
+                        out[i].missing_doc = d.document_id;
+                        out[i].results.clear();
+                        break;
+                    }
+                    FieldState f = field_from_row(r, 0, 0);
+                    f.field = d.field;
+                    out[i].results.emplace_back(d.document_id, std::move(f));
                 }
-                FieldState f = field_from_row(r, 0, 0);
-                f.field = d.field;
-                results.emplace_back(d.document_id, std::move(f));
             }
-            if (batch) svc::pq_command(db, "COMMIT");
+            if (txn) svc::pq_command(db, "COMMIT");
             break;
         } catch (const std::exception &e) {
-            if (batch && PQtransactionStatus(db) != PQTRANS_IDLE) {
+            if (txn && PQtransactionStatus(db) != PQTRANS_IDLE) {
                 try {
                     svc::pq_command(db, "ROLLBACK");
                 } catch (...) {}
@@ -807,21 +890,34 @@ void Endpoint::apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> 
             std::string state;
             if (auto *pe = dynamic_cast<const svc::PgClientError *>(&e)) state = pe->sqlstate;
             if ((state == "40P01" || state == "40001") && attempt < 5) continue;
-            deltas_refused_ += deltas.size();
-            send_error(c, "WRITE_FAILED", "the write was not stored", json{{"messageId", ack_id}, {"sqlstate", state}});
+            if (writes.size() > 1) {
+                // One write of the group failed: each on its own, so that only it fails.
+                for (auto &w : writes) write_job(c, db, {w});
+                return;
+            }
+            deltas_refused_ += writes[0].deltas.size();
+            send_error(c, "WRITE_FAILED", "the write was not stored",
+                       json{{"messageId", writes[0].ack_id}, {"sqlstate", state}});
             return;
         }
     }
-    deltas_applied_ += deltas.size();
-    // Committed: the sender sees the resulting values first, then the other subscribers, then
-    // the sender its ACK.
-    for (auto &[doc, f] : results) {
-        send(c, MessageType::Delta, delta_payload(doc, f));
-        publish(doc, f, c->id);
+    // Committed: per write, the sender gets the resulting values, then its ACK; then the other
+    // subscribers get them (so that the ACK does not wait behind a large fan-out).
+    for (size_t i = 0; i < writes.size(); i++) {
+        const Write &w = writes[i];
+        if (out[i].missing) {
+            deltas_refused_ += w.deltas.size();
+            send_error(c, "DOCUMENT_NOT_FOUND", "no such document (electric_sync.synckit_create_documents is off)",
+                       json{{"documentId", out[i].missing_doc}, {"messageId", w.ack_id}});
+            continue;
+        }
+        deltas_applied_ += w.deltas.size();
+        for (auto &[doc, f] : out[i].results) send(c, MessageType::Delta, delta_payload(doc, f));
+        if (!w.ack_id.empty() || w.batch)
+            send(c, MessageType::Ack,
+                 ack_payload(w.ack_id, w.batch ? std::optional<size_t>(w.deltas.size()) : std::nullopt, w.chunk_id));
+        for (auto &[doc, f] : out[i].results) publish(doc, f, c->id);
     }
-    if (!ack_id.empty() || batch)
-        send(c, MessageType::Ack,
-             ack_payload(ack_id, batch ? std::optional<size_t>(deltas.size()) : std::nullopt, chunk_id));
 }
 
 // ---------------------------------------------------------------------------------------------

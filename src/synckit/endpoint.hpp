@@ -39,7 +39,7 @@ struct Stats {
 
 class Endpoint {
 public:
-    Endpoint(svc::DbPool &pool, http::Server &server, clients::Registry &clients, std::string conninfo);
+    Endpoint(svc::DbPool &pool, http::Server &server, std::string conninfo);
     ~Endpoint();
     Endpoint(const Endpoint &) = delete;
     Endpoint &operator=(const Endpoint &) = delete;
@@ -55,6 +55,10 @@ public:
     void handle(http::ExchangePtr ex);
 
     Stats stats() const;
+    // The rows of electric_sync.clients that changed since the last call (one per connection,
+    // kind "synckit"), and the ids of connections closed since. Kept here rather than in the
+    // clients registry: a connection's own fields already hold them.
+    clients::Registry::Changes take_client_changes();
     // {"connections":...} for /v1/metrics.
     std::string metrics_json() const;
 
@@ -66,13 +70,23 @@ private:
     void on_message(const ConnPtr &c, std::string data, bool text);
     void on_closed(const ConnPtr &c);
     void dispatch(const ConnPtr &c, const Frame &f);
+    // One write request of a connection: a DELTA, a DELTA_BATCH or a reassembled chunked batch.
+    struct Write {
+        std::vector<Delta> deltas;
+        std::string ack_id, chunk_id;
+        bool batch = false;
+    };
     void enqueue(const ConnPtr &c, bool needs_db, std::function<void(PGconn *)> job);
+    void enqueue_write(const ConnPtr &c, Write w);
+    struct Job;  // a queued request of a connection (endpoint.cpp)
+    void push_job(const ConnPtr &c, Job j);
     void pump(const ConnPtr &c);
 
     void subscribe_job(const ConnPtr &c, PGconn *db, const std::string &doc, const std::string &request_id,
                        bool subscribe);
-    void apply_job(const ConnPtr &c, PGconn *db, const std::vector<Delta> &deltas, const std::string &ack_id,
-                   bool batch, const std::string &chunk_id);
+    // Applies the writes (in one transaction when more than one, or a batch), then sends each
+    // its results and its ACK; a failing group is retried write by write.
+    void write_job(const ConnPtr &c, PGconn *db, const std::vector<Write> &writes);
     void unsubscribe(const ConnPtr &c, const std::string &doc);
 
     void send(const ConnPtr &c, MessageType t, const std::string &payload);
@@ -93,7 +107,6 @@ private:
 
     svc::DbPool &pool_;
     http::Server &server_;
-    clients::Registry &clients_;
     std::string conninfo_;
 
     mutable std::mutex cfg_mu_;
@@ -109,6 +122,7 @@ private:
     std::unordered_map<std::string, DocSubs> docs_;
     std::unordered_map<std::string, std::vector<ConnPtr>> aware_subs_;
     std::unordered_map<std::string, int> per_ip_;
+    std::vector<std::string> dropped_clients_;
     AwarenessStore awareness_;
     uint64_t next_id_ = 1;
 

@@ -4,7 +4,7 @@
 import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  skTest, docId, dropDocLater, closePool, RawClient, rawClient, T, mintToken, sleep, describeFrame, tableDoc,
+  skTest, docId, dropDocLater, closePool, RawClient, rawClient, T, mintToken, sleep, describeFrame, tableDoc, waitFor,
 } from './lib.mjs'
 
 after(() => closePool())
@@ -74,4 +74,31 @@ skTest('session: a subscribed writer gets its write once and before its ACK; the
   const seq = a.since(ma, (f) => f.type === T.DELTA || f.type === T.ACK).map((f) => (f.type === T.ACK ? 'ack' : `d${f.payload.value}`))
   assert.deepEqual(seq, ['d0', 'ack', 'd1', 'ack', 'd2', 'ack', 'd3', 'ack', 'd4', 'ack'])
   assert.deepEqual(b.since(mb, (f) => f.type === T.DELTA).map((f) => f.payload.value), [0, 1, 2, 3, 4])
+})
+
+skTest('session: deltas sent without waiting (committed together) each get DELTA then ACK, in order, and all are stored', async (t) => {
+  const id = docId('pipe')
+  dropDocLater(t, id)
+  const a = await rawClient(t)
+  const b = await rawClient(t)
+  await a.subscribe(id)
+  await b.subscribe(id)
+  const ma = a.mark()
+  const mb = b.mark()
+  const n = 40
+  for (let i = 0; i < n; i++) {
+    a.send(T.DELTA, { type: 'set', documentId: id, field: `f${i % 7}`, value: i, clock: { pipe: i + 1 }, clientId: 'pipe', timestamp: 1_000_000 + i, messageId: `p-${i}` })
+  }
+  await waitFor(() => a.since(ma, (f) => f.type === T.ACK).length === n, { message: `${n} ACKs` })
+  const seq = a.since(ma, (f) => f.type === T.DELTA || f.type === T.ACK).map((f) => (f.type === T.ACK ? `ack:${f.payload.messageId}` : `d:${f.payload.value}`))
+  const want = []
+  for (let i = 0; i < n; i++) want.push(`d:${i}`, `ack:p-${i}`)
+  assert.deepEqual(seq, want)
+  await waitFor(() => b.since(mb, (f) => f.type === T.DELTA).length === n, { message: `${n} DELTAs at the other subscriber` })
+  assert.deepEqual(b.since(mb, (f) => f.type === T.DELTA).map((f) => f.payload.value), [...Array(n).keys()])
+  const doc = await tableDoc(id)
+  for (let k = 0; k < 7; k++) {
+    const last = Math.max(...[...Array(n).keys()].filter((i) => i % 7 === k))
+    assert.equal(doc[`f${k}`], last, `f${k} holds the last write`)
+  }
 })

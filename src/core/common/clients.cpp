@@ -89,30 +89,6 @@ void Registry::note_oversync(const std::string &user, const std::string &source,
     if (pull_after >= 0 && status < 400) c.last_pull_after = pull_after;
 }
 
-void Registry::note_synckit(uint64_t connection, const std::string &user, const std::string &user_agent,
-                            const std::vector<std::string> &documents, uint64_t messages, uint64_t errors,
-                            bool error, int64_t now) {
-    std::lock_guard<std::mutex> g(mu_);
-    Client &c = touch("synckit:" + std::to_string(connection), user_agent, now);
-    c.kind = "synckit";
-    c.user = user;
-    c.requests = messages;
-    c.errors = errors;
-    c.status = error ? "error" : "idle";
-    c.documents.assign(documents.begin(), documents.begin() + std::min(documents.size(), kMaxDocuments));
-}
-
-void Registry::forget_synckit(uint64_t connection) {
-    std::lock_guard<std::mutex> g(mu_);
-    std::string id = "synckit:" + std::to_string(connection);
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) return;
-    lru_.erase(it->second);
-    by_id_.erase(it);
-    taken_.erase(id);
-    dropped_.push_back(id);
-}
-
 Registry::Changes Registry::take_changes() {
     std::lock_guard<std::mutex> g(mu_);
     Changes out;
@@ -133,7 +109,7 @@ Counts Registry::counts() const {
     std::lock_guard<std::mutex> g(mu_);
     Counts n;
     for (const Client &c : lru_) {
-        (c.kind == "oversync" ? n.oversync : c.kind == "synckit" ? n.synckit : n.readers)++;
+        (c.kind == "oversync" ? n.oversync : n.readers)++;
         (c.status == "error" ? n.error : c.status == "syncing" ? n.syncing : n.idle)++;
     }
     return n;

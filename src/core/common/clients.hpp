@@ -49,12 +49,14 @@ struct Client {
     std::string status;
     std::vector<ShapeSeen> shapes;  // most recent first
     int64_t last_pull_after = -1;  // oversync: after_bundle_seq of the last pull (-1 = none)
-    std::vector<std::string> documents;  // synckit: the documents subscribed (at most kMaxDocuments)
+    // synckit: the documents subscribed (at most kMaxDocuments). SyncKit connections are not
+    // held here: the endpoint keeps their rows (synckit/endpoint.hpp, take_client_changes).
+    std::vector<std::string> documents;
     uint64_t version = 0;  // bumped by every change
 };
 
 struct Counts {
-    size_t readers = 0, oversync = 0, synckit = 0, idle = 0, syncing = 0, error = 0;
+    size_t readers = 0, oversync = 0, idle = 0, syncing = 0, error = 0;
 };
 
 class Registry {
@@ -71,13 +73,6 @@ public:
     // (Push positions are in the database: os_source_state.)
     void note_oversync(const std::string &user, const std::string &source, const std::string &user_agent,
                        int status, bool pending, int64_t pull_after, int64_t now_ms);
-
-    // A SyncKit WebSocket connection (one entry per connection, "synckit:<connection>"), noted
-    // when it authenticates, subscribes or unsubscribes, and on errors; forget() when it closes.
-    void note_synckit(uint64_t connection, const std::string &user, const std::string &user_agent,
-                      const std::vector<std::string> &documents, uint64_t messages, uint64_t errors, bool error,
-                      int64_t now_ms);
-    void forget_synckit(uint64_t connection);
 
     // The entries changed since the last take (copies), and the ids dropped since then.
     struct Changes {
