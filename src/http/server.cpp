@@ -16,6 +16,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <deque>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -160,6 +161,7 @@ public:
                 return;
             }
             self->open_ = true;
+            self->upgrade_request_ = {};  // its headers are not needed any more
             try {
                 self->cbs_ = self->setup_(self);
             } catch (...) {
@@ -308,7 +310,9 @@ private:
     WebSocketCallbacks cbs_;
     std::atomic<size_t> &count_;
     beast::flat_buffer rbuf_;
-    std::deque<std::shared_ptr<const std::string>> outq_;
+    // A list, not a deque: an idle connection's empty queue then costs nothing (a deque
+    // allocates a 512-byte block up front).
+    std::list<std::shared_ptr<const std::string>> outq_;
     bws::close_reason close_reason_;
     bool writing_ = false, want_close_ = false, close_sent_ = false, open_ = false;
     std::atomic<bool> closed_{false}, closing_{false};

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <deque>
+#include <list>
 #include <set>
 
 #include <fcntl.h>
@@ -101,7 +101,7 @@ struct Endpoint::Conn {
     std::mutex mu;  // the members below
     std::optional<Identity> identity;
     std::set<std::string> docs, aware_docs;
-    std::deque<Job> queue;
+    std::list<Job> queue;  // not a deque: empty (the usual case) it allocates nothing
     bool busy = false;
     bool closed = false;
     RateWindow rate;
