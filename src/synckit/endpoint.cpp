@@ -634,6 +634,8 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
         }
         {
             std::lock_guard<std::mutex> g(mu_);
+            std::lock_guard<std::mutex> g2(c->mu);
+            if (c->closed) return;  // on_closed has run: do not leave it in aware_subs_
             auto &v = aware_subs_[doc];
             if (std::find(v.begin(), v.end(), c) == v.end()) v.push_back(c);
             state = awareness_.state_payload(doc);
@@ -782,7 +784,11 @@ void Endpoint::subscribe_job(const ConnPtr &c, PGconn *db, const std::string &do
             added = c->docs.insert(doc).second;
         }
         if (added) {
+            // Re-checked under both locks (mu_ first, as everywhere): a connection that closed
+            // since must not be left in docs_ (on_closed has already removed it).
             std::lock_guard<std::mutex> g(mu_);
+            std::lock_guard<std::mutex> g2(c->mu);
+            if (c->closed) return;
             docs_[doc].conns.push_back(c);
         }
     }
