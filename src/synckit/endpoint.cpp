@@ -99,7 +99,8 @@ struct Endpoint::Conn {
     std::string initial_error;  // a token in the URL that was refused
 
     std::mutex mu;  // the members below
-    std::optional<Identity> identity;
+    // Immutable once set (AUTH replaces it): requests share it instead of copying it.
+    std::shared_ptr<const Identity> identity;
     std::set<std::string> docs, aware_docs;
     std::list<Job> queue;  // not a deque: empty (the usual case) it allocates nothing
     bool busy = false;
@@ -252,7 +253,7 @@ void Endpoint::on_open(const ConnPtr &c) {
     }
     if (c->initial) {
         std::lock_guard<std::mutex> g(c->mu);
-        c->identity = std::move(c->initial);
+        c->identity = std::make_shared<const Identity>(std::move(*c->initial));
         c->initial.reset();
     } else {
         // Without an identity the connection may only authenticate, within the auth timeout.
@@ -500,7 +501,7 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
         }
         {
             std::lock_guard<std::mutex> g(c->mu);
-            c->identity = id;
+            c->identity = std::make_shared<const Identity>(id);
         }
         send(c, MessageType::AuthSuccess, auth_success_payload(id));
         note_client(c, false);
@@ -509,7 +510,7 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
     default: break;
     }
 
-    std::optional<Identity> who;
+    std::shared_ptr<const Identity> who;
     {
         std::lock_guard<std::mutex> g(c->mu);
         who = c->identity;
