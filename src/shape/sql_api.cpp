@@ -52,25 +52,27 @@ struct ShapeInput {
     std::optional<std::string> role, claims;  // authorized shapes: the reader (create_shape only)
 };
 
-// A validated, normalized shape definition.
+// A validated, normalized shape definition: the description the shape is stored with (the one
+// type that describes a shape; id, handle and status come when it is stored), plus what only
+// creating it needs.
 struct ShapeDef {
-    Oid relid = InvalidOid;
-    std::string schema, table;
-    std::optional<std::string> where;  // canonical (= where_normalized); nullopt = no where
-    std::string where_normalized;  // deparsed with $n; "" = no where
+    electric::ShapeDescription desc;  // request_where: deparsed with $n ("" = no where)
+    bool explicit_columns = false;  // columns were listed (else every column; stored as NULL)
     std::string where_sql;  // the effective where (and policy) deparsed with the params as
                             // constants (snapshots)
     std::vector<int> where_attnums;  // columns the where clause reads
-    std::optional<std::string> read_role;  // authorized shapes: the reader's role
-    std::string policy_where;  // and its compiled policies ("" = none apply)
-    std::vector<std::string> params;
-    std::optional<std::vector<std::string>> columns;  // explicit selection, table order
-    std::string replica, log_mode;
-    std::string schema_json;
-    std::vector<std::string> pk_columns;
     std::string signature;
     char replident = 0;
     std::string def_key;
+
+    const char *replica() const { return desc.full ? "full" : "default"; }
+    const char *log_mode() const { return desc.changes_only ? "changes_only" : "full"; }
+    std::optional<std::string> where() const {
+        return desc.request_where.empty() ? std::nullopt : std::optional<std::string>(desc.request_where);
+    }
+    std::optional<std::string> read_role() const {
+        return desc.read_role.empty() ? std::nullopt : std::optional<std::string>(desc.read_role);
+    }
 };
 
 bool is_blank(const std::string &s) {
@@ -171,16 +173,18 @@ ShapeInput read_input(FunctionCallInfo fcinfo) {
 namespace {
 
 void check_modes(const ShapeInput &in, ShapeDef &d) {
-    d.replica = in.replica.value_or("default");
-    if (d.replica != "default" && d.replica != "full")
-        throw ShapeError("replica", ERRCODE_INVALID_PARAMETER_VALUE, "invalid replica mode \"" + d.replica + "\"",
+    const std::string replica = in.replica.value_or("default");
+    if (replica != "default" && replica != "full")
+        throw ShapeError("replica", ERRCODE_INVALID_PARAMETER_VALUE, "invalid replica mode \"" + replica + "\"",
                          "replica must be 'default' (updates carry the changed columns) or 'full' (updates carry "
                          "the whole row and old_value).");
-    d.log_mode = in.log.value_or("full");
-    if (d.log_mode != "full" && d.log_mode != "changes_only")
-        throw ShapeError("log", ERRCODE_INVALID_PARAMETER_VALUE, "invalid log mode \"" + d.log_mode + "\"",
+    const std::string log_mode = in.log.value_or("full");
+    if (log_mode != "full" && log_mode != "changes_only")
+        throw ShapeError("log", ERRCODE_INVALID_PARAMETER_VALUE, "invalid log mode \"" + log_mode + "\"",
                          "log_mode must be 'full' (initial snapshot, then changes) or 'changes_only' (changes "
                          "after creation only).");
+    d.desc.full = replica == "full";
+    d.desc.changes_only = log_mode == "changes_only";
 }
 
 // Columns: exact names; normalized to table order; must cover the key. Returns the selected
@@ -226,12 +230,12 @@ std::vector<int> select_columns(const ShapeInput &in, const ShapeRelation &r, Sh
                                  join(live_names) + ".");
         for (int a : r.live_attnums())
             if (contains(r.attrs[a - 1].name)) selected.push_back(a);
-        std::vector<std::string> names;
-        for (int a : selected) names.push_back(r.attrs[a - 1].name);
-        d.columns = names;
-        return selected;
+    } else {
+        selected = r.live_attnums();
     }
-    return r.live_attnums();
+    d.explicit_columns = in.columns.has_value();
+    for (int a : selected) d.desc.columns.push_back(r.attrs[a - 1].name);
+    return selected;
 }
 
 // Runs f with a scratch memory context current (deleted afterwards, also on an exception): the
@@ -271,23 +275,22 @@ void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
                 throw ShapeError("params", ERRCODE_NULL_VALUE_NOT_ALLOWED,
                                  "parameter $" + std::to_string(i + 1) + " must not be NULL",
                                  "Parameter values are text; use IS NULL in the where clause to match NULLs.");
-            d.params.push_back(*(*in.params)[i]);
+            d.desc.params.push_back(*(*in.params)[i]);
         }
     }
     bool has_where = in.where && !is_blank(*in.where);
-    if (!has_where && !d.params.empty())
+    if (!has_where && !d.desc.params.empty())
         throw ShapeError("params", ERRCODE_INVALID_PARAMETER_VALUE,
                          "parameters were given but there is no where clause",
                          "Parameters ($1, $2, ...) can only be used in a where clause.");
     if (has_where) {
         in_scratch_context([&] {
-            AnalyzedWhere aw = analyze_where(rel, *in.where, d.params);
-            d.where_normalized = aw.normalized;
-            d.where_sql = aw.executable;
-            d.where_attnums = referenced_attnums(aw.expr);
+            AnalyzedWhere aw = analyze_where(rel, *in.where, d.desc.params);
             // The definition is the canonical form, never the request's text (which could
             // carry comments or spacing that change its meaning when pasted elsewhere).
-            d.where = d.where_normalized;
+            d.desc.request_where = aw.normalized;
+            d.where_sql = aw.executable;
+            d.where_attnums = referenced_attnums(aw.expr);
         });
     }
 }
@@ -295,21 +298,22 @@ void check_where(const ShapeInput &in, Relation rel, ShapeDef &d) {
 // The identity of a live shape: everything that changes what a client receives.
 void set_def_key(ShapeDef &d) {
     std::string &k = d.def_key;
-    k = "relid:" + std::to_string(d.relid) + "\n";
-    append_lenpref(k, "where:", d.where_normalized);
-    k += "params:" + std::to_string(d.params.size()) + "\n";
-    for (auto &p : d.params) append_lenpref(k, "param:", p);
-    if (d.columns) {
-        k += "columns:" + std::to_string(d.columns->size()) + "\n";
-        for (auto &c : *d.columns) append_lenpref(k, "column:", c);
+    const electric::ShapeDescription &s = d.desc;
+    k = "relid:" + std::to_string(s.relid) + "\n";
+    append_lenpref(k, "where:", s.request_where);
+    k += "params:" + std::to_string(s.params.size()) + "\n";
+    for (auto &p : s.params) append_lenpref(k, "param:", p);
+    if (d.explicit_columns) {
+        k += "columns:" + std::to_string(s.columns.size()) + "\n";
+        for (auto &c : s.columns) append_lenpref(k, "column:", c);
     } else {
         k += "columns:*\n";
     }
-    k += "replica:" + d.replica + "\nlog:" + d.log_mode;
-    if (d.read_role) {
+    k += std::string("replica:") + d.replica() + "\nlog:" + d.log_mode();
+    if (d.read_role()) {
         k += "\n";
-        append_lenpref(k, "role:", *d.read_role);
-        append_lenpref(k, "policy:", d.policy_where);
+        append_lenpref(k, "role:", s.read_role);
+        append_lenpref(k, "policy:", s.policy_where);
     }
 }
 
@@ -320,11 +324,11 @@ void authorize(const ShapeInput &in, Relation rel, const std::vector<int> &selec
     Oid role = check_reader_role(*in.role);
     check_column_grants(rel, role, selected, "columns");
     check_column_grants(rel, role, d.where_attnums, "where");
-    d.read_role = *in.role;
-    d.policy_where = compile_read_policy(rel, role, *in.role, in.claims.value_or("{}"));
-    if (d.policy_where.empty()) return;
-    std::string combined = electric::effective_where(d.where_normalized, d.policy_where);
-    in_scratch_context([&] { d.where_sql = analyze_where(rel, combined, d.params).executable; });
+    d.desc.read_role = *in.role;
+    d.desc.policy_where = compile_read_policy(rel, role, *in.role, in.claims.value_or("{}"));
+    if (d.desc.policy_where.empty()) return;
+    std::string combined = electric::effective_where(d.desc.request_where, d.desc.policy_where);
+    in_scratch_context([&] { d.where_sql = analyze_where(rel, combined, d.desc.params).executable; });
 }
 
 }  // namespace
@@ -343,15 +347,16 @@ ShapeDef validate_definition(const ShapeInput &in, bool for_create) {
     try {
         ShapeRelation r = describe_relation(rel);
         check_shape_relation(r);
-        d.relid = relid;
-        d.schema = r.schema;
-        d.table = r.table;
+        d.desc.relid = relid;
+        d.desc.schema = r.schema;
+        d.desc.table = r.table;
         d.replident = r.replident;
         std::vector<int> selected = select_columns(in, r, d);
         check_where(in, rel, d);
         if (in.role) authorize(in, rel, selected, d);
-        d.schema_json = schema_json(r, selected);
-        for (int a : r.key_attnums()) d.pk_columns.push_back(r.attrs[a - 1].name);
+        d.desc.schema_json = schema_json(r, selected);
+        for (int a : r.key_attnums()) d.desc.pk_columns.push_back(r.attrs[a - 1].name);
+        d.desc.where = electric::effective_where(d.desc.request_where, d.desc.policy_where);
         d.signature = relation_signature(r);
     } catch (...) {
         pg_guard([&] { table_close(rel, NoLock); });
@@ -404,18 +409,18 @@ std::string create_shape(const ShapeInput &in) {
     // The live log needs old tuples (unchanged TOAST values, replica=full, PK-less tables).
     if (d.replident != REPLICA_IDENTITY_FULL) {
         try {
-            spi::exec("ALTER TABLE " + quote_qualified_pg(d.schema, d.table) + " REPLICA IDENTITY FULL");
+            spi::exec("ALTER TABLE " + quote_qualified_pg(d.desc.schema, d.desc.table) + " REPLICA IDENTITY FULL");
         } catch (const PgException &e) {
             const ErrorData *ed = e.edata();
             throw ShapeError(
                 "table", ed ? ed->sqlerrcode : ERRCODE_INTERNAL_ERROR,
-                "cannot set REPLICA IDENTITY FULL on table " + quote_qualified_pg(d.schema, d.table) + ": " + e.what(),
+                "cannot set REPLICA IDENTITY FULL on table " + quote_qualified_pg(d.desc.schema, d.desc.table) + ": " + e.what(),
                 "The first shape on a table sets its replica identity to FULL, which needs the table's "
                 "owner: run ALTER TABLE ... REPLICA IDENTITY FULL as the owner once, or create the "
                 "shape as the owner.");
         }
         bool found = false;
-        d.signature = relation_signature_by_oid(d.relid, &found);
+        d.signature = relation_signature_by_oid(d.desc.relid, &found);
     }
 
     // "<hash of the definition>-<unix microseconds>", never reused (bumped on a clash).
@@ -430,11 +435,11 @@ std::string create_shape(const ShapeInput &in) {
 
     // What the role was when the shape was made (_check_reader_roles compares it later).
     std::optional<std::string> role_state;
-    if (d.read_role)
-        role_state = spi::exec("SELECT electric_sync._reader_role_state($1)", {*d.read_role}).rows.at(0)[0];
+    if (d.read_role())
+        role_state = spi::exec("SELECT electric_sync._reader_role_state($1)", {d.desc.read_role}).rows.at(0)[0];
     std::optional<std::string> params_lit, columns_lit, where;
-    if (!d.params.empty()) params_lit = array_literal(d.params);
-    if (d.columns) columns_lit = array_literal(*d.columns);
+    if (!d.desc.params.empty()) params_lit = array_literal(d.desc.params);
+    if (d.explicit_columns) columns_lit = array_literal(d.desc.columns);
     auto ins = spi::exec(
         "INSERT INTO electric_sync.shapes (handle, def_key, relid, schema_name, table_name, where_clause, params, "
         "columns, replica, log_mode, schema_json, pk_columns, rel_signature, where_sql, read_role, policy_where, "
@@ -442,11 +447,11 @@ std::string create_shape(const ShapeInput &in) {
         "VALUES ($1, $2, $3::oid, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12::text[], $13, $14, $15, "
         "$16, $17) "
         "ON CONFLICT ((md5(def_key))) WHERE status = 'active' DO NOTHING RETURNING shape_id",
-        {handle, d.def_key, std::to_string(d.relid), d.schema, d.table, d.where, params_lit, columns_lit, d.replica,
-         d.log_mode, d.schema_json, array_literal(d.pk_columns), d.signature,
+        {handle, d.def_key, std::to_string(d.desc.relid), d.desc.schema, d.desc.table, d.where(), params_lit,
+         columns_lit, d.replica(), d.log_mode(), d.desc.schema_json, array_literal(d.desc.pk_columns), d.signature,
          // '' for a clause that calls allow-listed functions: snapshots filter with _where_check.
-         (d.where || !d.policy_where.empty()) ? std::optional<std::string>(d.where_sql) : std::nullopt, d.read_role,
-         d.policy_where.empty() ? std::nullopt : std::optional<std::string>(d.policy_where), role_state});
+         !d.desc.where.empty() ? std::optional<std::string>(d.where_sql) : std::nullopt, d.read_role(),
+         d.desc.policy_where.empty() ? std::nullopt : std::optional<std::string>(d.desc.policy_where), role_state});
     if (ins.rows.empty()) {
         // A concurrent create_shape of the same definition committed first: use its shape.
         auto live = find_live_shape(d.def_key);
@@ -521,15 +526,16 @@ extern "C" Datum es_validate_shape(PG_FUNCTION_ARGS) {
             set_text(5, detail, !detail.empty());
             if (position > 0) v[6] = Int32GetDatum(position), n[6] = false;
         } else {
-            v[7] = ObjectIdGetDatum(d.relid), n[7] = false;
-            set_text(8, d.schema);
-            set_text(9, d.table);
-            set_text(10, d.where_normalized, !d.where_normalized.empty());
-            if (d.columns) v[11] = text_array_datum(*d.columns), n[11] = false;
-            v[12] = text_array_datum(d.pk_columns), n[12] = false;
-            set_text(13, d.replica);
-            set_text(14, d.log_mode);
-            set_text(15, d.schema_json);
+            const electric::ShapeDescription &s = d.desc;
+            v[7] = ObjectIdGetDatum(s.relid), n[7] = false;
+            set_text(8, s.schema);
+            set_text(9, s.table);
+            set_text(10, s.request_where, !s.request_where.empty());
+            if (d.explicit_columns) v[11] = text_array_datum(s.columns), n[11] = false;
+            v[12] = text_array_datum(s.pk_columns), n[12] = false;
+            set_text(13, d.replica());
+            set_text(14, d.log_mode());
+            set_text(15, s.schema_json);
             set_text(16, d.def_key);
         }
         return pg_guard([&] { return HeapTupleGetDatum(heap_form_tuple(td, v, n)); });
