@@ -6,10 +6,7 @@ package oversynctest
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand"
@@ -22,59 +19,24 @@ import (
 	"testing"
 	"time"
 
+	"electric_sync/test/oversync/testenv"
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/mobiletoly/go-oversync/oversqlite"
 )
 
 var (
-	baseURL   = env("OVERSYNC_BASE_URL", "http://127.0.0.1:3093")
-	jwtSecret = env("OVERSYNC_JWT_SECRET", "dev-secret")
-	dbURL     = env("DATABASE_URL", "host=/tmp/os_pg port=54393 dbname=ostest user=postgres")
+	baseURL   = testenv.BaseURL
+	jwtSecret = testenv.JWTSecret
+	dbURL     = testenv.DatabaseURL
 	runID     = fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
 )
 
-func env(k, d string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return d
-}
+func token(sub string) string { return testenv.Token(jwtSecret, sub, time.Now().Add(time.Hour)) }
 
-func token(sub string) string {
-	enc := base64.RawURLEncoding
-	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	p, _ := json.Marshal(map[string]any{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()})
-	s := h + "." + enc.EncodeToString(p)
-	m := hmac.New(sha256.New, []byte(jwtSecret))
-	m.Write([]byte(s))
-	return s + "." + enc.EncodeToString(m.Sum(nil))
-}
+func psql(t testing.TB, q string) string { t.Helper(); return testenv.Psql(t, q) }
 
-func psql(t testing.TB, q string) string {
-	t.Helper()
-	out, err := exec.Command("psql", dbURL, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", q).CombinedOutput()
-	if err != nil {
-		t.Fatalf("psql %q: %v\n%s", q, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// Server schema (PostgreSQL, schema "app") and the same tables in each device's SQLite.
-const serverSchema = `
-CREATE EXTENSION IF NOT EXISTS electric_sync;
-CREATE SCHEMA IF NOT EXISTS app;
-CREATE TABLE IF NOT EXISTS app.users (_sync_scope_id text NOT NULL, id uuid NOT NULL, name text, email text,
-  score double precision, blob bytea, PRIMARY KEY (_sync_scope_id, id));
-CREATE TABLE IF NOT EXISTS app.posts (_sync_scope_id text NOT NULL, id uuid NOT NULL, author_id uuid NOT NULL,
-  title text, body text, PRIMARY KEY (_sync_scope_id, id),
-  FOREIGN KEY (_sync_scope_id, author_id) REFERENCES app.users (_sync_scope_id, id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);
-CREATE TABLE IF NOT EXISTS app.notes (_sync_scope_id text NOT NULL, code text NOT NULL, body text, PRIMARY KEY (_sync_scope_id, code));
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM electric_sync.os_tables WHERE schema_name = 'app') THEN
-    PERFORM electric_sync.oversync_register_tables(ARRAY['app.users','app.posts','app.notes']::regclass[]);
-  END IF;
-END $$;`
-
+// Server schema: testenv.ServerSchema (PostgreSQL, schema "app"); the same tables in each
+// device's SQLite:
 var localSchema = []string{
 	`CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, name TEXT, email TEXT, score REAL, blob BLOB)`,
 	`CREATE TABLE posts (id TEXT PRIMARY KEY NOT NULL, author_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED, title TEXT, body TEXT)`,
@@ -249,7 +211,7 @@ func newID() string {
 }
 
 func TestMain(m *testing.M) {
-	out, err := exec.Command("psql", dbURL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", serverSchema).CombinedOutput()
+	out, err := exec.Command("psql", dbURL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", testenv.ServerSchema).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "server schema setup failed: %v\n%s", err, out)
 		os.Exit(1)

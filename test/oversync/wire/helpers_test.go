@@ -6,71 +6,33 @@ package wire
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"electric_sync/test/oversync/testenv"
 )
 
 var (
-	baseURL   = env("OVERSYNC_BASE_URL", "http://127.0.0.1:3093")
-	jwtSecret = env("OVERSYNC_JWT_SECRET", "dev-secret")
-	dbURL     = env("DATABASE_URL", "host=/tmp/os_pg port=54393 dbname=ostest user=postgres")
+	baseURL   = testenv.BaseURL
+	jwtSecret = testenv.JWTSecret
+	dbURL     = testenv.DatabaseURL
 	runID     = fmt.Sprintf("%d", time.Now().UnixNano()%1e12)
 	client    = &http.Client{Timeout: 60 * time.Second}
 )
 
-func env(k, d string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return d
-}
+func token(sub string, exp time.Time) string { return testenv.Token(jwtSecret, sub, exp) }
 
-func token(sub string, exp time.Time) string {
-	enc := base64.RawURLEncoding
-	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	p, _ := json.Marshal(map[string]any{"sub": sub, "exp": exp.Unix()})
-	signing := h + "." + enc.EncodeToString(p)
-	m := hmac.New(sha256.New, []byte(jwtSecret))
-	m.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(m.Sum(nil))
-}
+func psql(t testing.TB, sql string) string { t.Helper(); return testenv.Psql(t, sql) }
 
-func psql(t testing.TB, sql string) string {
-	t.Helper()
-	out, err := exec.Command("psql", dbURL, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
-	if err != nil {
-		t.Fatalf("psql %q: %v\n%s", sql, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-const schemaSQL = `
-CREATE EXTENSION IF NOT EXISTS electric_sync;
-CREATE SCHEMA IF NOT EXISTS app;
-CREATE TABLE IF NOT EXISTS app.users (_sync_scope_id text NOT NULL, id uuid NOT NULL, name text, email text,
-  score double precision, blob bytea, PRIMARY KEY (_sync_scope_id, id));
-CREATE TABLE IF NOT EXISTS app.posts (_sync_scope_id text NOT NULL, id uuid NOT NULL, author_id uuid NOT NULL,
-  title text, body text, PRIMARY KEY (_sync_scope_id, id),
-  FOREIGN KEY (_sync_scope_id, author_id) REFERENCES app.users (_sync_scope_id, id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);
-CREATE TABLE IF NOT EXISTS app.notes (_sync_scope_id text NOT NULL, code text NOT NULL, body text, PRIMARY KEY (_sync_scope_id, code));
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM electric_sync.os_tables WHERE schema_name = 'app') THEN
-    PERFORM electric_sync.oversync_register_tables(ARRAY['app.users','app.posts','app.notes']::regclass[]);
-  END IF;
-END $$;`
-
-func setupSchema(t testing.TB) { psql(t, schemaSQL) }
+func setupSchema(t testing.TB) { psql(t, testenv.ServerSchema) }
 
 // ---- HTTP ----
 

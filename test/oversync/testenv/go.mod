@@ -1,0 +1,3 @@
+module electric_sync/test/oversync/testenv
+
+go 1.22
