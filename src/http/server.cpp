@@ -9,6 +9,7 @@
 // throw instead (boost::assertion_failed in framer.cpp); the framer answers 400 and closes. Only
 // the files of src/http include Boost.
 #define BOOST_ENABLE_ASSERT_HANDLER 1
+#include <array>
 #include <boost/assert.hpp>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -135,7 +136,8 @@ public:
     ~WsConn() override { count_--; }
 
     void start(const Request &req) {
-        bhttp::request<bhttp::empty_body> &r = upgrade_request_;  // kept until the handshake ends
+        upgrade_request_ = std::make_unique<bhttp::request<bhttp::empty_body>>();  // until the handshake ends
+        bhttp::request<bhttp::empty_body> &r = *upgrade_request_;
         r.version(11);
         r.method_string(req.method);
         r.target(req.target);
@@ -161,7 +163,7 @@ public:
                 return;
             }
             self->open_ = true;
-            self->upgrade_request_ = {};  // its headers are not needed any more
+            self->upgrade_request_.reset();  // its headers are not needed any more
             try {
                 self->cbs_ = self->setup_(self);
             } catch (...) {
@@ -196,8 +198,8 @@ public:
     void close(uint16_t code, std::string reason) override {
         if (closed_.load() || closing_.exchange(true)) return;
         net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-            self->close_reason_.code = code;
-            self->close_reason_.reason = reason.substr(0, 120);
+            self->close_code_ = code;
+            self->close_text_ = reason.substr(0, 120);
             self->want_close_ = true;
             if (!self->writing_) self->do_write();
         });
@@ -210,19 +212,34 @@ public:
 private:
     void read() {
         if (closed_) return;
-        // The read waits with this much room prepared: little while idle (a parked connection
-        // costs memory), doubling with what a long message has brought so far.
-        size_t room = std::min<size_t>(std::max<size_t>(rbuf_.size(), 512), 65536);
-        ws_.async_read_some(rbuf_, room, [self = shared_from_this()](beast::error_code ec, size_t) {
-            self->on_read(ec);
+        // Between messages the read waits on the small buffer inside this object, so a parked
+        // connection holds no read buffer on the heap. Within a message it reads into rbuf_, with
+        // room doubling with what the message has brought so far.
+        net::mutable_buffer into;
+        small_read_ = rbuf_.size() == 0;
+        if (small_read_)
+            into = net::buffer(small_);
+        else
+            into = rbuf_.prepare(std::min<size_t>(std::max<size_t>(rbuf_.size(), 512), 65536));
+        ws_.async_read_some(into, [self = shared_from_this()](beast::error_code ec, size_t n) {
+            self->on_read(ec, n);
         });
     }
 
-    void on_read(beast::error_code ec) {
+    void on_read(beast::error_code ec, size_t n) {
         if (ec) {
             gone();
             return;
         }
+        if (small_read_ && ws_.is_message_done()) {  // a whole message in the small buffer
+            deliver(std::string(small_.data(), n), ws_.got_text());
+            read();
+            return;
+        }
+        if (small_read_)
+            rbuf_.commit(net::buffer_copy(rbuf_.prepare(n), net::buffer(small_.data(), n)));
+        else
+            rbuf_.commit(n);
         if (rbuf_.size() > opts_.max_message_bytes) {
             rbuf_.clear();
             rbuf_.shrink_to_fit();
@@ -236,16 +253,18 @@ private:
         }
         if (ws_.is_message_done()) {
             std::string msg = beast::buffers_to_string(rbuf_.data());
-            bool text = ws_.got_text();
             rbuf_.consume(rbuf_.size());
-            if (rbuf_.capacity() > 2048) rbuf_.shrink_to_fit();  // an idle connection stays small
-            if (cbs_.on_message) {
-                try {
-                    cbs_.on_message(std::move(msg), text);
-                } catch (...) {}
-            }
+            rbuf_.shrink_to_fit();  // between messages the buffer is empty and unallocated
+            deliver(std::move(msg), ws_.got_text());
         }
         read();
+    }
+
+    void deliver(std::string msg, bool text) {
+        if (!cbs_.on_message) return;
+        try {
+            cbs_.on_message(std::move(msg), text);
+        } catch (...) {}
     }
 
     void do_write() {
@@ -258,7 +277,7 @@ private:
             if (want_close_ && !close_sent_) {
                 close_sent_ = true;
                 writing_ = true;
-                ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+                ws_.async_close(bws::close_reason(static_cast<bws::close_code>(close_code_), close_text_), [self = shared_from_this()](beast::error_code) {
                     self->writing_ = false;
                     self->gone();
                 });
@@ -303,17 +322,20 @@ private:
     }
 
     bws::stream<tcp::socket> ws_;
-    bhttp::request<bhttp::empty_body> upgrade_request_;
+    std::unique_ptr<bhttp::request<bhttp::empty_body>> upgrade_request_;
     std::string remote_;
     WebSocketOptions opts_;
     WebSocketSetup setup_;
     WebSocketCallbacks cbs_;
     std::atomic<size_t> &count_;
-    beast::flat_buffer rbuf_;
+    beast::flat_buffer rbuf_;  // a message that did not fit in small_
+    std::array<char, 64> small_{};
+    bool small_read_ = false;
     // A list, not a deque: an idle connection's empty queue then costs nothing (a deque
     // allocates a 512-byte block up front).
     std::list<std::shared_ptr<const std::string>> outq_;
-    bws::close_reason close_reason_;
+    uint16_t close_code_ = 0;  // what close() asked for (not a bws::close_reason: 144 bytes)
+    std::string close_text_;
     bool writing_ = false, want_close_ = false, close_sent_ = false, open_ = false;
     std::atomic<bool> closed_{false}, closing_{false};
     std::atomic<size_t> queued_{0};

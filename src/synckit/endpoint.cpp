@@ -95,7 +95,8 @@ struct Endpoint::Conn {
     http::WebSocketPtr ws;
 
     // Set before the handshake completes (the token of the URL), read on the strand.
-    std::optional<Identity> initial;
+    // On the heap, and only until the handshake ends: a parked connection does not carry it.
+    std::unique_ptr<Identity> initial;
     std::string initial_error;  // a token in the URL that was refused
 
     std::mutex mu;  // the members below
@@ -201,12 +202,12 @@ void Endpoint::handle(http::ExchangePtr ex) {
             auto id = identity_from_claims(t.claims);
             id.exp = t.exp;
             if (id.ok)
-                c->initial = std::move(id);
+                c->initial = std::make_unique<Identity>(std::move(id));
             else
                 c->initial_error = id.error;
         }
     } else if (cfg.anonymous) {
-        c->initial = anonymous_identity();
+        c->initial = std::make_unique<Identity>(anonymous_identity());
     }
     http::WebSocketOptions o;
     o.max_message_bytes = cfg.max_message_bytes;
@@ -499,10 +500,14 @@ void Endpoint::dispatch(const ConnPtr &c, const Frame &f) {
             c->ws->close(1008, "invalid token");
             return;
         }
+        std::shared_ptr<http::Timer> timer;
         {
             std::lock_guard<std::mutex> g(c->mu);
             c->identity = std::make_shared<const Identity>(id);
+            timer = std::move(c->auth_timer);  // not needed any more: an authenticated parked
+                                               // connection holds no timer
         }
+        if (timer) timer->cancel();
         send(c, MessageType::AuthSuccess, auth_success_payload(id));
         note_client(c, false);
         return;
