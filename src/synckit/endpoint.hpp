@@ -70,6 +70,11 @@ private:
     void on_message(const ConnPtr &c, std::string data, bool text);
     void on_closed(const ConnPtr &c);
     void dispatch(const ConnPtr &c, const Frame &f);
+    void on_auth(const ConnPtr &c, const Frame &f);
+    std::shared_ptr<const Identity> current_identity(const ConnPtr &c);
+    void denied(const ConnPtr &c, const std::string &doc, const char *what);
+    void on_delta_batch(const ConnPtr &c, const Frame &f, const Permissions &perm);
+    void on_awareness_subscribe(const ConnPtr &c, const Frame &f, const Permissions &perm);
     // One write request of a connection: a DELTA, a DELTA_BATCH or a reassembled chunked batch.
     struct Write {
         std::vector<Delta> deltas;
