@@ -302,6 +302,37 @@ void add_common_headers(const http::Request &, http::Response &r) {
     r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
 }
 
+namespace {
+
+// CORS preflights of every route are answered before any authentication: a browser sends them
+// without the Authorization header it asks permission for. (/v1/shape answers its own, the same.)
+void respond_preflight(const http::ExchangePtr &ex) {
+    http::Response r;
+    r.status = 204;
+    for (auto &h : electric::preflight_headers(ex->request().header("access-control-request-headers")))
+        r.set(h.first, h.second);
+    r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
+    ex->respond(std::move(r));
+}
+
+// 503 while the worker is starting (before the first engine step).
+void respond_not_ready(const http::ExchangePtr &ex) {
+    http::Response r = http::json_response(503, "{\"message\":\"Stack not ready\"}");
+    r.set("retry-after", "5");
+    r.set("cache-control", "no-store");
+    add_common_headers(ex->request(), r);
+    ex->respond(std::move(r));
+}
+
+void respond_not_found(const http::ExchangePtr &ex) {
+    http::Response r = http::json_response(404, "{\"message\":\"Not found\"}");
+    r.set("cache-control", "no-store");
+    add_common_headers(ex->request(), r);
+    ex->respond(std::move(r));
+}
+
+}  // namespace
+
 void Service::handle(http::ExchangePtr ex) {
     const http::Request &req = ex->request();
     // SyncKit's WebSocket (docs/synckit.md): its own authentication (a token in the URL or an
@@ -310,147 +341,128 @@ void Service::handle(http::ExchangePtr ex) {
         synckit_->handle(std::move(ex));
         return;
     }
-    // CORS preflights of every route are answered here, before any authentication: a browser
-    // sends them without the Authorization header it asks permission for. (/v1/shape answers its
-    // own, the same.)
     if (req.method == "OPTIONS" && req.path != "/v1/shape") {
-        http::Response r;
-        r.status = 204;
-        for (auto &h : electric::preflight_headers(req.header("access-control-request-headers")))
-            r.set(h.first, h.second);
-        r.set("electric-server", "electric_sync/" ES_EXT_VERSION);
-        ex->respond(std::move(r));
+        respond_preflight(ex);
         return;
     }
     if (req.path == "/v1/health") {
-        // degraded: the worker runs but every pool-backed route (snapshots, metrics, the write
-        // path) would answer 503. 503 too, so that load balancers and orchestrators route around
-        // it; the reason is in the body.
-        http::Response r = !active_ ? http::json_response(202, "{\"status\":\"starting\"}")
-            : pool_degraded_        ? http::json_response(503,
-                                                          "{\"status\":\"degraded\",\"reason\":\"the database "
-                                                                 "connection pool cannot reach the database (see "
-                                                                 "electric_sync.conninfo and the server log)\"}")
-                                    : http::json_response(200, "{\"status\":\"active\"}");
-        if (r.status == 503) r.set("retry-after", "5");
-        r.set("cache-control", "no-cache, no-store, must-revalidate");
-        add_common_headers(req, r);
-        ex->respond(std::move(r));
+        respond_health(ex);
         return;
     }
-    if (req.path == "/v1/shape") {
-        if (!active_ && req.method != "OPTIONS") {
-            http::Response r = http::json_response(503, "{\"message\":\"Stack not ready\"}");
-            r.set("retry-after", "5");
-            r.set("cache-control", "no-store");
-            add_common_headers(req, r);
-            ex->respond(std::move(r));
-            return;
-        }
+    bool gated = req.path == "/v1/shape" || is_enroll_path(req.path);
+    if (gated && !active_ && req.method != "OPTIONS") {
+        respond_not_ready(ex);
+        return;
+    }
+    if (req.path == "/v1/shape")
         shapes_->handle(std::move(ex));
-        return;
-    }
-    if (req.path == "/v1/metrics") {
-        if (reject_without_secret(ex)) return;
-        // Worker progress and lag (from electric_sync.worker_status) plus the HTTP side's counts.
-        size_t shapes = 0, waiting = 0, log_bytes = 0, snapshot_bytes = 0;
-        for (auto &s : hub_.all()) {
-            shapes++;
-            waiting += s->waiting();
-            log_bytes += s->log_bytes();
-            std::lock_guard<std::mutex> g(s->mutex());
-            snapshot_bytes += s->snapshot_bytes();
-        }
-        std::string extra = "\"http\":{\"connections\":" + std::to_string(server_ ? server_->connections() : 0) +
-            ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" + std::to_string(waiting) +
-            ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
-            ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
-            ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
-            ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
-            ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
-            ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
-            ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
-            ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
-        clients::Counts cc = clients_.counts();
-        extra += ",\"clients\":{\"readers\":" + std::to_string(cc.readers) + ",\"oversync_sources\":" +
-            std::to_string(cc.oversync) + ",\"idle\":" + std::to_string(cc.idle) + ",\"syncing\":" +
-            std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) +
-            ",\"synckit_connections\":" + std::to_string(synckit_ ? synckit_->stats().connections : 0) + "}";
-        if (synckit_) extra += ",\"synckit\":" + synckit_->metrics_json();
-        pool_->submit([ex, extra](PGconn *conn) {
-            http::Response r;
-            try {
-                auto q = pq_exec(
-                    conn,
-                    "SELECT json_build_object('status', (SELECT row_to_json(w) FROM electric_sync.worker_status w), "
-                    "'shapes', (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n "
-                    "  FROM electric_sync.shapes GROUP BY status) c))::text");
-                std::string body = q.str(0, 0);
-                body.pop_back();  // closing brace
-                body += "," + extra + "}";
-                r = http::json_response(200, std::move(body));
-            } catch (const std::exception &e) {
-                r = http::json_response(503, "{\"message\":\"metrics unavailable\"}");
-                r.set("retry-after", "5");
-            }
-            r.set("cache-control", "no-store");
-            add_common_headers(ex->request(), r);
-            ex->respond(std::move(r));
-        });
-        return;
-    }
-    if (is_reader_path(req.path)) {
+    else if (req.path == "/v1/metrics") {
+        if (!reject_without_secret(ex)) handle_metrics(std::move(ex));
+    } else if (is_reader_path(req.path))
         handle_reader(std::move(ex), config());
-        return;
-    }
-    if (is_enroll_path(req.path)) {
-        if (!active_ && req.method != "OPTIONS") {
-            http::Response r = http::json_response(503, "{\"message\":\"Stack not ready\"}");
-            r.set("retry-after", "5");
-            r.set("cache-control", "no-store");
-            add_common_headers(req, r);
-            ex->respond(std::move(r));
-            return;
-        }
+    else if (is_enroll_path(req.path))
         handle_enroll(std::move(ex), *pool_, config());
-        return;
+    else if (oversync::handles(req))
+        handle_oversync(std::move(ex));
+    else
+        respond_not_found(ex);
+}
+
+void Service::respond_health(const http::ExchangePtr &ex) {
+    // degraded: the worker runs but every pool-backed route (snapshots, metrics, the write path)
+    // would answer 503. 503 too, so that load balancers and orchestrators route around it; the
+    // reason is in the body.
+    http::Response r = !active_ ? http::json_response(202, "{\"status\":\"starting\"}")
+        : pool_degraded_        ? http::json_response(503,
+                                                      "{\"status\":\"degraded\",\"reason\":\"the database "
+                                                             "connection pool cannot reach the database (see "
+                                                             "electric_sync.conninfo and the server log)\"}")
+                                : http::json_response(200, "{\"status\":\"active\"}");
+    if (r.status == 503) r.set("retry-after", "5");
+    r.set("cache-control", "no-cache, no-store, must-revalidate");
+    add_common_headers(ex->request(), r);
+    ex->respond(std::move(r));
+}
+
+// Worker progress and lag (from electric_sync.worker_status) plus the HTTP side's counts.
+void Service::handle_metrics(http::ExchangePtr ex) {
+    size_t shapes = 0, waiting = 0, log_bytes = 0, snapshot_bytes = 0;
+    for (auto &s : hub_.all()) {
+        shapes++;
+        waiting += s->waiting();
+        log_bytes += s->log_bytes();
+        std::lock_guard<std::mutex> g(s->mutex());
+        snapshot_bytes += s->snapshot_bytes();
     }
-    if (oversync::handles(req)) {
-        // The write path: all of it runs in SQL over this pool's libpq connections.
-        oversync::Config oc;
-        oc.jwt_secret = config().jwt_secret;
-        oc.watch_enabled = true;
-        if (req.path == "/sync/watch" && req.method == "GET") {
-            pool_->submit([this, ex, oc](PGconn *conn) {
-                oversync::WatchStart w = oversync::watch_prepare(ex->request(), conn, oc);
-                add_common_headers(ex->request(), w.response);
-                if (!w.ok) {
-                    ex->respond(std::move(w.response));
-                    return;
-                }
-                if (!ex->begin_stream(std::move(w.response))) return;
-                uint64_t id =
-                    watch_->subscribe(w.user, w.after, [ex](const std::string &chunk) { return ex->send(chunk); });
-                oversync::WatchHub *hub = watch_.get();
-                ex->on_close([hub, id] { hub->unsubscribe(id); });
-                if (ex->closed()) hub->unsubscribe(id);
-            });
-            return;
+    std::string extra = "\"http\":{\"connections\":" + std::to_string(server_ ? server_->connections() : 0) +
+        ",\"shapes_in_memory\":" + std::to_string(shapes) + ",\"waiting_requests\":" + std::to_string(waiting) +
+        ",\"log_bytes_in_memory\":" + std::to_string(log_bytes) +
+        ",\"snapshot_bytes_in_memory\":" + std::to_string(snapshot_bytes) +
+        ",\"db_jobs_queued\":" + std::to_string(pool_->queued()) +
+        ",\"max_connections\":" + std::to_string(server_ ? server_->max_connections() : 0) +
+        ",\"header_timeout_ms\":" + std::to_string(config().http_header_timeout_ms) +
+        ",\"idle_timeout_ms\":" + std::to_string(config().http_idle_timeout_ms) +
+        ",\"rejected_connections\":" + std::to_string(server_ ? server_->rejected() : 0) +
+        ",\"db_pool_degraded\":" + (pool_degraded_ ? "true" : "false") + "}";
+    clients::Counts cc = clients_.counts();
+    extra += ",\"clients\":{\"readers\":" + std::to_string(cc.readers) + ",\"oversync_sources\":" +
+        std::to_string(cc.oversync) + ",\"idle\":" + std::to_string(cc.idle) + ",\"syncing\":" +
+        std::to_string(cc.syncing) + ",\"error\":" + std::to_string(cc.error) +
+        ",\"synckit_connections\":" + std::to_string(synckit_ ? synckit_->stats().connections : 0) + "}";
+    if (synckit_) extra += ",\"synckit\":" + synckit_->metrics_json();
+    pool_->submit([ex, extra](PGconn *conn) {
+        http::Response r;
+        try {
+            auto q = pq_exec(
+                conn,
+                "SELECT json_build_object('status', (SELECT row_to_json(w) FROM electric_sync.worker_status w), "
+                "'shapes', (SELECT json_object_agg(status, n) FROM (SELECT status, count(*) AS n "
+                "  FROM electric_sync.shapes GROUP BY status) c))::text");
+            std::string body = q.str(0, 0);
+            body.pop_back();  // closing brace
+            body += "," + extra + "}";
+            r = http::json_response(200, std::move(body));
+        } catch (const std::exception &e) {
+            r = http::json_response(503, "{\"message\":\"metrics unavailable\"}");
+            r.set("retry-after", "5");
         }
+        r.set("cache-control", "no-store");
+        add_common_headers(ex->request(), r);
+        ex->respond(std::move(r));
+    });
+}
+
+void Service::handle_oversync(http::ExchangePtr ex) {
+    const http::Request &req = ex->request();
+    // The write path: all of it runs in SQL over this pool's libpq connections.
+    oversync::Config oc;
+    oc.jwt_secret = config().jwt_secret;
+    oc.watch_enabled = true;
+    if (req.path == "/sync/watch" && req.method == "GET") {
         pool_->submit([this, ex, oc](PGconn *conn) {
-            oversync::Caller who;
-            const http::Request &rq = ex->request();
-            http::Response r = oversync::handle(rq, conn, oc, &who);
-            if (!who.user.empty()) note_oversync_client(rq, r, who.user, who.source);
-            add_common_headers(rq, r);
-            ex->respond(std::move(r));
+            oversync::WatchStart w = oversync::watch_prepare(ex->request(), conn, oc);
+            add_common_headers(ex->request(), w.response);
+            if (!w.ok) {
+                ex->respond(std::move(w.response));
+                return;
+            }
+            if (!ex->begin_stream(std::move(w.response))) return;
+            uint64_t id =
+                watch_->subscribe(w.user, w.after, [ex](const std::string &chunk) { return ex->send(chunk); });
+            oversync::WatchHub *hub = watch_.get();
+            ex->on_close([hub, id] { hub->unsubscribe(id); });
+            if (ex->closed()) hub->unsubscribe(id);
         });
         return;
     }
-    http::Response r = http::json_response(404, "{\"message\":\"Not found\"}");
-    r.set("cache-control", "no-store");
-    add_common_headers(req, r);
-    ex->respond(std::move(r));
+    pool_->submit([this, ex, oc](PGconn *conn) {
+        oversync::Caller who;
+        const http::Request &rq = ex->request();
+        http::Response r = oversync::handle(rq, conn, oc, &who);
+        if (!who.user.empty()) note_oversync_client(rq, r, who.user, who.source);
+        add_common_headers(rq, r);
+        ex->respond(std::move(r));
+    });
 }
 
 }  // namespace es::svc

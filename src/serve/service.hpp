@@ -99,6 +99,9 @@ public:
 
 private:
     void handle(http::ExchangePtr ex);
+    void respond_health(const http::ExchangePtr &ex);
+    void handle_metrics(http::ExchangePtr ex);
+    void handle_oversync(http::ExchangePtr ex);
     // Every few seconds: per-shape statistics (log size, last offset, waiting clients) into
     // electric_sync.shape_stats, for electric_sync.shapes_view. Written only when changed.
     void schedule_stats();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The include barrier fails the build (and docs/architecture.md describes the tree): compiles test/barrier/*.cpp with the flags of the thread
+# The include barrier fails the build, docs/architecture.md describes the tree and src/ keeps its
+# function and file lengths: compiles test/barrier/*.cpp with the flags of the thread
 # side (make barrier-flags) and checks that the bad files fail (with the barrier's message where
 # it applies) and the good one compiles. Prints "barrier: N passed, M failed".
 set -uo pipefail
@@ -40,5 +41,16 @@ done
 outside=$(git ls-files -z | xargs -0 grep -lE '(\.\./shared/|/work/shared|shared/docs/|\blimits\.md\b|electric-protocol\.md|oversync-protocol\.md|examples-to-follow\.md)' -- 2>/dev/null | grep -v '^test/barrier/run.sh$')
 if [ -z "$outside" ]; then pass=$((pass + 1)); echo "ok   no file points at notes outside the repository"
 else fail=$((fail + 1)); echo "FAIL files pointing outside the repository: $outside"; fi
+# No function in src/ over 120 lines and no file over 800 (test/barrier/lengths.awk); first the
+# checker itself on a generated file with a 130-line function, which it must refuse.
+long=$(mktemp --suffix=.cpp)
+{ echo "int f(int x) {"; for i in $(seq 128); do echo "    x += $i;"; done; echo "    return x;"; echo "}"; } > "$long"
+if awk -v MAXF=120 -v MAXL=800 -f test/barrier/lengths.awk "$long" >/dev/null; then
+  fail=$((fail + 1)); echo "FAIL the length check accepts a 131-line function"
+else pass=$((pass + 1)); echo "ok   the length check refuses a 131-line function"; fi
+rm -f "$long"
+if out=$(awk -v MAXF=120 -v MAXL=800 -f test/barrier/lengths.awk $(git ls-files 'src/*.cpp' 'src/*.hpp' 'src/*.h') 2>&1); then
+  pass=$((pass + 1)); echo "ok   no function in src/ over 120 lines, no file over 800"
+else fail=$((fail + 1)); echo "FAIL lengths:"; echo "$out"; fi
 echo "barrier: $pass passed, $fail failed"
 [ $fail = 0 ]
